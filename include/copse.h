@@ -1,0 +1,307 @@
+/*
+ * copse.h: approximate nearest neighbour search with a forest of random-projection trees.
+ *
+ * The whole public C API. One opaque handle (copse_index), one scratch handle for queries
+ * (copse_scratch), status codes plus messages for every failure, no struct bodies exposed.
+ *
+ * Life of an index
+ *   copse_new() -> ADDING: copse_add_item() as often as needed (re-adding an id replaces its
+ *   vector); optionally copse_set_seed(), copse_set_leaf_size(), copse_on_disk_build().
+ *   copse_build() -> BUILT: queries allowed, adds refused. copse_save() writes a file.
+ *   copse_load() / copse_load_buffer() -> LOADED: a read-only view of a file or buffer.
+ *   copse_unbuild() takes a BUILT index back to ADDING; copse_unload() takes a LOADED or BUILT
+ *   index back to an empty ADDING state with the same dimension and metric.
+ *   Every call checks the state it needs and returns COPSE_ERR_STATE when it is wrong.
+ *
+ * Status codes and messages
+ *   Every fallible call returns int: COPSE_OK (0) or a negative COPSE_ERR_* code.
+ *   copse_strerror(code) gives static text for a code. copse_errmsg(index) gives the detail
+ *   of the last failed non-const call on that index ("add_item: vector component 3 is NaN");
+ *   copse_scratch_errmsg(scratch) the detail of the last failed query made with that scratch.
+ *   Both strings stay valid until the next call on the same handle.
+ *   The library never prints, exits or aborts on a caller's error.
+ *
+ * Threads
+ *   A BUILT or LOADED index is immutable: any number of threads may query it at once, each
+ *   with its own copse_scratch (or NULL, which allocates a temporary one per call). Calls that
+ *   change an index (add, build, save, load, unload, setters) need exclusive access.
+ *
+ * Ids
+ *   Items are named by non-negative 64-bit ids, which need not be dense: memory and file size
+ *   grow with the number of items, not the largest id. At most COPSE_MAX_ITEMS items.
+ *
+ * Distances reported
+ *   angular   sqrt(2 - 2 cos(u, v))  (0 for identical directions, 2 for opposite)
+ *   euclidean |u - v|_2  (not squared)
+ *   manhattan |u - v|_1
+ *   dot       u . v  (an inner product: larger is closer; results sorted by decreasing value)
+ *   hamming   number of differing bits; vectors are given as floats, a component > 0.5 is a
+ *             set bit, and are stored bit-packed in 64-bit words
+ */
+#ifndef COPSE_H
+#define COPSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(COPSE_BUILDING) && defined(__GNUC__)
+#define COPSE_API __attribute__((visibility("default")))
+#else
+#define COPSE_API
+#endif
+
+/* Library version (of this code) and file-format version (of the files it writes) are
+ * separate numbers. A file with the same major format version and any minor is readable. */
+#define COPSE_VERSION_MAJOR 0
+#define COPSE_VERSION_MINOR 1
+#define COPSE_VERSION_PATCH 0
+#define COPSE_VERSION_NUMBER \
+    (COPSE_VERSION_MAJOR * 10000 + COPSE_VERSION_MINOR * 100 + COPSE_VERSION_PATCH)
+#define COPSE_FORMAT_MAJOR 1
+#define COPSE_FORMAT_MINOR 0
+
+/* Status codes. Library codes sit in a reserved negative range so they never collide with
+ * errno values or with a caller's own codes. */
+#define COPSE_OK 0
+#define COPSE_ERR_ARG (-30901)       /* an argument is out of range (k < 0, search_k < -1, ...) */
+#define COPSE_ERR_DIM (-30902)       /* a vector or file has the wrong dimension */
+#define COPSE_ERR_VALUE (-30903)     /* a vector component is NaN or infinite */
+#define COPSE_ERR_ID (-30904)        /* an id is negative or beyond COPSE_MAX_ID */
+#define COPSE_ERR_STATE (-30905)     /* the call is not allowed in the index's current state */
+#define COPSE_ERR_NOTFOUND (-30906)  /* the item id (or label) is not in the index */
+#define COPSE_ERR_NOMEM (-30907)     /* memory could not be allocated, or a size overflows */
+#define COPSE_ERR_IO (-30908)        /* a file could not be opened, read, written or mapped */
+#define COPSE_ERR_NOTCOPSE (-30909)  /* the file or buffer is not a copse index */
+#define COPSE_ERR_VERSION (-30910)   /* the file's format version is newer than this library's */
+#define COPSE_ERR_CORRUPT (-30911)   /* the file is damaged: checksum, bounds or structure */
+#define COPSE_ERR_METRIC (-30912)    /* unknown metric, or a file's metric is not the expected */
+#define COPSE_ERR_THREAD (-30913)    /* a worker thread could not be started */
+#define COPSE_ERR_EMPTY (-30914)     /* the index has no items to build from */
+
+typedef enum copse_metric {
+    COPSE_ANGULAR = 0,
+    COPSE_EUCLIDEAN = 1,
+    COPSE_MANHATTAN = 2,
+    COPSE_DOT = 3,
+    COPSE_HAMMING = 4
+} copse_metric;
+
+/* States, as copse_state() reports them. */
+typedef enum copse_state_t {
+    COPSE_STATE_ADDING = 0,
+    COPSE_STATE_BUILT = 1,
+    COPSE_STATE_LOADED = 2
+} copse_state_t;
+
+#define COPSE_MAX_ID INT64_MAX
+#define COPSE_MAX_ITEMS 4294967294u /* items are numbered internally by 32-bit slots */
+#define COPSE_MAX_DIM 1000000
+#define COPSE_MAX_TREES 100000
+
+typedef struct copse_index copse_index;
+typedef struct copse_scratch copse_scratch;
+
+/* ---- versions and messages ------------------------------------------------------------ */
+
+/* COPSE_VERSION_NUMBER of the library actually linked (tools compare it with the header's). */
+COPSE_API int copse_version_number(void);
+/* "0.1.0": static storage. */
+COPSE_API const char *copse_version_string(void);
+/* Writes the newest file-format version this library reads and writes. Either may be NULL. */
+COPSE_API void copse_format_version(int *major, int *minor);
+/* Static text for a status code; never NULL ("unknown status code" for foreign values). */
+COPSE_API const char *copse_strerror(int status);
+/* Detail of the last failed non-const call on ix ("" if none). NULL ix gives "".
+ * Valid until the next call on ix. */
+COPSE_API const char *copse_errmsg(const copse_index *ix);
+
+/* ---- metrics --------------------------------------------------------------------------- */
+
+/* Parses "angular" (also "cosine"), "euclidean", "manhattan", "dot", "hamming".
+ * Returns COPSE_OK or COPSE_ERR_METRIC. */
+COPSE_API int copse_metric_from_name(const char *name, copse_metric *out);
+/* Canonical name, or NULL for a value outside the enum. Static storage. */
+COPSE_API const char *copse_metric_name(copse_metric metric);
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+/* Creates an empty index in the ADDING state for vectors of dimension dim (for hamming: dim
+ * bits). *out is set even on failure when memory allows, so copse_errmsg(*out) can explain;
+ * the caller frees it with copse_free() in every case.
+ * Errors: COPSE_ERR_DIM (dim < 1 or > COPSE_MAX_DIM), COPSE_ERR_METRIC, COPSE_ERR_NOMEM. */
+COPSE_API int copse_new(int dim, copse_metric metric, copse_index **out);
+/* Releases everything the index owns (unmapping a loaded file). NULL is accepted.
+ * An on-disk build that was never completed removes its temporary file. */
+COPSE_API void copse_free(copse_index *ix);
+
+/* Seed of the random streams used by build (default 1234567890987654321, so builds are
+ * reproducible unless a seed is set). For one seed and the same items added in the same order,
+ * the saved file is byte-identical whatever the thread count. ADDING only. */
+COPSE_API int copse_set_seed(copse_index *ix, uint64_t seed);
+/* Largest number of items in one leaf, 2..65535; 0 (the default) picks one from the
+ * dimension at build: clamp(dim + 2, 16, 256) for float metrics, 64 for hamming.
+ * Larger leaves make smaller files and faster builds; smaller leaves make each probe of the
+ * forest more selective. ADDING only. */
+COPSE_API int copse_set_leaf_size(copse_index *ix, int leaf_size);
+
+/* Sends items to a file instead of memory, so data larger than RAM can be indexed: vectors
+ * go to a temporary file beside path as they are added, build writes the forest there, and
+ * the finished file is renamed to path (atomically, after fsync). Afterwards the index is
+ * BUILT and maps that file. Must be called before the first copse_add_item.
+ * Errors: COPSE_ERR_STATE, COPSE_ERR_IO (the folder is not writable). */
+COPSE_API int copse_on_disk_build(copse_index *ix, const char *path);
+
+/* ---- adding ---------------------------------------------------------------------------- */
+
+/* Adds (or replaces) item id with vector v of copse_dim() floats, copied.
+ * Errors: COPSE_ERR_STATE (not ADDING), COPSE_ERR_ID (id < 0), COPSE_ERR_VALUE (NaN or
+ * infinite component), COPSE_ERR_NOMEM (also past COPSE_MAX_ITEMS), COPSE_ERR_IO (on-disk). */
+COPSE_API int copse_add_item(copse_index *ix, int64_t id, const float *v);
+/* Adds n items: ids[i] with the row vs[i * dim .. i * dim + dim - 1]. All rows are checked
+ * before any is added, so on error nothing was added. ids may be NULL: ids first_id + i then
+ * (first_id is ignored otherwise). */
+COPSE_API int copse_add_items(copse_index *ix, int64_t n, const int64_t *ids, int64_t first_id,
+                              const float *vs);
+/* Attaches a label (any bytes, NUL-terminated here, at most 65535 bytes) to an added item; it
+ * is saved in the index and can be looked up both ways. ADDING only.
+ * Errors: COPSE_ERR_STATE, COPSE_ERR_NOTFOUND (id not added), COPSE_ERR_ARG (too long). */
+COPSE_API int copse_set_label(copse_index *ix, int64_t id, const char *label);
+
+/* ---- building ---------------------------------------------------------------------------- */
+
+/* Builds n_trees trees with n_threads worker threads (n_threads <= 0: one per online CPU).
+ * n_trees = -1 picks the count: trees are added until the forest's split nodes take half the
+ * space of the vectors (estimated from the first tree), at least 1, at most 1000, so the
+ * file stays near 1.5x the raw vectors. ADDING -> BUILT.
+ * Errors: COPSE_ERR_STATE, COPSE_ERR_ARG (n_trees 0, < -1 or > COPSE_MAX_TREES),
+ * COPSE_ERR_EMPTY (no items), COPSE_ERR_NOMEM, COPSE_ERR_THREAD, COPSE_ERR_IO (on-disk). */
+COPSE_API int copse_build(copse_index *ix, int n_trees, int n_threads);
+/* Drops the trees of a BUILT in-memory index and returns to ADDING with its items kept.
+ * Errors: COPSE_ERR_STATE (LOADED, on-disk, or not built). */
+COPSE_API int copse_unbuild(copse_index *ix);
+
+/* ---- files ----------------------------------------------------------------------------- */
+
+/* Writes a BUILT or LOADED index to path atomically: a temporary file in the same folder is
+ * written, fsynced and renamed over path, so a crash or a full disk never leaves a partial
+ * file under path (and an existing file there stays intact until the rename).
+ * Errors: COPSE_ERR_STATE, COPSE_ERR_IO (with errno's text in copse_errmsg). */
+COPSE_API int copse_save(copse_index *ix, const char *path);
+
+/* Maps path read-only and shared (MAP_SHARED: every process that loads one file shares its
+ * pages) and checks its header, section table and sizes (not every checksum: see
+ * copse_verify). prefault != 0 reads every page in now. The index must be in the ADDING
+ * state with no items; its dimension and metric must match the file's (COPSE_ERR_DIM,
+ * COPSE_ERR_METRIC). copse_open() makes the index from the file instead.
+ * Errors: COPSE_ERR_IO, COPSE_ERR_NOTCOPSE, COPSE_ERR_VERSION, COPSE_ERR_CORRUPT,
+ * COPSE_ERR_DIM, COPSE_ERR_METRIC, COPSE_ERR_STATE. */
+COPSE_API int copse_load(copse_index *ix, const char *path, int prefault);
+/* As copse_load, from a caller's buffer of len bytes, which must stay valid and unchanged
+ * until the index is unloaded or freed. The buffer need not be aligned (an unaligned one is
+ * copied once). */
+COPSE_API int copse_load_buffer(copse_index *ix, const void *buf, size_t len);
+/* Opens path as a new LOADED index whose dimension and metric come from the file. *out is
+ * set even on failure when memory allows (free it with copse_free). */
+COPSE_API int copse_open(const char *path, int prefault, copse_index **out);
+/* Returns a LOADED or BUILT index to an empty ADDING state (dimension and metric kept). */
+COPSE_API int copse_unload(copse_index *ix);
+
+/* Full check of a BUILT or LOADED index: every section checksum (for a file or buffer), every
+ * node and leaf reference, every tree reached from its root once, every item in every tree.
+ * Returns COPSE_OK or COPSE_ERR_CORRUPT with the first fault in copse_errmsg
+ * ("tree 3: split node 812 child 91234 >= node count 90000"). */
+COPSE_API int copse_verify(copse_index *ix);
+
+/* ---- facts ----------------------------------------------------------------------------- */
+
+COPSE_API int copse_dim(const copse_index *ix);
+COPSE_API copse_metric copse_get_metric(const copse_index *ix);
+COPSE_API copse_state_t copse_state(const copse_index *ix);
+/* Number of distinct items added (not the largest id + 1). */
+COPSE_API int64_t copse_n_items(const copse_index *ix);
+/* Largest id added, or -1 when there is none. */
+COPSE_API int64_t copse_max_id(const copse_index *ix);
+/* Trees in the forest (0 while ADDING). */
+COPSE_API int copse_n_trees(const copse_index *ix);
+/* Split nodes and leaves in the whole forest (0 while ADDING). Either may be NULL. */
+COPSE_API void copse_n_nodes(const copse_index *ix, int64_t *n_split, int64_t *n_leaves);
+/* Leaf size used by the forest (or set for the next build). */
+COPSE_API int copse_leaf_size(const copse_index *ix);
+COPSE_API uint64_t copse_seed(const copse_index *ix);
+/* Size in bytes of the file copse_save would write (BUILT or LOADED), else 0. */
+COPSE_API uint64_t copse_file_size(const copse_index *ix);
+/* Format version of a LOADED file (for BUILT: the version save writes). Either may be NULL. */
+COPSE_API void copse_file_version(const copse_index *ix, int *major, int *minor);
+/* 1 when id was added, 0 otherwise. */
+COPSE_API int copse_has_item(const copse_index *ix, int64_t id);
+/* Id of the item at position pos (0 <= pos < copse_n_items) in the index's internal order,
+ * for walking all items. Errors: COPSE_ERR_ARG. */
+COPSE_API int copse_item_id_at(const copse_index *ix, int64_t pos, int64_t *id);
+
+/* Copies item id's vector into out (copse_dim() floats), exactly as added (hamming: 0 or 1).
+ * Errors: COPSE_ERR_NOTFOUND. Works in every state. */
+COPSE_API int copse_get_item(const copse_index *ix, int64_t id, float *out);
+/* Distance between two items, as reported by queries. Errors: COPSE_ERR_NOTFOUND. */
+COPSE_API int copse_get_distance(const copse_index *ix, int64_t a, int64_t b, float *out);
+/* Distance between two vectors of copse_dim() floats under the index's metric. */
+COPSE_API int copse_distance(const copse_index *ix, const float *a, const float *b, float *out);
+/* Label of item id: *label points at *len bytes (NUL-terminated) inside the index, valid
+ * until the index is unloaded, unbuilt or freed; NULL and 0 when the item has none.
+ * Errors: COPSE_ERR_NOTFOUND. */
+COPSE_API int copse_get_label(const copse_index *ix, int64_t id, const char **label,
+                              size_t *len);
+/* Id of the item with this label (the lowest such id when labels repeat).
+ * BUILT or LOADED. Errors: COPSE_ERR_NOTFOUND, COPSE_ERR_STATE. */
+COPSE_API int copse_find_label(const copse_index *ix, const char *label, int64_t *id);
+/* 1 when the index has labels. */
+COPSE_API int copse_has_labels(const copse_index *ix);
+
+/* ---- queries ----------------------------------------------------------------------------- */
+
+/* Scratch memory for queries: one per thread, reused across queries and indexes.
+ * Holds that thread's last query error message. */
+COPSE_API int copse_scratch_new(copse_scratch **out);
+COPSE_API void copse_scratch_free(copse_scratch *s);
+COPSE_API const char *copse_scratch_errmsg(const copse_scratch *s);
+
+/* Approximate k nearest items to vector q (copse_dim() floats). search_k is the number of
+ * candidate items to gather from the forest before ranking them exactly; -1 means
+ * k * n_trees (as Annoy); larger is slower and more accurate. Results are sorted nearest first
+ * (for dot: largest inner product first); ids[i] and, when dists is not NULL, dists[i] are
+ * written for i < *n_out, where *n_out = min(k, items found) (fewer than k when the index
+ * holds fewer items). scratch may be NULL. BUILT or LOADED.
+ * Errors: COPSE_ERR_STATE, COPSE_ERR_ARG (k < 0, search_k < -1), COPSE_ERR_VALUE (NaN or
+ * infinite component), COPSE_ERR_NOMEM, COPSE_ERR_CORRUPT (a node reference out of bounds
+ * met on the way: a damaged file). */
+COPSE_API int copse_search_vector(const copse_index *ix, copse_scratch *scratch, const float *q,
+                                  int64_t k, int64_t search_k, int64_t *ids, float *dists,
+                                  int64_t *n_out);
+/* As copse_search_vector with item id's own vector as the query (the item itself is among the
+ * results, at distance 0). Errors also: COPSE_ERR_NOTFOUND. */
+COPSE_API int copse_search_item(const copse_index *ix, copse_scratch *scratch, int64_t id,
+                                int64_t k, int64_t search_k, int64_t *ids, float *dists,
+                                int64_t *n_out);
+/* Exact k nearest by brute force over every item: the ground truth for recall. */
+COPSE_API int copse_exact_vector(const copse_index *ix, copse_scratch *scratch, const float *q,
+                                 int64_t k, int64_t *ids, float *dists, int64_t *n_out);
+COPSE_API int copse_exact_item(const copse_index *ix, copse_scratch *scratch, int64_t id,
+                               int64_t k, int64_t *ids, float *dists, int64_t *n_out);
+
+/* Answers nq queries (rows of qs, nq * copse_dim() floats) with n_threads threads
+ * (<= 0: one per online CPU). Row i's results go to ids[i * k ..] and dists[i * k ..] (dists
+ * may be NULL); slots past a row's result count hold id -1 and distance NaN; counts (may be
+ * NULL) gets each row's count. exact != 0 answers by brute force (search_k is then ignored).
+ * Every row is checked before any work starts. scratch (may be NULL) receives the error
+ * message. Errors: as copse_search_vector, plus COPSE_ERR_THREAD. */
+COPSE_API int copse_search_batch(const copse_index *ix, copse_scratch *scratch, const float *qs,
+                                 int64_t nq, int64_t k, int64_t search_k, int exact,
+                                 int n_threads, int64_t *ids, float *dists, int64_t *counts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COPSE_H */

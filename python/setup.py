@@ -1,0 +1,109 @@
+"""Builds copse's Python module: the C library (../src) compiled into one extension.
+
+The library's sources are compiled here rather than linked from an installed libcopse, so
+`pip install --no-build-isolation .` from this folder needs nothing but a C compiler and the
+Python headers. Each source gets the flags the root CMakeLists.txt gives it: the x86 kernel
+files their instruction sets (the library only calls them on CPUs that have them).
+"""
+import os
+import platform
+import re
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+INCLUDE = ROOT / "include"
+HEADER = INCLUDE / "copse.h"
+
+LIB_FLAGS = ["-std=c11", "-O2", "-fvisibility=hidden"]
+LIB_MACROS = [("COPSE_BUILDING", None), ("_GNU_SOURCE", None)]
+X86_KERNEL_FLAGS = {
+    "avx2.c": ["-mavx2", "-mfma", "-mpopcnt"],
+    "avx512.c": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vpopcntdq",
+                 "-mfma", "-mpopcnt"],
+}
+
+
+def header_text():
+    return HEADER.read_text(encoding="utf-8")
+
+
+def library_version():
+    """The version in copse.h, so the package and the library cannot disagree."""
+    text = header_text()
+    parts = [re.search(r"#define COPSE_VERSION_%s (\d+)" % p, text).group(1)
+             for p in ("MAJOR", "MINOR", "PATCH")]
+    return ".".join(parts)
+
+
+def feature_macros():
+    """Optional library calls the module uses when the header declares them."""
+    macros = []
+    if re.search(r"\bcopse_load_annoy\s*\(", header_text()):
+        macros.append(("COPSE_HAVE_LOAD_ANNOY", None))
+    return macros
+
+
+def library_sources():
+    return sorted((ROOT / "src").glob("*.c")) + sorted((ROOT / "src" / "kernels").glob("*.c"))
+
+
+def is_x86_64():
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+class BuildWithLibrary(build_ext):
+    """Compiles the library's sources with their own flags, then links them into the module."""
+
+    def build_extension(self, ext):
+        objects = []
+        for group, flags in self.source_groups():
+            objects += self.compiler.compile(
+                [str(p) for p in group], output_dir=os.path.join(self.build_temp, "libcopse"),
+                macros=LIB_MACROS, include_dirs=[str(INCLUDE)], extra_postargs=LIB_FLAGS + flags,
+                debug=self.debug, depends=[str(HEADER)])
+        ext.extra_objects = objects
+        super().build_extension(ext)
+
+    def source_groups(self):
+        special = X86_KERNEL_FLAGS if is_x86_64() else {}
+        plain = [p for p in library_sources()
+                 if not (p.parent.name == "kernels" and p.name in special)]
+        groups = [(plain, [])]
+        for name, flags in special.items():
+            path = ROOT / "src" / "kernels" / name
+            if path.exists():
+                groups.append(([path], flags))
+        return groups
+
+
+extension = Extension(
+    "copse._copse",
+    sources=["src/module.c", "src/convert.c"],
+    depends=["src/convert.h", str(HEADER)],
+    include_dirs=[str(INCLUDE)],
+    define_macros=feature_macros(),
+    extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
+    libraries=["m", "pthread"],
+)
+
+setup(
+    name="copse",
+    version=library_version(),
+    description="Approximate nearest neighbours with a forest of random-projection trees; "
+                "a drop-in for Annoy's AnnoyIndex",
+    long_description=(ROOT / "docs" / "PYTHON.md").read_text(encoding="utf-8")
+    if (ROOT / "docs" / "PYTHON.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=["copse"],
+    package_data={"copse": ["__init__.pyi", "py.typed"]},
+    ext_modules=[extension],
+    cmdclass={"build_ext": BuildWithLibrary},
+    extras_require={"numpy": ["numpy"]},
+    zip_safe=False,
+)

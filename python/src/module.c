@@ -1,0 +1,1027 @@
+/*
+ * module.c: copse._copse, the CPython binding of copse, shaped as a drop-in for Annoy 1.17's
+ * annoy.AnnoyIndex (its annoymodule.cc is the reference for names, keywords, defaults,
+ * return values and exception classes).
+ *
+ * Design notes
+ * - One Python object owns one copse_index. The pure-Python layer (copse/__init__.py)
+ *   subclasses the type here and adds what needs numpy; docs/PYTHON.md lists every
+ *   deliberate difference from Annoy.
+ * - Threads. Long calls (build, save, load, add_items, queries) release the GIL. A built or
+ *   loaded copse_index is immutable, so any number of Python threads may query one object at
+ *   once; each OS thread keeps one copse_scratch in thread-local storage, freed by a pthread
+ *   key destructor when the thread ends. A call that changes the index must not overlap a
+ *   query running without the GIL (Annoy crashes then). A reader count and a writer flag, only
+ *   touched with the GIL held, turn that overlap into a RuntimeError instead.
+ *   Rejected alternative: a lock taken without the GIL would make the overlap wait, but a
+ *   thread blocked on it while another waits for the GIL is a deadlock waiting to happen.
+ * - Ids are 64-bit and sparse: get_n_items() keeps Annoy's meaning (largest id + 1) so loops
+ *   over range(get_n_items()) behave as before, while len() gives the number of items held.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "convert.h"
+#include "copse.h"
+
+typedef struct {
+    PyObject_HEAD
+    copse_index *ix;
+    int f;
+    copse_metric metric;
+    int readers;    /* queries running with the GIL released */
+    int writer;     /* a change running with the GIL released */
+    int verbose;
+    int has_seed;   /* set_seed was called: applied to every later build */
+    uint64_t seed;
+} IndexObject;
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+static PyObject *exception_for(int status)
+{
+    switch (status) {
+    case COPSE_ERR_ID:
+    case COPSE_ERR_NOTFOUND:
+    case COPSE_ERR_DIM:
+        return PyExc_IndexError;
+    case COPSE_ERR_ARG:
+    case COPSE_ERR_VALUE:
+    case COPSE_ERR_METRIC:
+        return PyExc_ValueError;
+    case COPSE_ERR_NOMEM:
+        return PyExc_MemoryError;
+    case COPSE_ERR_IO:
+    case COPSE_ERR_NOTCOPSE:
+    case COPSE_ERR_VERSION:
+    case COPSE_ERR_CORRUPT:
+        return PyExc_OSError;
+    default:
+        return PyExc_RuntimeError;
+    }
+}
+
+/* Raises exc (or the class matching status when exc is NULL) with the library's detail
+ * message, falling back to the static text of the code. Always returns NULL. */
+static PyObject *raise_status(PyObject *exc, int status, const char *detail)
+{
+    if (exc == NULL)
+        exc = exception_for(status);
+    if (detail != NULL && detail[0] != '\0')
+        PyErr_SetString(exc, detail);
+    else
+        PyErr_SetString(exc, copse_strerror(status));
+    return NULL;
+}
+
+static PyObject *raise_index(IndexObject *self, PyObject *exc, int status)
+{
+    return raise_status(exc, status, copse_errmsg(self->ix));
+}
+
+/* ---- per-thread scratch ------------------------------------------------------------------ */
+
+static pthread_key_t scratch_key;
+
+static void scratch_destroy(void *p)
+{
+    copse_scratch_free(p);
+}
+
+/* This thread's scratch, created on first use. NULL when it cannot be made: the library then
+ * allocates a temporary one per call. Needs no GIL. */
+static copse_scratch *thread_scratch(void)
+{
+    copse_scratch *s = pthread_getspecific(scratch_key);
+    if (s == NULL && copse_scratch_new(&s) == COPSE_OK && pthread_setspecific(scratch_key, s) != 0) {
+        copse_scratch_free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+static PyObject *raise_query(int status, copse_scratch *s)
+{
+    return raise_status(NULL, status, s ? copse_scratch_errmsg(s) : NULL);
+}
+
+/* ---- guarding against calls that overlap across threads ---------------------------------- */
+
+static int busy_error(void)
+{
+    PyErr_SetString(PyExc_RuntimeError,
+                    "the index is being changed by another thread (build, save, load, add_items)");
+    return -1;
+}
+
+/* For reads that keep the GIL. */
+static int check_readable(IndexObject *self)
+{
+    return self->writer ? busy_error() : 0;
+}
+
+/* For changes that keep the GIL: no query may be running without it. */
+static int check_writable(IndexObject *self)
+{
+    if (self->writer)
+        return busy_error();
+    if (self->readers) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the index is being queried by another thread; it cannot change meanwhile");
+        return -1;
+    }
+    return 0;
+}
+
+static int begin_write(IndexObject *self)
+{
+    if (check_writable(self) < 0)
+        return -1;
+    self->writer = 1;
+    return 0;
+}
+
+static int begin_query(IndexObject *self)
+{
+    if (check_readable(self) < 0)
+        return -1;
+    if (copse_state(self->ix) == COPSE_STATE_ADDING) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the index is not built: call build() or load() before querying");
+        return -1;
+    }
+    self->readers++;
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- construction ------------------------------------------------------------------------ */
+
+static int parse_metric(const char *name, copse_metric *out)
+{
+    if (name == NULL) {
+        /* Annoy's warning, word for word, so code that filters it keeps working. */
+        if (PyErr_WarnEx(PyExc_FutureWarning,
+                         "The default argument for metric will be removed in future version of "
+                         "Annoy. Please pass metric='angular' explicitly.", 1) < 0)
+            return -1;
+        *out = COPSE_ANGULAR;
+        return 0;
+    }
+    if (copse_metric_from_name(name, out) != COPSE_OK) {
+        PyErr_SetString(PyExc_ValueError, "No such metric");
+        return -1;
+    }
+    return 0;
+}
+
+static int new_handle(int f, copse_metric metric, copse_index **out)
+{
+    copse_index *ix = NULL;
+    int st = copse_new(f, metric, &ix);
+    if (st != COPSE_OK) {
+        raise_status(st == COPSE_ERR_NOMEM ? PyExc_MemoryError : PyExc_ValueError, st,
+                     copse_errmsg(ix));
+        copse_free(ix);
+        return -1;
+    }
+    *out = ix;
+    return 0;
+}
+
+static PyObject *Index_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"f", "metric", NULL};
+    int f;
+    const char *metric_name = NULL;
+    copse_metric metric;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|z", kwlist, &f, &metric_name))
+        return NULL;
+    if (f < 1 || f > COPSE_MAX_DIM)
+        return PyErr_Format(PyExc_ValueError, "f must be between 1 and %d, got %d",
+                            COPSE_MAX_DIM, f);
+    if (parse_metric(metric_name, &metric) < 0)
+        return NULL;
+    IndexObject *self = (IndexObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->f = f;
+    self->metric = metric;
+    if (new_handle(f, metric, &self->ix) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+/* The arguments were used by Index_new; this only accepts them (as Annoy's py_an_init). */
+static int Index_init(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"f", "metric", NULL};
+    int f;
+    const char *metric = NULL;
+    (void)self;
+    return PyArg_ParseTupleAndKeywords(args, kwargs, "i|z", kwlist, &f, &metric) ? 0 : -1;
+}
+
+static void Index_dealloc(IndexObject *self)
+{
+    copse_free(self->ix);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* ---- adding ------------------------------------------------------------------------------ */
+
+static int check_new_id(long long id)
+{
+    if (id < 0) {
+        PyErr_SetString(PyExc_IndexError, "Item index can not be negative");
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(add_item_doc,
+"add_item($self, i, vector)\n--\n\n"
+"Adds item ``i`` (any non-negative integer below 2**63) with ``vector``.\n\n"
+"``vector`` is a sequence of ``f`` numbers: a list, tuple, array.array or numpy array.\n"
+"Adding an existing id again replaces its vector. Ids need not be dense: memory grows with\n"
+"the number of items, not with the largest id.\n\n"
+"Raises IndexError for a negative id or a vector of the wrong length, ValueError for a NaN\n"
+"or infinite component, RuntimeError once the index is built or loaded.");
+
+static PyObject *Index_add_item(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"i", "vector", NULL};
+    long long id;
+    PyObject *vec;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LO", kwlist, &id, &vec))
+        return NULL;
+    if (check_writable(self) < 0 || check_new_id(id) < 0)
+        return NULL;
+    float *w = PyMem_RawMalloc((size_t)self->f * sizeof(float));
+    if (w == NULL)
+        return PyErr_NoMemory();
+    PyObject *result = NULL;
+    if (conv_vector(vec, self->f, w) == 0) {
+        int st = copse_add_item(self->ix, id, w);
+        if (st == COPSE_OK)
+            result = Py_NewRef(Py_None);
+        else
+            raise_index(self, NULL, st);
+    }
+    PyMem_RawFree(w);
+    return result;
+}
+
+static int add_rows(IndexObject *self, Py_ssize_t n, const int64_t *ids, const float *data)
+{
+    int st;
+    self->writer = 1;
+    Py_BEGIN_ALLOW_THREADS
+    st = copse_add_items(self->ix, n, ids, copse_max_id(self->ix) + 1, data);
+    Py_END_ALLOW_THREADS
+    self->writer = 0;
+    if (st != COPSE_OK) {
+        raise_index(self, NULL, st);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(add_items_doc,
+"add_items($self, ids, X)\n--\n\n"
+"Adds many items in one call: item ``ids[k]`` gets row ``X[k]``.\n\n"
+"``X`` is a 2-D array of shape (n, f) (a float32 C-contiguous array is used without a\n"
+"copy) or a sequence of vectors; ``ids`` is a sequence or 1-D integer array of n ids, or\n"
+"None to number the rows from the largest id so far + 1. Every row is checked before any\n"
+"is added, so on error nothing was added. The GIL is released while adding.");
+
+static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"ids", "X", NULL};
+    PyObject *ids_obj, *x_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO", kwlist, &ids_obj, &x_obj))
+        return NULL;
+    if (check_writable(self) < 0)
+        return NULL;
+    conv_matrix m;
+    if (conv_matrix_get(x_obj, self->f, &m) < 0) {
+        conv_matrix_release(&m);
+        return NULL;
+    }
+    int64_t *ids = NULL;
+    int ok = ids_obj == Py_None || conv_ids(ids_obj, m.rows, &ids) == 0;
+    if (ok && m.rows > 0)
+        ok = add_rows(self, m.rows, ids, m.data) == 0;
+    PyMem_RawFree(ids);
+    conv_matrix_release(&m);
+    return ok ? Py_NewRef(Py_None) : NULL;
+}
+
+/* ---- building ---------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(build_doc,
+"build($self, n_trees, n_jobs=-1)\n--\n\n"
+"Builds a forest of ``n_trees`` trees; returns True.\n\n"
+"More trees give higher precision when querying. ``n_trees=-1`` lets copse pick the count\n"
+"(the forest then takes about half the space of the vectors). ``n_jobs`` threads build the\n"
+"trees; -1 uses every CPU. The result does not depend on ``n_jobs`` for a given seed.\n"
+"After build no more items can be added (see unbuild). The GIL is released meanwhile.");
+
+static PyObject *Index_build(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"n_trees", "n_jobs", NULL};
+    int n_trees, n_jobs = -1, st;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|i", kwlist, &n_trees, &n_jobs))
+        return NULL;
+    if (begin_write(self) < 0)
+        return NULL;
+    if (self->has_seed && copse_state(self->ix) == COPSE_STATE_ADDING)
+        copse_set_seed(self->ix, self->seed);
+    double t0 = now_seconds();
+    Py_BEGIN_ALLOW_THREADS
+    st = copse_build(self->ix, n_trees, n_jobs);
+    Py_END_ALLOW_THREADS
+    self->writer = 0;
+    if (st != COPSE_OK)
+        return raise_index(self, NULL, st);
+    if (self->verbose)
+        PySys_WriteStderr("copse: built %d trees over %lld items in %.3f s\n",
+                          copse_n_trees(self->ix), (long long)copse_n_items(self->ix),
+                          now_seconds() - t0);
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(unbuild_doc,
+"unbuild($self)\n--\n\n"
+"Drops the trees so that items can be added again; returns True.\n\n"
+"build() has to be called again before querying. Raises RuntimeError for a loaded index.");
+
+static PyObject *Index_unbuild(IndexObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    if (check_writable(self) < 0)
+        return NULL;
+    int st = copse_unbuild(self->ix);
+    if (st != COPSE_OK)
+        return raise_index(self, NULL, st);
+    Py_RETURN_TRUE;
+}
+
+/* ---- files ------------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(save_doc,
+"save($self, fn, prefault=False)\n--\n\n"
+"Writes the built index to the file ``fn``; returns True.\n\n"
+"The file is written beside ``fn`` and renamed over it once complete, so readers that have\n"
+"the old file loaded keep a valid view and a crash never leaves half a file. The index stays\n"
+"usable in memory; ``prefault`` is accepted for compatibility and has no effect.\n"
+"Raises OSError on any failure, including an index that was not built (as Annoy does).");
+
+static PyObject *Index_save(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"fn", "prefault", NULL};
+    PyObject *path = NULL;
+    int prefault = 0, st;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|p", kwlist, PyUnicode_FSConverter, &path,
+                                     &prefault))
+        return NULL;
+    if (begin_write(self) < 0) {
+        Py_DECREF(path);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = copse_save(self->ix, PyBytes_AS_STRING(path));
+    Py_END_ALLOW_THREADS
+    self->writer = 0;
+    Py_DECREF(path);
+    if (st != COPSE_OK)
+        return raise_index(self, PyExc_OSError, st);
+    Py_RETURN_TRUE;
+}
+
+/* Loads path into the fresh handle ix: a copse file, or else an Annoy file when the library
+ * can read those. Runs without the GIL. */
+static int load_any(copse_index *ix, const char *path, int prefault)
+{
+    int st = copse_load(ix, path, prefault);
+#ifdef COPSE_HAVE_LOAD_ANNOY
+    if (st == COPSE_ERR_NOTCOPSE)
+        st = copse_load_annoy(ix, path, prefault);
+#endif
+    return st;
+}
+
+PyDoc_STRVAR(load_doc,
+"load($self, fn, prefault=False)\n--\n\n"
+"Maps the index file ``fn`` (read-only, shared between processes); returns True.\n\n"
+"Accepts copse files and, when the library supports it, Annoy .ann files written with the\n"
+"same f and metric. ``prefault=True`` reads the whole file into memory now. Whatever the\n"
+"index held before is replaced; on failure it is kept. Raises OSError for a missing,\n"
+"damaged or foreign file and for a dimension or metric that does not match.");
+
+static PyObject *Index_load(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"fn", "prefault", NULL};
+    PyObject *path = NULL;
+    int prefault = 0, st;
+    copse_index *fresh;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|p", kwlist, PyUnicode_FSConverter, &path,
+                                     &prefault))
+        return NULL;
+    if (check_writable(self) < 0 || new_handle(self->f, self->metric, &fresh) < 0) {
+        Py_DECREF(path);
+        return NULL;
+    }
+    self->writer = 1;
+    double t0 = now_seconds();
+    Py_BEGIN_ALLOW_THREADS
+    st = load_any(fresh, PyBytes_AS_STRING(path), prefault);
+    Py_END_ALLOW_THREADS
+    self->writer = 0;
+    Py_DECREF(path);
+    if (st != COPSE_OK) {
+        raise_status(PyExc_OSError, st, copse_errmsg(fresh));
+        copse_free(fresh);
+        return NULL;
+    }
+    copse_free(self->ix);
+    self->ix = fresh;
+    if (self->verbose)
+        PySys_WriteStderr("copse: loaded %lld items, %d trees in %.3f s\n",
+                          (long long)copse_n_items(fresh), copse_n_trees(fresh),
+                          now_seconds() - t0);
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(unload_doc,
+"unload($self)\n--\n\n"
+"Unmaps a loaded file (or drops a built or partly filled index); returns True.\n\n"
+"The index is then empty, ready for add_item or load, with the same f and metric.");
+
+static PyObject *Index_unload(IndexObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    copse_index *fresh;
+    if (check_writable(self) < 0 || new_handle(self->f, self->metric, &fresh) < 0)
+        return NULL;
+    copse_free(self->ix);
+    self->ix = fresh;
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(on_disk_build_doc,
+"on_disk_build($self, fn)\n--\n\n"
+"Builds in the file ``fn`` instead of in memory, for data larger than RAM; returns True.\n\n"
+"Call it before adding items. Vectors go to a temporary file beside ``fn`` as they are\n"
+"added; build() writes the forest there, renames the file to ``fn`` and maps it, so save()\n"
+"is not needed. Raises OSError when the folder is not writable or items were added.");
+
+static PyObject *Index_on_disk_build(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"fn", NULL};
+    PyObject *path = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&", kwlist, PyUnicode_FSConverter, &path))
+        return NULL;
+    if (check_writable(self) < 0) {
+        Py_DECREF(path);
+        return NULL;
+    }
+    int st = copse_on_disk_build(self->ix, PyBytes_AS_STRING(path));
+    Py_DECREF(path);
+    if (st != COPSE_OK)
+        return raise_index(self, PyExc_OSError, st);
+    Py_RETURN_TRUE;
+}
+
+/* ---- queries ----------------------------------------------------------------------------- */
+
+/* Room for at most n results: never more than the items held, so n=10**9 costs nothing. */
+static int64_t result_room(IndexObject *self, long long n)
+{
+    int64_t items = copse_n_items(self->ix);
+    return n < items ? n : items;
+}
+
+static PyObject *results_to_python(const int64_t *ids, const float *dists, int64_t count)
+{
+    PyObject *l = PyList_New((Py_ssize_t)count);
+    PyObject *d = dists ? PyList_New((Py_ssize_t)count) : NULL;
+    if (l == NULL || (dists && d == NULL))
+        goto fail;
+    for (int64_t i = 0; i < count; i++) {
+        PyObject *id = PyLong_FromLongLong(ids[i]);
+        if (id == NULL)
+            goto fail;
+        PyList_SET_ITEM(l, i, id);
+        if (d) {
+            PyObject *x = PyFloat_FromDouble(dists[i]);
+            if (x == NULL)
+                goto fail;
+            PyList_SET_ITEM(d, i, x);
+        }
+    }
+    if (d == NULL)
+        return l;
+    PyObject *t = PyTuple_Pack(2, l, d);
+    Py_DECREF(l);
+    Py_DECREF(d);
+    return t;
+fail:
+    Py_XDECREF(l);
+    Py_XDECREF(d);
+    return NULL;
+}
+
+/* One query: by item when vec is NULL, else by the vector. */
+typedef struct {
+    int64_t item;
+    const float *vec;
+    int64_t k, search_k;
+    int64_t *ids;
+    float *dists;
+    int64_t n_out;
+} query;
+
+static int run_query(const copse_index *ix, query *q, copse_scratch *s)
+{
+    if (q->vec)
+        return copse_search_vector(ix, s, q->vec, q->k, q->search_k, q->ids, q->dists, &q->n_out);
+    return copse_search_item(ix, s, q->item, q->k, q->search_k, q->ids, q->dists, &q->n_out);
+}
+
+static PyObject *answer(IndexObject *self, query *q, long long n, int include_distances)
+{
+    if (n < 0)
+        return PyErr_Format(PyExc_ValueError, "n must be non-negative, got %lld", n);
+    if (begin_query(self) < 0)
+        return NULL;
+    q->k = result_room(self, n);
+    size_t room = (size_t)(q->k > 0 ? q->k : 1);
+    q->ids = PyMem_RawMalloc(room * sizeof(int64_t));
+    q->dists = include_distances ? PyMem_RawMalloc(room * sizeof(float)) : NULL;
+    PyObject *result = NULL;
+    if (q->ids == NULL || (include_distances && q->dists == NULL)) {
+        PyErr_NoMemory();
+    } else {
+        int st;
+        copse_scratch *s;
+        Py_BEGIN_ALLOW_THREADS
+        s = thread_scratch();
+        st = run_query(self->ix, q, s);
+        Py_END_ALLOW_THREADS
+        result = st == COPSE_OK ? results_to_python(q->ids, q->dists, q->n_out)
+                                : raise_query(st, s);
+    }
+    self->readers--;
+    PyMem_RawFree(q->ids);
+    PyMem_RawFree(q->dists);
+    return result;
+}
+
+/* Annoy's messages for an id that cannot be queried. */
+static int check_item(IndexObject *self, long long id)
+{
+    if (check_new_id(id) < 0)
+        return -1;
+    if (check_readable(self) < 0)
+        return -1;
+    if (id > copse_max_id(self->ix)) {
+        PyErr_SetString(PyExc_IndexError, "Item index larger than the largest item index");
+        return -1;
+    }
+    if (!copse_has_item(self->ix, id)) {
+        PyErr_Format(PyExc_IndexError, "Item %lld was never added", id);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(get_nns_by_item_doc,
+"get_nns_by_item($self, i, n, search_k=-1, include_distances=False)\n--\n\n"
+"Returns the ``n`` closest items to item ``i`` (itself first), as a list of ids.\n\n"
+":param search_k: how many candidate items to gather from the forest before ranking\n"
+"them exactly; larger is slower and more accurate. -1 means ``n * n_trees``.\n"
+":param include_distances: if True, returns a tuple of two lists: the ids and their\n"
+"distances.\n\n"
+"Raises IndexError for an id that was never added. The GIL is released while searching.");
+
+static PyObject *Index_get_nns_by_item(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"i", "n", "search_k", "include_distances", NULL};
+    long long id, n, search_k = -1;
+    int include_distances = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LL|Lp", kwlist, &id, &n, &search_k,
+                                     &include_distances))
+        return NULL;
+    if (check_item(self, id) < 0)
+        return NULL;
+    query q = {.item = id, .search_k = search_k};
+    return answer(self, &q, n, include_distances);
+}
+
+PyDoc_STRVAR(get_nns_by_vector_doc,
+"get_nns_by_vector($self, vector, n, search_k=-1, include_distances=False)\n--\n\n"
+"Returns the ``n`` closest items to ``vector``, as a list of ids.\n\n"
+":param search_k: how many candidate items to gather from the forest before ranking\n"
+"them exactly; larger is slower and more accurate. -1 means ``n * n_trees``.\n"
+":param include_distances: if True, returns a tuple of two lists: the ids and their\n"
+"distances.\n\n"
+"Raises IndexError for a vector of the wrong length. The GIL is released while searching.");
+
+static PyObject *Index_get_nns_by_vector(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"vector", "n", "search_k", "include_distances", NULL};
+    PyObject *vec;
+    long long n, search_k = -1;
+    int include_distances = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|Lp", kwlist, &vec, &n, &search_k,
+                                     &include_distances))
+        return NULL;
+    float *w = PyMem_RawMalloc((size_t)self->f * sizeof(float));
+    if (w == NULL)
+        return PyErr_NoMemory();
+    PyObject *result = NULL;
+    if (conv_vector(vec, self->f, w) == 0) {
+        query q = {.vec = w, .search_k = search_k};
+        result = answer(self, &q, n, include_distances);
+    }
+    PyMem_RawFree(w);
+    return result;
+}
+
+/* Output of _search_batch: bytearrays the Python layer views as arrays. */
+typedef struct {
+    PyObject *ids, *dists, *counts;
+} batch_out;
+
+static int batch_alloc(batch_out *o, Py_ssize_t nq, int64_t k, int include_distances)
+{
+    o->ids = o->dists = o->counts = NULL;
+    if (k > 0 && nq > PY_SSIZE_T_MAX / 8 / k) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    o->ids = PyByteArray_FromStringAndSize(NULL, nq * k * (Py_ssize_t)sizeof(int64_t));
+    o->counts = PyByteArray_FromStringAndSize(NULL, nq * (Py_ssize_t)sizeof(int64_t));
+    if (include_distances)
+        o->dists = PyByteArray_FromStringAndSize(NULL, nq * k * (Py_ssize_t)sizeof(float));
+    if (o->ids == NULL || o->counts == NULL || (include_distances && o->dists == NULL))
+        return -1;
+    memset(PyByteArray_AS_STRING(o->counts), 0, (size_t)nq * sizeof(int64_t));
+    return 0;
+}
+
+static void batch_free(batch_out *o)
+{
+    Py_XDECREF(o->ids);
+    Py_XDECREF(o->dists);
+    Py_XDECREF(o->counts);
+}
+
+static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long long search_k,
+                     int n_threads, batch_out *o)
+{
+    if (m->rows == 0 || k == 0)
+        return 0;
+    int64_t *ids = (int64_t *)PyByteArray_AS_STRING(o->ids);
+    float *dists = o->dists ? (float *)PyByteArray_AS_STRING(o->dists) : NULL;
+    int64_t *counts = (int64_t *)PyByteArray_AS_STRING(o->counts);
+    int st;
+    copse_scratch *s;
+    Py_BEGIN_ALLOW_THREADS
+    s = thread_scratch();
+    st = copse_search_batch(self->ix, s, m->data, m->rows, k, search_k, 0, n_threads, ids, dists,
+                            counts);
+    Py_END_ALLOW_THREADS
+    if (st != COPSE_OK) {
+        raise_query(st, s);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(search_batch_doc,
+"_search_batch($self, Q, n, search_k=-1, include_distances=False, n_threads=-1)\n--\n\n"
+"Engine of AnnoyIndex.get_nns_by_vectors: returns (rows, k, ids, dists, counts) where ids\n"
+"(int64), dists (float32, or None) and counts (int64) are bytearrays in row-major order.");
+
+static PyObject *Index_search_batch(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"Q", "n", "search_k", "include_distances", "n_threads", NULL};
+    PyObject *q_obj;
+    long long n, search_k = -1;
+    int include_distances = 0, n_threads = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|Lpi", kwlist, &q_obj, &n, &search_k,
+                                     &include_distances, &n_threads))
+        return NULL;
+    if (n < 0)
+        return PyErr_Format(PyExc_ValueError, "n must be non-negative, got %lld", n);
+    conv_matrix m;
+    if (conv_matrix_get(q_obj, self->f, &m) < 0) {
+        conv_matrix_release(&m);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    batch_out o = {NULL, NULL, NULL};
+    if (begin_query(self) == 0) {
+        int64_t k = result_room(self, n);
+        if (batch_alloc(&o, m.rows, k, include_distances) == 0 &&
+            batch_run(self, &m, k, search_k, n_threads, &o) == 0)
+            result = Py_BuildValue("nLOOO", m.rows, (long long)k, o.ids,
+                                   o.dists ? o.dists : Py_None, o.counts);
+        self->readers--;
+    }
+    batch_free(&o);
+    conv_matrix_release(&m);
+    return result;
+}
+
+/* ---- items and facts --------------------------------------------------------------------- */
+
+PyDoc_STRVAR(get_item_vector_doc,
+"get_item_vector($self, i)\n--\n\n"
+"Returns the vector of item ``i`` as a list of floats (for hamming: 0.0 and 1.0).\n\n"
+"Raises IndexError for an id that was never added.");
+
+static PyObject *Index_get_item_vector(IndexObject *self, PyObject *args)
+{
+    long long id;
+    if (!PyArg_ParseTuple(args, "L", &id) || check_item(self, id) < 0)
+        return NULL;
+    float *v = PyMem_RawMalloc((size_t)self->f * sizeof(float));
+    if (v == NULL)
+        return PyErr_NoMemory();
+    PyObject *l = NULL;
+    int st = copse_get_item(self->ix, id, v);
+    if (st != COPSE_OK)
+        raise_index(self, NULL, st);
+    else
+        l = PyList_New(self->f);
+    for (int z = 0; l != NULL && z < self->f; z++) {
+        PyObject *x = PyFloat_FromDouble(v[z]);
+        if (x == NULL)
+            Py_CLEAR(l);
+        else
+            PyList_SET_ITEM(l, z, x);
+    }
+    PyMem_RawFree(v);
+    return l;
+}
+
+PyDoc_STRVAR(get_distance_doc,
+"get_distance($self, i, j)\n--\n\n"
+"Returns the distance between items ``i`` and ``j``, as queries report it: angular\n"
+"sqrt(2 - 2 cos), euclidean, manhattan, dot (the inner product) or hamming (bits that\n"
+"differ). Works before build. Raises IndexError for an id that was never added.");
+
+static PyObject *Index_get_distance(IndexObject *self, PyObject *args)
+{
+    long long i, j;
+    float d;
+    if (!PyArg_ParseTuple(args, "LL", &i, &j) || check_item(self, i) < 0 ||
+        check_item(self, j) < 0)
+        return NULL;
+    int st = copse_get_distance(self->ix, i, j, &d);
+    if (st != COPSE_OK)
+        return raise_index(self, NULL, st);
+    return PyFloat_FromDouble(d);
+}
+
+PyDoc_STRVAR(get_n_items_doc,
+"get_n_items($self)\n--\n\n"
+"Returns the largest item id + 1, as Annoy does (so ``range(get_n_items())`` covers every\n"
+"id). With sparse ids this is more than the number of items held: see len().");
+
+static PyObject *Index_get_n_items(IndexObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    if (check_readable(self) < 0)
+        return NULL;
+    return PyLong_FromLongLong(copse_max_id(self->ix) + 1);
+}
+
+PyDoc_STRVAR(get_n_trees_doc,
+"get_n_trees($self)\n--\n\n"
+"Returns the number of trees in the index (0 before build).");
+
+static PyObject *Index_get_n_trees(IndexObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    if (check_readable(self) < 0)
+        return NULL;
+    return PyLong_FromLong(copse_n_trees(self->ix));
+}
+
+PyDoc_STRVAR(verbose_doc,
+"verbose($self, v)\n--\n\n"
+"With a true ``v``, build and load print a one-line summary to stderr; returns True.");
+
+static PyObject *Index_verbose(IndexObject *self, PyObject *args)
+{
+    int v;
+    if (!PyArg_ParseTuple(args, "i", &v))
+        return NULL;
+    self->verbose = v != 0;
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(set_seed_doc,
+"set_seed($self, seed)\n--\n\n"
+"Sets the seed of the random numbers that build uses; returns None.\n\n"
+"A given seed and the same items added in the same order give the same trees (and a\n"
+"byte-identical file) whatever n_jobs is. Without a call, a fixed default seed is used, so\n"
+"builds are reproducible. On a loaded index the seed is kept but has no use.");
+
+static PyObject *Index_set_seed(IndexObject *self, PyObject *args)
+{
+    PyObject *obj, *num;
+    if (!PyArg_ParseTuple(args, "O", &obj) || check_writable(self) < 0)
+        return NULL;
+    if ((num = PyNumber_Index(obj)) == NULL)
+        return NULL;
+    /* Annoy takes any C int; the mask keeps negative seeds usable as 64-bit patterns. */
+    uint64_t seed = PyLong_AsUnsignedLongLongMask(num);
+    Py_DECREF(num);
+    if (seed == (uint64_t)-1 && PyErr_Occurred())
+        return NULL;
+    self->seed = seed;
+    self->has_seed = 1;
+    if (copse_state(self->ix) == COPSE_STATE_ADDING)
+        copse_set_seed(self->ix, seed);
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t Index_len(IndexObject *self)
+{
+    if (check_readable(self) < 0)
+        return -1;
+    return (Py_ssize_t)copse_n_items(self->ix);
+}
+
+static int Index_contains(IndexObject *self, PyObject *key)
+{
+    if (!PyLong_Check(key))
+        return 0;
+    if (check_readable(self) < 0)
+        return -1;
+    int overflow;
+    long long id = PyLong_AsLongLongAndOverflow(key, &overflow);
+    if (id == -1 && PyErr_Occurred())
+        return -1;
+    return !overflow && id >= 0 && copse_has_item(self->ix, id);
+}
+
+static PyObject *Index_get_metric(IndexObject *self, void *closure)
+{
+    (void)closure;
+    return PyUnicode_FromString(copse_metric_name(self->metric));
+}
+
+static PyObject *Index_get_state(IndexObject *self, void *closure)
+{
+    (void)closure;
+    if (self->writer)
+        return PyUnicode_FromString("busy");
+    switch (copse_state(self->ix)) {
+    case COPSE_STATE_BUILT:
+        return PyUnicode_FromString("built");
+    case COPSE_STATE_LOADED:
+        return PyUnicode_FromString("loaded");
+    default:
+        return PyUnicode_FromString("adding");
+    }
+}
+
+/* ---- the type ---------------------------------------------------------------------------- */
+
+#define KW (METH_VARARGS | METH_KEYWORDS)
+static PyMethodDef Index_methods[] = {
+    {"add_item", (PyCFunction)(void (*)(void))Index_add_item, KW, add_item_doc},
+    {"add_items", (PyCFunction)(void (*)(void))Index_add_items, KW, add_items_doc},
+    {"build", (PyCFunction)(void (*)(void))Index_build, KW, build_doc},
+    {"unbuild", (PyCFunction)Index_unbuild, METH_NOARGS, unbuild_doc},
+    {"save", (PyCFunction)(void (*)(void))Index_save, KW, save_doc},
+    {"load", (PyCFunction)(void (*)(void))Index_load, KW, load_doc},
+    {"unload", (PyCFunction)Index_unload, METH_NOARGS, unload_doc},
+    {"on_disk_build", (PyCFunction)(void (*)(void))Index_on_disk_build, KW, on_disk_build_doc},
+    {"get_nns_by_item", (PyCFunction)(void (*)(void))Index_get_nns_by_item, KW,
+     get_nns_by_item_doc},
+    {"get_nns_by_vector", (PyCFunction)(void (*)(void))Index_get_nns_by_vector, KW,
+     get_nns_by_vector_doc},
+    {"_search_batch", (PyCFunction)(void (*)(void))Index_search_batch, KW, search_batch_doc},
+    {"get_item_vector", (PyCFunction)Index_get_item_vector, METH_VARARGS, get_item_vector_doc},
+    {"get_distance", (PyCFunction)Index_get_distance, METH_VARARGS, get_distance_doc},
+    {"get_n_items", (PyCFunction)Index_get_n_items, METH_NOARGS, get_n_items_doc},
+    {"get_n_trees", (PyCFunction)Index_get_n_trees, METH_NOARGS, get_n_trees_doc},
+    {"verbose", (PyCFunction)Index_verbose, METH_VARARGS, verbose_doc},
+    {"set_seed", (PyCFunction)Index_set_seed, METH_VARARGS, set_seed_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef Index_members[] = {
+    {"f", T_INT, offsetof(IndexObject, f), READONLY, "Dimension of the vectors (read-only)."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef Index_getset[] = {
+    {"metric", (getter)Index_get_metric, NULL, "Name of the metric (read-only).", NULL},
+    {"state", (getter)Index_get_state, NULL,
+     "'adding', 'built', 'loaded', or 'busy' while another thread changes the index.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods Index_as_sequence = {
+    .sq_length = (lenfunc)Index_len,
+    .sq_contains = (objobjproc)Index_contains,
+};
+
+PyDoc_STRVAR(Index_doc,
+"Index(f, metric)\n--\n\n"
+"The C core of copse.AnnoyIndex: an approximate nearest-neighbour index over vectors of\n"
+"dimension ``f`` under ``metric`` ('angular', 'euclidean', 'manhattan', 'dot' or\n"
+"'hamming'). Use copse.AnnoyIndex, which adds numpy batch queries.");
+
+static PyTypeObject IndexType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "copse._copse.Index",
+    .tp_basicsize = sizeof(IndexObject),
+    .tp_dealloc = (destructor)Index_dealloc,
+    .tp_as_sequence = &Index_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = Index_doc,
+    .tp_methods = Index_methods,
+    .tp_members = Index_members,
+    .tp_getset = Index_getset,
+    .tp_init = Index_init,
+    .tp_new = Index_new,
+};
+
+/* ---- the module -------------------------------------------------------------------------- */
+
+/* The library is compiled into this module, but a stale object file could still mix versions;
+ * refuse to run on a library whose major.minor differs from the header's. */
+static int check_library_version(void)
+{
+    if (copse_version_number() / 100 != COPSE_VERSION_NUMBER / 100) {
+        PyErr_Format(PyExc_ImportError,
+                     "copse: the library is version %s but this module was built for %d.%d",
+                     copse_version_string(), COPSE_VERSION_MAJOR, COPSE_VERSION_MINOR);
+        return -1;
+    }
+    return 0;
+}
+
+static int add_constants(PyObject *m)
+{
+    int major, minor;
+    copse_format_version(&major, &minor);
+    PyObject *fmt = Py_BuildValue("(ii)", major, minor);
+    if (fmt == NULL || PyModule_AddObject(m, "FORMAT_VERSION", fmt) < 0) {
+        Py_XDECREF(fmt);
+        return -1;
+    }
+#ifdef COPSE_HAVE_LOAD_ANNOY
+    int annoy = 1;
+#else
+    int annoy = 0;
+#endif
+    if (PyModule_AddStringConstant(m, "LIBRARY_VERSION", copse_version_string()) < 0 ||
+        PyModule_AddIntConstant(m, "CAN_LOAD_ANNOY", annoy) < 0)
+        return -1;
+    return PyModule_AddObjectRef(m, "Index", (PyObject *)&IndexType);
+}
+
+static struct PyModuleDef copse_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "copse._copse",
+    .m_doc = "C core of the copse package: see copse.AnnoyIndex.",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__copse(void)
+{
+    static int key_made;
+    if (check_library_version() < 0 || PyType_Ready(&IndexType) < 0)
+        return NULL;
+    if (!key_made && pthread_key_create(&scratch_key, scratch_destroy) != 0)
+        return PyErr_Format(PyExc_ImportError, "copse: no thread-local storage key left");
+    key_made = 1;
+    PyObject *m = PyModule_Create(&copse_module);
+    if (m != NULL && add_constants(m) < 0)
+        Py_CLEAR(m);
+    return m;
+}

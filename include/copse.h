@@ -79,8 +79,7 @@ extern "C" {
 #define COPSE_ERR_VERSION (-30910)   /* the file's format version is newer than this library's */
 #define COPSE_ERR_CORRUPT (-30911)   /* the file is damaged: checksum, bounds or structure */
 #define COPSE_ERR_METRIC (-30912)    /* unknown metric, or a file's metric is not the expected */
-#define COPSE_ERR_THREAD (-30913)    /* a worker thread could not be started */
-#define COPSE_ERR_EMPTY (-30914)     /* the index has no items to build from */
+#define COPSE_ERR_EMPTY (-30913)     /* the index has no items to build from */
 
 typedef enum copse_metric {
     COPSE_ANGULAR = 0,
@@ -155,6 +154,12 @@ COPSE_API int copse_set_leaf_size(copse_index *ix, int leaf_size);
  * Errors: COPSE_ERR_STATE, COPSE_ERR_IO (the folder is not writable). */
 COPSE_API int copse_on_disk_build(copse_index *ix, const char *path);
 
+/* Distance kernels are chosen at copse_new from the CPU's features: "avx512", "avx2" or
+ * "scalar" (the reference, always available). copse_set_kernels forces one, for tests and
+ * comparisons; COPSE_ERR_ARG when the name is unknown or this CPU cannot run it. Any state. */
+COPSE_API int copse_set_kernels(copse_index *ix, const char *name);
+COPSE_API const char *copse_kernels_name(const copse_index *ix);
+
 /* ---- adding ---------------------------------------------------------------------------- */
 
 /* Adds (or replaces) item id with vector v of copse_dim() floats, copied.
@@ -173,12 +178,13 @@ COPSE_API int copse_set_label(copse_index *ix, int64_t id, const char *label);
 
 /* ---- building ---------------------------------------------------------------------------- */
 
-/* Builds n_trees trees with n_threads worker threads (n_threads <= 0: one per online CPU).
+/* Builds n_trees trees with n_threads worker threads (n_threads <= 0: one per online CPU;
+ * if the system refuses a thread, the others do its share).
  * n_trees = -1 picks the count: trees are added until the forest's split nodes take half the
  * space of the vectors (estimated from the first tree), at least 1, at most 1000, so the
  * file stays near 1.5x the raw vectors. ADDING -> BUILT.
  * Errors: COPSE_ERR_STATE, COPSE_ERR_ARG (n_trees 0, < -1 or > COPSE_MAX_TREES),
- * COPSE_ERR_EMPTY (no items), COPSE_ERR_NOMEM, COPSE_ERR_THREAD, COPSE_ERR_IO (on-disk). */
+ * COPSE_ERR_EMPTY (no items), COPSE_ERR_NOMEM, COPSE_ERR_IO (on-disk). */
 COPSE_API int copse_build(copse_index *ix, int n_trees, int n_threads);
 /* Drops the trees of a BUILT in-memory index and returns to ADDING with its items kept.
  * Errors: COPSE_ERR_STATE (LOADED, on-disk, or not built). */
@@ -296,7 +302,7 @@ COPSE_API int copse_exact_item(const copse_index *ix, copse_scratch *scratch, in
  * may be NULL); slots past a row's result count hold id -1 and distance NaN; counts (may be
  * NULL) gets each row's count. exact != 0 answers by brute force (search_k is then ignored).
  * Every row is checked before any work starts. scratch (may be NULL) receives the error
- * message. Errors: as copse_search_vector, plus COPSE_ERR_THREAD. */
+ * message. Errors: as copse_search_vector. */
 COPSE_API int copse_search_batch(const copse_index *ix, copse_scratch *scratch, const float *qs,
                                  int64_t nq, int64_t k, int64_t search_k, int exact,
                                  int n_threads, int64_t *ids, float *dists, int64_t *counts);

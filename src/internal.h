@@ -1,0 +1,241 @@
+/*
+ * internal.h: the types every module of the library shares. Nothing here is public.
+ *
+ * An index is a cp_view (pointers to the sections the queries read, wherever they live: the
+ * builder's memory, a mapped file, a caller's buffer) plus what owns that memory. Queries only
+ * ever see the view, so a freshly built index and a loaded file take the same code path.
+ */
+#ifndef COPSE_INTERNAL_H
+#define COPSE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "copse.h"
+#include "kernels/kernels.h"
+
+#define CP_ERRMSG_SIZE 320
+#define CP_ALIGN 64           /* section alignment in files, for SIMD loads */
+#define CP_HEADER_SIZE 512    /* fixed header + section table; vectors start here */
+#define CP_DEFAULT_SEED 1234567890987654321ull
+#define CP_LEAF_FLAG (1ull << 63) /* a node reference with this bit names a leaf */
+#define CP_MAX_LABEL 65535
+
+/* ---- errors ---- */
+typedef struct cp_err {
+    char msg[CP_ERRMSG_SIZE];
+} cp_err;
+
+/* Records a formatted detail message and returns status, so callers can write
+ * `return cp_fail(err, COPSE_ERR_ARG, "k = %lld is negative", k);`. err may be NULL. */
+int cp_fail(cp_err *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cp_err_clear(cp_err *err);
+
+/* ---- memory: overflow-checked helpers ---- */
+void *cp_malloc(size_t size);
+void *cp_calloc(size_t n, size_t size);
+void *cp_mallocarray(size_t n, size_t size);
+void *cp_reallocarray(void *p, size_t n, size_t size);
+void *cp_aligned_alloc(size_t size); /* CP_ALIGN-aligned, zero-filled, freed with cp_free */
+void cp_free(void *p);
+/* a * b + c without overflow; 0 on overflow, else 1 with the result in *out. */
+int cp_mul_add(uint64_t a, uint64_t b, uint64_t c, uint64_t *out);
+static inline uint64_t cp_align_up(uint64_t x) { return (x + CP_ALIGN - 1) & ~(uint64_t)(CP_ALIGN - 1); }
+
+/* ---- checksums ---- */
+uint32_t cp_crc32c(uint32_t crc, const void *data, size_t len);
+
+/* ---- file sections ---- */
+enum cp_section_kind {
+    CP_SEC_VECTORS = 1,     /* n_items rows of row_bytes */
+    CP_SEC_NORMS = 2,       /* n_items floats: |x| (angular), extra component (dot) */
+    CP_SEC_SLOT_IDS = 3,    /* n_items int64: slot -> id (absent when id == slot) */
+    CP_SEC_ID_ORDER = 4,    /* n_items uint32: slots sorted by id (absent likewise) */
+    CP_SEC_NODES = 5,       /* n_split split nodes of node_stride bytes */
+    CP_SEC_LEAVES = 6,      /* n_leaves cp_leaf */
+    CP_SEC_LEAF_ITEMS = 7,  /* uint32 slots, leaf after leaf */
+    CP_SEC_ROOTS = 8,       /* n_trees uint64 node references */
+    CP_SEC_LABEL_OFFSETS = 9,  /* n_items + 1 uint64 offsets into LABEL_DATA */
+    CP_SEC_LABEL_DATA = 10,    /* label bytes, each followed by a NUL */
+    CP_SEC_LABEL_ORDER = 11,   /* uint32 slots of labelled items sorted by (label, id) */
+    CP_SEC_KIND_MAX = 11
+};
+#define CP_MAX_SECTIONS 16
+
+/* A split node: two child references, the hyperplane's offset and its normal.
+ * For hamming, `bit` is the bit tested and there is no normal. */
+typedef struct cp_node {
+    uint64_t child[2];
+    float offset;
+    uint32_t bit;
+    float plane[];
+} cp_node;
+#define CP_NODE_HEADER 24
+
+typedef struct cp_leaf {
+    uint64_t start; /* index into leaf items */
+    uint32_t count;
+    uint32_t reserved;
+} cp_leaf;
+
+typedef struct cp_section {
+    const void *data;
+    uint64_t length;
+} cp_section;
+
+/* What queries read. All pointers refer to memory owned elsewhere (see copse_index). */
+typedef struct cp_view {
+    uint64_t n_items;
+    uint64_t n_split, n_leaves, n_leaf_items, n_trees;
+    uint64_t n_labelled;
+    int64_t max_id;
+    const unsigned char *vectors;
+    const float *norms;
+    const int64_t *slot_ids;    /* NULL: slot == id */
+    const uint32_t *id_order;
+    const unsigned char *nodes;
+    const cp_leaf *leaves;
+    const uint32_t *leaf_items;
+    const uint64_t *roots;
+    const uint64_t *label_offsets; /* NULL: no labels */
+    const char *label_data;
+    uint64_t label_data_len;
+    const uint32_t *label_order;
+    cp_section sec[CP_SEC_KIND_MAX + 1]; /* by kind, as written to / read from the file */
+} cp_view;
+
+/* ---- metrics ---- */
+typedef struct cp_geom {
+    copse_metric metric;
+    int dim;            /* as the user sees it (bits for hamming) */
+    size_t row_bytes;   /* bytes of one stored vector */
+    int plane_dim;      /* floats in a split normal: dim, dim + 1 for dot, 0 for hamming */
+    size_t node_stride; /* bytes of one split node */
+    size_t words;       /* hamming: 64-bit words per vector */
+} cp_geom;
+
+void cp_geom_init(cp_geom *g, copse_metric metric, int dim);
+int cp_metric_valid(int metric);
+/* Packs or copies a user vector into its stored form (row_bytes at dst). */
+void cp_encode(const cp_geom *g, const float *src, void *dst);
+/* Unpacks a stored row back to the user's floats. */
+void cp_decode(const cp_geom *g, const void *src, float *dst);
+/* COPSE_OK, or COPSE_ERR_VALUE naming the first non-finite component. */
+int cp_check_finite(const float *v, int dim, cp_err *err, const char *what);
+/* Norm section entry for a row: |x| for angular, |x|^2 for dot (turned into the extra
+ * component once the largest norm is known), unused otherwise. */
+int cp_metric_has_norms(copse_metric m);
+
+/* A query in stored form with what the metric needs precomputed. */
+typedef struct cp_query {
+    const void *row;   /* stored form (floats, or packed words for hamming) */
+    float norm;        /* |q| for angular */
+} cp_query;
+
+/* Internal distance: smaller is nearer, monotone in the reported one. */
+float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_view *v,
+                       const cp_query *q, uint64_t slot);
+/* Reported distance from the internal one. */
+float cp_dist_report(const cp_geom *g, float internal);
+/* Signed distance of q from a split node: > 0 means child[1]'s side. */
+float cp_margin(const cp_geom *g, const cp_kernels *k, const cp_node *node, const void *qrow);
+
+/* ---- threads ---- */
+#define CP_MAX_THREADS 256
+/* Threads cp_parallel_for will use for n items: n_threads <= 0 means one per online CPU. */
+int cp_thread_count(int n_threads, uint64_t n);
+/* Runs fn(ctx, i, worker) for i in [0, n) on cp_thread_count() threads (the caller's among
+ * them, as worker 0); work is handed out one index at a time, so uneven items balance.
+ * Threads the system refuses are done without. */
+void cp_parallel_for(int n_threads, uint64_t n, void (*fn)(void *ctx, uint64_t i, int worker),
+                     void *ctx);
+int cp_online_cpus(void);
+
+/* ---- the builder (ADDING state) ---- */
+typedef struct cp_builder {
+    unsigned char *rows;   /* in memory: cap rows; NULL for on-disk */
+    int64_t *ids;          /* slot -> id */
+    char **labels;         /* slot -> label or NULL; NULL until the first label */
+    uint64_t n, cap;
+    uint64_t *map_keys;    /* open addressing id -> slot; key = id + 1, 0 = empty */
+    uint32_t *map_slots;
+    uint64_t map_cap;
+    int64_t max_id;
+    int disk_fd;           /* on-disk build: the temporary file, else -1 */
+    char *disk_path;       /* final path */
+    char *disk_tmp;        /* temporary path */
+} cp_builder;
+
+/* ---- the handle ---- */
+struct copse_index {
+    cp_geom g;
+    cp_kernels kern;
+    copse_state_t state;
+    uint64_t seed;
+    int leaf_size;          /* as set (0 = auto) */
+    int built_leaf_size;    /* as used by the forest in the view */
+    cp_builder b;
+    cp_view v;
+    /* Ownership of the view's memory: exactly one of these holds it. */
+    void *built_mem[CP_SEC_KIND_MAX + 1]; /* built in memory: one block per section */
+    void *map_addr;         /* loaded or on-disk built: the mapping */
+    size_t map_len;
+    void *buf_copy;         /* loaded from an unaligned buffer: our aligned copy */
+    int from_file;          /* the view came from a file image (checksums exist) */
+    const unsigned char *image;  /* that file image (mapping or buffer) */
+    uint64_t image_len;
+    int file_major, file_minor;
+    cp_err err;
+};
+
+/* ---- module entry points ---- */
+int cp_builder_init(cp_builder *b);
+void cp_builder_free(cp_builder *b);
+int cp_builder_slot(const cp_builder *b, int64_t id, uint64_t *slot);
+const void *cp_builder_row(copse_index *ix, uint64_t slot, void *tmp);
+int cp_builder_load_rows(copse_index *ix, const unsigned char **rows, void **owned);
+int cp_builder_from_view(copse_index *ix);
+
+int cp_view_slot(const cp_view *v, int64_t id, uint64_t *slot);
+int64_t cp_view_id(const cp_view *v, uint64_t slot);
+
+int cp_build_forest(copse_index *ix, int n_trees, int n_threads);
+void cp_release_view(copse_index *ix);
+
+/* Layout of the file for the view: offsets of each section. */
+typedef struct cp_layout {
+    uint64_t offset[CP_SEC_KIND_MAX + 1];
+    uint64_t file_size;
+} cp_layout;
+void cp_layout_compute(const cp_view *v, cp_layout *lay);
+/* Builds the 512-byte header for the view; crcs[kind] are the section checksums. */
+void cp_header_encode(const copse_index *ix, const cp_layout *lay, const uint32_t *crcs,
+                      unsigned char *hdr);
+/* Checks an image and fills ix->v from it (dimension and metric must match ix->g unless
+ * adopt, in which case ix->g is set from the file). */
+int cp_image_open(copse_index *ix, const unsigned char *img, uint64_t len, int adopt);
+/* Writes the view's sections (all, or all but the vectors already in place) and the header
+ * to fd, sized to the finished file. */
+int cp_write_image(copse_index *ix, int fd, const char *name, int vectors_in_place);
+
+/* Labels: sections from the builder's labels (NULL when there are none). */
+int cp_labels_build(copse_index *ix);
+int cp_labels_find(const cp_view *v, const char *label, uint64_t *slot);
+
+/* ---- io ---- */
+int cp_io_map_file(const char *path, int prefault, void **addr, size_t *len, cp_err *err);
+int cp_io_map_fd(int fd, uint64_t len, void **addr, size_t *out_len, const char *name, cp_err *err);
+void cp_io_unmap(void *addr, size_t len);
+/* Creates a unique temporary file beside path, returning its fd and name. */
+int cp_io_temp_beside(const char *path, int *fd, char **tmp_name, cp_err *err);
+int cp_io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *name,
+                     cp_err *err);
+int cp_io_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *name, cp_err *err);
+/* fsync, close and rename tmp to path, then fsync the folder. Closes fd in every case. */
+int cp_io_commit(int fd, const char *tmp, const char *path, cp_err *err);
+void cp_io_discard(int fd, const char *tmp);
+int cp_io_truncate(int fd, uint64_t size, const char *name, cp_err *err);
+
+#endif

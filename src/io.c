@@ -1,0 +1,183 @@
+/*
+ * io.c: every operating-system call the library makes (open, pread/pwrite, mmap, fsync,
+ * rename). Algorithm files stay free of platform code.
+ *
+ * Saving is atomic: a temporary file is created in the target's own folder (so rename stays
+ * within one file system), written, fsynced and renamed over the target, then the folder is
+ * fsynced so the rename itself survives a crash.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int io_fail(cp_err *err, const char *what, const char *name)
+{
+    return cp_fail(err, COPSE_ERR_IO, "%s %s: %s", what, name, strerror(errno));
+}
+
+int cp_io_map_fd(int fd, uint64_t len, void **addr, size_t *out_len, const char *name, cp_err *err)
+{
+    if (len > SIZE_MAX)
+        return cp_fail(err, COPSE_ERR_NOMEM, "map %s: %llu bytes do not fit in memory", name,
+                       (unsigned long long)len);
+    void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return io_fail(err, "map", name);
+    *addr = p;
+    *out_len = (size_t)len;
+    return COPSE_OK;
+}
+
+int cp_io_map_file(const char *path, int prefault, void **addr, size_t *len, cp_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return io_fail(err, "open", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int rc = io_fail(err, "stat", path);
+        close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return cp_fail(err, COPSE_ERR_IO, "open %s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return cp_fail(err, COPSE_ERR_NOTCOPSE, "%s: empty file", path);
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED | (prefault ? MAP_POPULATE : 0),
+                   fd, 0);
+    int saved = errno;
+    close(fd);
+    if (p == MAP_FAILED) {
+        errno = saved;
+        return io_fail(err, "map", path);
+    }
+    *addr = p;
+    *len = (size_t)st.st_size;
+    return COPSE_OK;
+}
+
+void cp_io_unmap(void *addr, size_t len)
+{
+    if (addr)
+        munmap(addr, len);
+}
+
+int cp_io_temp_beside(const char *path, int *fd, char **tmp_name, cp_err *err)
+{
+    size_t len = strlen(path);
+    char *name = cp_malloc(len + 16);
+    if (!name)
+        return cp_fail(err, COPSE_ERR_NOMEM, "no memory for a file name");
+    memcpy(name, path, len);
+    memcpy(name + len, ".tmp-XXXXXX", 12);
+    int f = mkostemp(name, O_CLOEXEC);
+    if (f < 0) {
+        int rc = io_fail(err, "create a temporary file beside", path);
+        cp_free(name);
+        return rc;
+    }
+    /* mkostemp makes the file 0600; an index is data meant to be shared like any file. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(f, 0666 & ~mask);
+    *fd = f;
+    *tmp_name = name;
+    return COPSE_OK;
+}
+
+int cp_io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *name, cp_err *err)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = pwrite(fd, p, len > (1u << 30) ? (1u << 30) : len, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return io_fail(err, "write", name);
+        p += w;
+        len -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return COPSE_OK;
+}
+
+int cp_io_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *name, cp_err *err)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t r = pread(fd, p, len > (1u << 30) ? (1u << 30) : len, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return io_fail(err, "read", name);
+        if (r == 0)
+            return cp_fail(err, COPSE_ERR_IO, "read %s: unexpected end of file", name);
+        p += r;
+        len -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return COPSE_OK;
+}
+
+int cp_io_truncate(int fd, uint64_t size, const char *name, cp_err *err)
+{
+    if (ftruncate(fd, (off_t)size) != 0)
+        return io_fail(err, "resize", name);
+    return COPSE_OK;
+}
+
+static void fsync_dir_of(const char *path)
+{
+    size_t len = strlen(path);
+    char *copy = cp_malloc(len + 1);
+    if (!copy)
+        return;
+    memcpy(copy, path, len + 1);
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    cp_free(copy);
+}
+
+int cp_io_commit(int fd, const char *tmp, const char *path, cp_err *err)
+{
+    if (fsync(fd) != 0) {
+        int rc = io_fail(err, "sync", tmp);
+        cp_io_discard(fd, tmp);
+        return rc;
+    }
+    if (close(fd) != 0) {
+        int rc = io_fail(err, "close", tmp);
+        unlink(tmp);
+        return rc;
+    }
+    if (rename(tmp, path) != 0) {
+        int rc = io_fail(err, "rename the finished index to", path);
+        unlink(tmp);
+        return rc;
+    }
+    fsync_dir_of(path);
+    return COPSE_OK;
+}
+
+void cp_io_discard(int fd, const char *tmp)
+{
+    if (fd >= 0)
+        close(fd);
+    if (tmp)
+        unlink(tmp);
+}

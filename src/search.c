@@ -1,0 +1,504 @@
+/*
+ * search.c: queries.
+ *
+ * All trees are walked at once with one max-priority queue of node references (Annoy's
+ * method). A child's priority is the smallest margin met on the way down: how far the query
+ * sits on the wrong side of the closest split that separates it from that subtree. Leaves
+ * are opened in that order until search_k distinct candidates are gathered; those are then
+ * ranked by exact distance. For hamming the priority counts the bits on the way that disagree
+ * with the query (Annoy's rule).
+ *
+ * Departures from Annoy: candidates are deduplicated as they arrive with an epoch-stamped
+ * array in the caller's scratch (no sort + unique), so search_k counts distinct items; only
+ * the k best are kept while ranking (a bounded heap); and every reference read from the index
+ * is bounds-checked before use, with the walk bounded by the node count, so a damaged file
+ * yields COPSE_ERR_CORRUPT, never a wild read or an endless loop.
+ *
+ * Threads: the index is only read. Everything a query writes is in its copse_scratch.
+ */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct pq_entry {
+    float pri;
+    uint64_t ref;
+} pq_entry;
+
+typedef struct hit {
+    float dist;
+    uint32_t slot;
+} hit;
+
+struct copse_scratch {
+    uint32_t *stamp;
+    uint64_t stamp_cap;
+    uint32_t epoch;
+    pq_entry *pq;
+    uint64_t pq_len, pq_cap;
+    uint32_t *cand;
+    uint64_t cand_cap;
+    hit *best;
+    uint64_t best_cap;
+    unsigned char *qbuf;
+    size_t qbuf_cap;
+    cp_err err;
+};
+
+int copse_scratch_new(copse_scratch **out)
+{
+    if (!out)
+        return COPSE_ERR_ARG;
+    *out = cp_calloc(1, sizeof **out);
+    return *out ? COPSE_OK : COPSE_ERR_NOMEM;
+}
+
+void copse_scratch_free(copse_scratch *s)
+{
+    if (!s)
+        return;
+    cp_free(s->stamp);
+    cp_free(s->pq);
+    cp_free(s->cand);
+    cp_free(s->best);
+    cp_free(s->qbuf);
+    cp_free(s);
+}
+
+const char *copse_scratch_errmsg(const copse_scratch *s) { return s ? s->err.msg : ""; }
+
+static int reserve(void **p, uint64_t *cap, uint64_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 1;
+    uint64_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = cp_reallocarray(*p, c, elem);
+    if (!q)
+        return 0;
+    *p = q;
+    *cap = c;
+    return 1;
+}
+
+/* Starts a query over n items: a fresh epoch, stamps for every slot. */
+static int scratch_begin(copse_scratch *s, uint64_t n)
+{
+    if (n > s->stamp_cap) {
+        cp_free(s->stamp);
+        s->stamp = cp_calloc(n, sizeof *s->stamp);
+        s->stamp_cap = s->stamp ? n : 0;
+        s->epoch = 0;
+        if (!s->stamp)
+            return cp_fail(&s->err, COPSE_ERR_NOMEM, "no memory for query scratch of %llu items",
+                           (unsigned long long)n);
+    }
+    if (++s->epoch == 0) {
+        memset(s->stamp, 0, s->stamp_cap * sizeof *s->stamp);
+        s->epoch = 1;
+    }
+    s->pq_len = 0;
+    return COPSE_OK;
+}
+
+/* ---- priority queue (max-heap on pri) ---- */
+
+static int pq_push(copse_scratch *s, float pri, uint64_t ref)
+{
+    if (!reserve((void **)&s->pq, &s->pq_cap, s->pq_len + 1, sizeof *s->pq))
+        return 0;
+    uint64_t i = s->pq_len++;
+    while (i > 0) {
+        uint64_t parent = (i - 1) / 2;
+        if (s->pq[parent].pri >= pri)
+            break;
+        s->pq[i] = s->pq[parent];
+        i = parent;
+    }
+    s->pq[i] = (pq_entry){pri, ref};
+    return 1;
+}
+
+static pq_entry pq_pop(copse_scratch *s)
+{
+    pq_entry top = s->pq[0], last = s->pq[--s->pq_len];
+    uint64_t i = 0, n = s->pq_len;
+    for (;;) {
+        uint64_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && s->pq[c + 1].pri > s->pq[c].pri)
+            c++;
+        if (s->pq[c].pri <= last.pri)
+            break;
+        s->pq[i] = s->pq[c];
+        i = c;
+    }
+    if (n)
+        s->pq[i] = last;
+    return top;
+}
+
+/* ---- bounded set of the k best hits (max-heap on dist, ties by slot) ---- */
+
+static int hit_worse(hit a, hit b) { return a.dist > b.dist || (a.dist == b.dist && a.slot > b.slot); }
+
+static void best_offer(hit *h, uint64_t *len, uint64_t k, hit x)
+{
+    uint64_t i;
+    if (*len < k) {
+        i = (*len)++;
+        while (i > 0 && hit_worse(x, h[(i - 1) / 2])) {
+            h[i] = h[(i - 1) / 2];
+            i = (i - 1) / 2;
+        }
+        h[i] = x;
+        return;
+    }
+    if (!hit_worse(h[0], x))
+        return;
+    i = 0;
+    for (;;) {
+        uint64_t c = 2 * i + 1;
+        if (c >= k)
+            break;
+        if (c + 1 < k && hit_worse(h[c + 1], h[c]))
+            c++;
+        if (!hit_worse(h[c], x))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+    hit x = *(const hit *)a, y = *(const hit *)b;
+    return hit_worse(x, y) - hit_worse(y, x);
+}
+
+/* ---- the query ---- */
+
+typedef struct query_args {
+    const copse_index *ix;
+    copse_scratch *s;
+    cp_query q;
+    uint64_t k;
+    uint64_t search_k;
+} query_args;
+
+static int corrupt(copse_scratch *s, const char *what, uint64_t ref)
+{
+    return cp_fail(&s->err, COPSE_ERR_CORRUPT, "search: %s 0x%llx out of bounds (damaged index)",
+                   what, (unsigned long long)ref);
+}
+
+/* Adds a leaf's items to the candidates; returns the count or -1 on a bad reference. */
+static int64_t open_leaf(const cp_view *v, copse_scratch *s, uint64_t leaf, uint64_t n_cand)
+{
+    const cp_leaf *l = &v->leaves[leaf];
+    if (l->start > v->n_leaf_items || l->count > v->n_leaf_items - l->start)
+        return -1;
+    const uint32_t *items = v->leaf_items + l->start;
+    uint32_t epoch = s->epoch;
+    for (uint32_t i = 0; i < l->count; i++) {
+        uint32_t slot = items[i];
+        if (slot >= v->n_items)
+            return -1;
+        if (s->stamp[slot] == epoch)
+            continue;
+        s->stamp[slot] = epoch;
+        s->cand[n_cand++] = slot;
+    }
+    return (int64_t)n_cand;
+}
+
+/* Walks the forest; leaves the distinct candidates in s->cand, their count in *n_cand. */
+static int gather(const query_args *a, uint64_t *n_cand_out)
+{
+    const copse_index *ix = a->ix;
+    const cp_view *v = &ix->v;
+    copse_scratch *s = a->s;
+    int hamming = ix->g.metric == COPSE_HAMMING;
+    float top = hamming ? (float)ix->g.dim + 1 : INFINITY;
+    uint64_t n_cand = 0, pops = 0, max_pops = v->n_split + v->n_leaves + v->n_trees;
+    uint64_t leaf_size = (uint64_t)ix->built_leaf_size;
+    if (!reserve((void **)&s->cand, &s->cand_cap, a->search_k + leaf_size + 1, sizeof *s->cand))
+        return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
+    for (uint64_t t = 0; t < v->n_trees; t++)
+        if (!pq_push(s, top, v->roots[t]))
+            return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the queue");
+    while (n_cand < a->search_k && s->pq_len > 0 && pops++ < max_pops) {
+        pq_entry e = pq_pop(s);
+        if (e.ref & CP_LEAF_FLAG) {
+            uint64_t leaf = e.ref & ~CP_LEAF_FLAG;
+            if (leaf >= v->n_leaves)
+                return corrupt(s, "leaf reference", e.ref);
+            const cp_leaf *l = &v->leaves[leaf];
+            if (l->count > leaf_size && !reserve((void **)&s->cand, &s->cand_cap,
+                                                  n_cand + l->count, sizeof *s->cand))
+                return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
+            int64_t got = open_leaf(v, s, leaf, n_cand);
+            if (got < 0)
+                return corrupt(s, "leaf", leaf);
+            n_cand = (uint64_t)got;
+            continue;
+        }
+        if (e.ref >= v->n_split)
+            return corrupt(s, "node reference", e.ref);
+        const cp_node *nd = (const cp_node *)(v->nodes + e.ref * ix->g.node_stride);
+        float m = cp_margin(&ix->g, &ix->kern, nd, a->q.row);
+        float p1, p0;
+        if (hamming) {
+            p1 = m < 0 ? e.pri - 1 : e.pri;
+            p0 = m > 0 ? e.pri - 1 : e.pri;
+        } else {
+            p1 = e.pri < m ? e.pri : m;
+            p0 = e.pri < -m ? e.pri : -m;
+        }
+        if (!pq_push(s, p1, nd->child[1]) || !pq_push(s, p0, nd->child[0]))
+            return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the queue");
+    }
+    *n_cand_out = n_cand;
+    return COPSE_OK;
+}
+
+/* Ranks slots (all of them when cand is NULL) and writes the k best. */
+static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *ids, float *dists,
+                int64_t *n_out)
+{
+    const copse_index *ix = a->ix;
+    copse_scratch *s = a->s;
+    uint64_t k = a->k < n ? a->k : n, len = 0;
+    if (!reserve((void **)&s->best, &s->best_cap, k + 1, sizeof *s->best))
+        return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for %llu results",
+                       (unsigned long long)k);
+    for (uint64_t i = 0; i < n && k > 0; i++) {
+        uint32_t slot = cand ? cand[i] : (uint32_t)i;
+        if (cand && i + 4 < n)
+            __builtin_prefetch(ix->v.vectors + (uint64_t)cand[i + 4] * ix->g.row_bytes);
+        hit h = {cp_dist_internal(&ix->g, &ix->kern, &ix->v, &a->q, slot), slot};
+        best_offer(s->best, &len, k, h);
+    }
+    qsort(s->best, len, sizeof *s->best, cmp_hit);
+    for (uint64_t i = 0; i < len; i++) {
+        ids[i] = cp_view_id(&ix->v, s->best[i].slot);
+        if (dists)
+            dists[i] = cp_dist_report(&ix->g, s->best[i].dist);
+    }
+    *n_out = (int64_t)len;
+    return COPSE_OK;
+}
+
+static int run_query(const query_args *a, int exact, int64_t *ids, float *dists, int64_t *n_out)
+{
+    *n_out = 0;
+    if (a->k == 0)
+        return COPSE_OK;
+    if (exact)
+        return rank(a, NULL, a->ix->v.n_items, ids, dists, n_out);
+    int rc = scratch_begin(a->s, a->ix->v.n_items);
+    uint64_t n_cand = 0;
+    if (rc == COPSE_OK)
+        rc = gather(a, &n_cand);
+    if (rc == COPSE_OK)
+        rc = rank(a, a->s->cand, n_cand, ids, dists, n_out);
+    return rc;
+}
+
+/* ---- argument checks shared by every entry point ---- */
+
+static int check_query(const copse_index *ix, copse_scratch *s, int64_t k, int64_t search_k,
+                       const void *out, const char *what)
+{
+    if (!ix || !out)
+        return cp_fail(&s->err, COPSE_ERR_ARG, "%s: NULL %s", what, ix ? "output" : "index");
+    if (ix->state == COPSE_STATE_ADDING)
+        return cp_fail(&s->err, COPSE_ERR_STATE, "%s: the index is not built or loaded", what);
+    if (k < 0)
+        return cp_fail(&s->err, COPSE_ERR_ARG, "%s: k = %lld is negative", what, (long long)k);
+    if (search_k < -1)
+        return cp_fail(&s->err, COPSE_ERR_ARG, "%s: search_k = %lld; want -1 (automatic) or >= 0",
+                       what, (long long)search_k);
+    return COPSE_OK;
+}
+
+static uint64_t effective_search_k(const copse_index *ix, int64_t k, int64_t search_k)
+{
+    if (search_k >= 0)
+        return (uint64_t)search_k;
+    uint64_t sk;
+    return cp_mul_add((uint64_t)k, ix->v.n_trees, 0, &sk) ? sk : UINT64_MAX;
+}
+
+/* Stored form of a user vector in s->qbuf (hamming packs; others point at the input). */
+static int prepare_vector(const copse_index *ix, copse_scratch *s, const float *q, cp_query *out)
+{
+    if (ix->g.metric == COPSE_HAMMING) {
+        if (!reserve((void **)&s->qbuf, (uint64_t *)&s->qbuf_cap, ix->g.row_bytes, 1))
+            return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory");
+        cp_encode(&ix->g, q, s->qbuf);
+        out->row = s->qbuf;
+    } else {
+        out->row = q;
+    }
+    out->norm = ix->g.metric == COPSE_ANGULAR ? sqrtf(ix->kern.dot(q, q, (size_t)ix->g.dim)) : 0;
+    return COPSE_OK;
+}
+
+static int prepare_item(const copse_index *ix, copse_scratch *s, int64_t id, cp_query *out)
+{
+    uint64_t slot;
+    if (!cp_view_slot(&ix->v, id, &slot))
+        return cp_fail(&s->err, COPSE_ERR_NOTFOUND, "search: item %lld is not in the index",
+                       (long long)id);
+    out->row = ix->v.vectors + slot * ix->g.row_bytes;
+    out->norm = ix->g.metric == COPSE_ANGULAR ? ix->v.norms[slot] : 0;
+    return COPSE_OK;
+}
+
+/* One query with a caller's scratch or a temporary one. */
+static int one_query(const copse_index *ix, copse_scratch *scratch, const float *qv, int64_t id,
+                     int64_t k, int64_t search_k, int exact, int64_t *ids, float *dists,
+                     int64_t *n_out)
+{
+    copse_scratch tmp_s, *s = scratch;
+    if (!s) {
+        memset(&tmp_s, 0, sizeof tmp_s);
+        s = &tmp_s;
+    }
+    int64_t dummy_n;
+    if (!n_out)
+        n_out = &dummy_n;
+    *n_out = 0;
+    const char *what = exact ? "exact" : "search";
+    int rc = check_query(ix, s, k, search_k, ids, what);
+    query_args a = {ix, s, {NULL, 0}, (uint64_t)k, 0};
+    if (rc == COPSE_OK) {
+        a.search_k = effective_search_k(ix, k, search_k);
+        if (qv)
+            rc = cp_check_finite(qv, ix->g.dim, &s->err, what);
+        if (rc == COPSE_OK)
+            rc = qv ? prepare_vector(ix, s, qv, &a.q) : prepare_item(ix, s, id, &a.q);
+    }
+    if (rc == COPSE_OK)
+        rc = run_query(&a, exact, ids, dists, n_out);
+    if (s == &tmp_s) {
+        cp_free(tmp_s.stamp);
+        cp_free(tmp_s.pq);
+        cp_free(tmp_s.cand);
+        cp_free(tmp_s.best);
+        cp_free(tmp_s.qbuf);
+    }
+    return rc;
+}
+
+int copse_search_vector(const copse_index *ix, copse_scratch *scratch, const float *q, int64_t k,
+                        int64_t search_k, int64_t *ids, float *dists, int64_t *n_out)
+{
+    if (!q)
+        return scratch ? cp_fail(&scratch->err, COPSE_ERR_ARG, "search: NULL query") : COPSE_ERR_ARG;
+    return one_query(ix, scratch, q, 0, k, search_k, 0, ids, dists, n_out);
+}
+
+int copse_search_item(const copse_index *ix, copse_scratch *scratch, int64_t id, int64_t k,
+                      int64_t search_k, int64_t *ids, float *dists, int64_t *n_out)
+{
+    return one_query(ix, scratch, NULL, id, k, search_k, 0, ids, dists, n_out);
+}
+
+int copse_exact_vector(const copse_index *ix, copse_scratch *scratch, const float *q, int64_t k,
+                       int64_t *ids, float *dists, int64_t *n_out)
+{
+    if (!q)
+        return scratch ? cp_fail(&scratch->err, COPSE_ERR_ARG, "exact: NULL query") : COPSE_ERR_ARG;
+    return one_query(ix, scratch, q, 0, k, -1, 1, ids, dists, n_out);
+}
+
+int copse_exact_item(const copse_index *ix, copse_scratch *scratch, int64_t id, int64_t k,
+                     int64_t *ids, float *dists, int64_t *n_out)
+{
+    return one_query(ix, scratch, NULL, id, k, -1, 1, ids, dists, n_out);
+}
+
+/* ---- batches ---- */
+
+typedef struct batch {
+    const copse_index *ix;
+    const float *qs;
+    uint64_t k;
+    int64_t search_k;
+    int exact;
+    int64_t *ids;
+    float *dists;
+    int64_t *counts;
+    copse_scratch **scratch; /* one per worker */
+    _Atomic int rc;
+} batch;
+
+static void batch_one(void *ctx, uint64_t i, int worker)
+{
+    batch *b = ctx;
+    const copse_index *ix = b->ix;
+    int64_t *ids = b->ids + i * b->k;
+    float *dists = b->dists ? b->dists + i * b->k : NULL;
+    int64_t n = 0;
+    int rc = one_query(ix, b->scratch[worker], b->qs + i * (uint64_t)ix->g.dim, 0, (int64_t)b->k,
+                       b->search_k, b->exact, ids, dists, &n);
+    for (uint64_t j = (uint64_t)n; j < b->k; j++) {
+        ids[j] = -1;
+        if (dists)
+            dists[j] = NAN;
+    }
+    if (b->counts)
+        b->counts[i] = n;
+    int expected = COPSE_OK;
+    if (rc != COPSE_OK)
+        atomic_compare_exchange_strong(&b->rc, &expected, rc);
+}
+
+int copse_search_batch(const copse_index *ix, copse_scratch *scratch, const float *qs, int64_t nq,
+                       int64_t k, int64_t search_k, int exact, int n_threads, int64_t *ids,
+                       float *dists, int64_t *counts)
+{
+    copse_scratch dummy = {0};
+    copse_scratch *s = scratch ? scratch : &dummy;
+    int rc = check_query(ix, s, k, search_k, ids, "search_batch");
+    if (rc != COPSE_OK)
+        return rc;
+    if (nq < 0 || (nq > 0 && !qs))
+        return cp_fail(&s->err, COPSE_ERR_ARG, "search_batch: %lld queries at %p", (long long)nq,
+                       (const void *)qs);
+    size_t dim = (size_t)ix->g.dim;
+    for (int64_t i = 0; i < nq; i++) {
+        char what[48];
+        snprintf(what, sizeof what, "search_batch: query %lld", (long long)i);
+        if ((rc = cp_check_finite(qs + (size_t)i * dim, ix->g.dim, &s->err, what)) != COPSE_OK)
+            return rc;
+    }
+    int nt = cp_thread_count(n_threads, (uint64_t)nq);
+    batch b = {ix, qs, (uint64_t)k, search_k, exact, ids, dists, counts, NULL, COPSE_OK};
+    b.scratch = cp_calloc((size_t)nt, sizeof *b.scratch);
+    if (!b.scratch)
+        return cp_fail(&s->err, COPSE_ERR_NOMEM, "search_batch: no memory");
+    for (int t = 0; t < nt && rc == COPSE_OK; t++)
+        rc = copse_scratch_new(&b.scratch[t]);
+    if (rc == COPSE_OK)
+        cp_parallel_for(nt, (uint64_t)nq, batch_one, &b);
+    if (rc == COPSE_OK && b.rc != COPSE_OK) {
+        rc = b.rc;
+        for (int t = 0; t < nt; t++)
+            if (b.scratch[t]->err.msg[0])
+                memcpy(s->err.msg, b.scratch[t]->err.msg, sizeof s->err.msg);
+    }
+    for (int t = 0; t < nt; t++)
+        copse_scratch_free(b.scratch[t]);
+    cp_free(b.scratch);
+    return rc;
+}

@@ -1,0 +1,229 @@
+/*
+ * verify.c: the full check behind copse_verify and `copse verify`. Loading checks only what is
+ * cheap (header, bounds, sizes); this reads everything: each section's checksum, then the
+ * structure: every reference in bounds, every node and leaf referenced exactly once and
+ * reached from a root (so the trees are trees: no cycles, no sharing), every item in every
+ * tree exactly once, the id index a sorted permutation, the labels well formed.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TABLE_AT 128
+#define ENTRY_SIZE 24
+
+static uint32_t le32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static uint64_t le64(const unsigned char *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+static int check_checksums(copse_index *ix)
+{
+    const unsigned char *h = ix->image;
+    uint32_t n = le32(h + 104);
+    for (uint32_t i = 0; i < n; i++) {
+        const unsigned char *e = h + TABLE_AT + i * ENTRY_SIZE;
+        uint32_t kind = le32(e), want = le32(e + 4);
+        uint64_t off = le64(e + 8), len = le64(e + 16);
+        if (cp_crc32c(0, h + off, len) != want)
+            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "section kind %u (offset %llu, %llu bytes): "
+                           "checksum mismatch", kind, (unsigned long long)off, (unsigned long long)len);
+    }
+    return COPSE_OK;
+}
+
+typedef struct walk {
+    copse_index *ix;
+    uint8_t *seen_node, *seen_leaf; /* references received */
+    uint32_t *item_tree;            /* last tree (+1) each item was met in */
+    uint64_t *stack;
+} walk;
+
+static int ref_ok(const cp_view *v, uint64_t r)
+{
+    return (r & CP_LEAF_FLAG) ? (r & ~CP_LEAF_FLAG) < v->n_leaves : r < v->n_split;
+}
+
+/* Marks a reference as received; fails on a second one. */
+static int receive(walk *w, uint64_t r, uint64_t from_tree)
+{
+    const cp_view *v = &w->ix->v;
+    if (!ref_ok(v, r))
+        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu: reference 0x%llx out of bounds "
+                       "(%llu split nodes, %llu leaves)", (unsigned long long)from_tree,
+                       (unsigned long long)r, (unsigned long long)v->n_split,
+                       (unsigned long long)v->n_leaves);
+    uint8_t *seen = (r & CP_LEAF_FLAG) ? &w->seen_leaf[r & ~CP_LEAF_FLAG] : &w->seen_node[r];
+    if (*seen)
+        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu: %s %llu is referenced twice",
+                       (unsigned long long)from_tree, (r & CP_LEAF_FLAG) ? "leaf" : "split node",
+                       (unsigned long long)(r & ~CP_LEAF_FLAG));
+    *seen = 1;
+    return COPSE_OK;
+}
+
+static int check_leaf(walk *w, uint64_t leaf, uint64_t tree, uint64_t *items_seen)
+{
+    const cp_view *v = &w->ix->v;
+    const cp_leaf *l = &v->leaves[leaf];
+    if (l->count == 0 || l->start > v->n_leaf_items || l->count > v->n_leaf_items - l->start ||
+        l->count > (uint32_t)w->ix->built_leaf_size)
+        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "leaf %llu: %u items at %llu (leaf size %d, "
+                       "%llu leaf items)", (unsigned long long)leaf, l->count,
+                       (unsigned long long)l->start, w->ix->built_leaf_size,
+                       (unsigned long long)v->n_leaf_items);
+    for (uint32_t i = 0; i < l->count; i++) {
+        uint32_t slot = v->leaf_items[l->start + i];
+        if (slot >= v->n_items || w->item_tree[slot] == tree + 1)
+            return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu, leaf %llu: item slot %u is "
+                           "%s", (unsigned long long)tree, (unsigned long long)leaf, slot,
+                           slot >= v->n_items ? "out of bounds" : "in the tree twice");
+        w->item_tree[slot] = (uint32_t)(tree + 1);
+    }
+    *items_seen += l->count;
+    return COPSE_OK;
+}
+
+static int check_node(walk *w, uint64_t node, uint64_t tree)
+{
+    const cp_geom *g = &w->ix->g;
+    const cp_node *nd = (const cp_node *)(w->ix->v.nodes + node * g->node_stride);
+    if (g->metric == COPSE_HAMMING && nd->bit >= (uint32_t)g->dim && nd->bit != UINT32_MAX)
+        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu, split node %llu: bit %u >= %d",
+                       (unsigned long long)tree, (unsigned long long)node, nd->bit, g->dim);
+    for (int d = 0; d < g->plane_dim; d++)
+        if (!isfinite(nd->plane[d]))
+            return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "split node %llu: plane component %d is "
+                           "not finite", (unsigned long long)node, d);
+    return COPSE_OK;
+}
+
+static int walk_tree(walk *w, uint64_t tree)
+{
+    const cp_view *v = &w->ix->v;
+    uint64_t top = 0, items = 0;
+    int rc = receive(w, v->roots[tree], tree);
+    w->stack[top++] = v->roots[tree];
+    while (rc == COPSE_OK && top > 0) {
+        uint64_t r = w->stack[--top];
+        if (r & CP_LEAF_FLAG) {
+            rc = check_leaf(w, r & ~CP_LEAF_FLAG, tree, &items);
+            continue;
+        }
+        const cp_node *nd = (const cp_node *)(v->nodes + r * w->ix->g.node_stride);
+        rc = check_node(w, r, tree);
+        for (int c = 0; c < 2 && rc == COPSE_OK; c++) {
+            rc = receive(w, nd->child[c], tree);
+            w->stack[top++] = nd->child[c];
+        }
+    }
+    if (rc == COPSE_OK && items != v->n_items)
+        rc = cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu holds %llu items, not %llu",
+                     (unsigned long long)tree, (unsigned long long)items,
+                     (unsigned long long)v->n_items);
+    return rc;
+}
+
+static int check_forest(copse_index *ix)
+{
+    const cp_view *v = &ix->v;
+    walk w = {ix, cp_calloc(v->n_split, 1), cp_calloc(v->n_leaves, 1),
+              cp_calloc(v->n_items, sizeof(uint32_t)),
+              cp_mallocarray(v->n_split + v->n_leaves + 2, sizeof(uint64_t))};
+    int rc = COPSE_OK;
+    if (!w.seen_node || !w.seen_leaf || !w.item_tree || !w.stack)
+        rc = cp_fail(&ix->err, COPSE_ERR_NOMEM, "verify: no memory");
+    for (uint64_t t = 0; t < v->n_trees && rc == COPSE_OK; t++)
+        rc = walk_tree(&w, t);
+    for (uint64_t i = 0; i < v->n_split && rc == COPSE_OK; i++)
+        if (!w.seen_node[i])
+            rc = cp_fail(&ix->err, COPSE_ERR_CORRUPT, "split node %llu is not reached from any root",
+                         (unsigned long long)i);
+    for (uint64_t i = 0; i < v->n_leaves && rc == COPSE_OK; i++)
+        if (!w.seen_leaf[i])
+            rc = cp_fail(&ix->err, COPSE_ERR_CORRUPT, "leaf %llu is not reached from any root",
+                         (unsigned long long)i);
+    cp_free(w.seen_node);
+    cp_free(w.seen_leaf);
+    cp_free(w.item_tree);
+    cp_free(w.stack);
+    return rc;
+}
+
+static int check_items(copse_index *ix)
+{
+    const cp_view *v = &ix->v;
+    for (uint64_t s = 0; v->norms && s < v->n_items; s++)
+        if (!isfinite(v->norms[s]) || v->norms[s] < 0)
+            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "norm of slot %llu is %g",
+                           (unsigned long long)s, (double)v->norms[s]);
+    if (!v->slot_ids)
+        return (int64_t)v->n_items - 1 == v->max_id ? COPSE_OK
+               : cp_fail(&ix->err, COPSE_ERR_CORRUPT, "largest id %lld, but ids are 0..%llu",
+                         (long long)v->max_id, (unsigned long long)v->n_items - 1);
+    int64_t prev = -1;
+    for (uint64_t i = 0; i < v->n_items; i++) {
+        uint32_t s = v->id_order[i];
+        if (s >= v->n_items || v->slot_ids[s] <= prev)
+            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "id index entry %llu (slot %u) is out of "
+                           "bounds or out of order", (unsigned long long)i, s);
+        prev = v->slot_ids[s];
+    }
+    if (prev != v->max_id)
+        return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "largest id is %lld, header says %lld",
+                       (long long)prev, (long long)v->max_id);
+    return COPSE_OK;
+}
+
+static int check_labels(copse_index *ix)
+{
+    const cp_view *v = &ix->v;
+    if (!v->label_offsets)
+        return COPSE_OK;
+    uint64_t labelled = 0;
+    for (uint64_t s = 0; s < v->n_items; s++) {
+        uint64_t a = v->label_offsets[s], e = v->label_offsets[s + 1];
+        if (e < a || e > v->label_data_len || (e > a && (e == a + 1 || v->label_data[e - 1] != '\0' ||
+                                                          memchr(v->label_data + a, 0, e - a - 1))))
+            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "label of slot %llu is malformed",
+                           (unsigned long long)s);
+        labelled += e > a;
+    }
+    if (labelled != v->n_labelled || v->label_offsets[0] != 0)
+        return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "%llu labels, header says %llu",
+                       (unsigned long long)labelled, (unsigned long long)v->n_labelled);
+    for (uint64_t i = 0; i < v->n_labelled; i++) {
+        uint32_t s = v->label_order[i];
+        if (s >= v->n_items || v->label_offsets[s + 1] == v->label_offsets[s])
+            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "label index entry %llu is invalid",
+                           (unsigned long long)i);
+        if (i > 0) {
+            uint32_t p = v->label_order[i - 1];
+            int c = strcmp(v->label_data + v->label_offsets[p], v->label_data + v->label_offsets[s]);
+            if (c > 0 || (c == 0 && cp_view_id(v, p) >= cp_view_id(v, s)))
+                return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "label index is out of order at %llu",
+                               (unsigned long long)i);
+        }
+    }
+    return COPSE_OK;
+}
+
+int copse_verify(copse_index *ix)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    if (ix->state == COPSE_STATE_ADDING)
+        return cp_fail(&ix->err, COPSE_ERR_STATE, "verify: the index is not built or loaded");
+    if (ix->v.n_leaf_items / ix->v.n_trees != ix->v.n_items || ix->v.n_leaf_items % ix->v.n_trees)
+        return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "%llu leaf items for %llu trees of %llu items",
+                       (unsigned long long)ix->v.n_leaf_items, (unsigned long long)ix->v.n_trees,
+                       (unsigned long long)ix->v.n_items);
+    int rc = ix->image ? check_checksums(ix) : COPSE_OK;
+    if (rc == COPSE_OK)
+        rc = check_items(ix);
+    if (rc == COPSE_OK)
+        rc = check_labels(ix);
+    if (rc == COPSE_OK)
+        rc = check_forest(ix);
+    return rc;
+}

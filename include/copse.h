@@ -142,7 +142,7 @@ COPSE_API void copse_free(copse_index *ix);
  * the saved file is byte-identical whatever the thread count. ADDING only. */
 COPSE_API int copse_set_seed(copse_index *ix, uint64_t seed);
 /* Largest number of items in one leaf, 2..65535; 0 (the default) picks one from the
- * dimension at build: clamp(dim + 2, 16, 256) for float metrics, 64 for hamming.
+ * dimension at build: clamp(dim + 2, 16, 256) for float metrics, 32 for hamming.
  * Larger leaves make smaller files and faster builds; smaller leaves make each probe of the
  * forest more selective. ADDING only. */
 COPSE_API int copse_set_leaf_size(copse_index *ix, int leaf_size);

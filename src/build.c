@@ -417,7 +417,8 @@ static int assemble(copse_index *ix, tree_out *trees, uint64_t n_trees)
     uint64_t nb = 0, lb = 0, ib = 0;
     for (uint64_t t = 0; t < n_trees; t++) {
         tree_out *o = &trees[t];
-        memcpy(nodes + nb * stride, o->nodes, o->n_nodes * stride);
+        if (o->n_nodes) /* a tree that is one leaf has no nodes buffer */
+            memcpy(nodes + nb * stride, o->nodes, o->n_nodes * stride);
         for (uint64_t i = 0; i < o->n_nodes; i++) {
             cp_node *nd = (cp_node *)(nodes + (nb + i) * stride);
             nd->child[0] = rebase(nd->child[0], nb, lb);
@@ -531,7 +532,7 @@ static int make_ids(copse_index *ix)
 static int auto_leaf_size(const cp_geom *g)
 {
     if (g->metric == COPSE_HAMMING)
-        return 64;
+        return 32;
     int l = g->dim + 2;
     return l < 16 ? 16 : (l > 256 ? 256 : l);
 }

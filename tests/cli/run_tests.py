@@ -1,0 +1,717 @@
+#!/usr/bin/env python3
+"""Tests of the `copse` command: expected output and exit codes of every subcommand, every
+input format (files made here, word2vec text and binary included), malformed inputs, the
+round trip build -> query -> verify, and the demo's code path on a small synthetic
+Fashion-MNIST directory.
+
+Standard library only, so it runs wherever CMake finds a python3. ctest runs one group per
+test (--group); without --group every group runs.
+
+    python3 tests/cli/run_tests.py --copse build/cli/copse [--group formats] [--keep]
+"""
+import argparse
+import gzip
+import json
+import math
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_DATA, EXIT_IO, EXIT_DAMAGED = 0, 1, 2, 3, 4, 5
+
+
+class Failure(Exception):
+    pass
+
+
+class Ctx:
+    def __init__(self, copse, tmp):
+        self.copse = copse
+        self.tmp = tmp
+        self.checks = 0
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def run(self, args, rc=EXIT_OK, stdin=None, out_has=(), err_has=(), quiet=False):
+        """Runs copse with args; checks the exit code and that stdout / stderr contain the
+        given fragments. Returns (stdout, stderr)."""
+        p = subprocess.run([self.copse] + [str(a) for a in args], input=stdin,
+                           capture_output=True, timeout=120)
+        out = p.stdout.decode("utf-8", "replace")
+        err = p.stderr.decode("utf-8", "replace")
+        where = "copse %s" % " ".join(str(a) for a in args)
+        if p.returncode != rc:
+            raise Failure("%s: exit %d, expected %d\nstdout:\n%s\nstderr:\n%s"
+                          % (where, p.returncode, rc, out, err))
+        for frag in out_has:
+            if frag not in out:
+                raise Failure("%s: stdout lacks %r\nstdout:\n%s" % (where, frag, out))
+        for frag in err_has:
+            if frag not in err:
+                raise Failure("%s: stderr lacks %r\nstderr:\n%s" % (where, frag, err))
+        said = any(line.startswith("copse") for line in err.splitlines())
+        if rc != EXIT_OK and not quiet and not said:
+            raise Failure("%s: failed without a 'copse ...:' message on stderr:\n%s"
+                          % (where, err))
+        self.checks += 1
+        return out, err
+
+    def expect(self, cond, what):
+        if not cond:
+            raise Failure(what)
+        self.checks += 1
+
+
+# ---- data and writers ------------------------------------------------------------------------
+
+def gaussian(n, dim, seed):
+    rng = random.Random(seed)
+    return [[round(rng.gauss(0.0, 1.0), 4) for _ in range(dim)] for _ in range(n)]
+
+
+def small_ints(n, dim, seed, top=255):
+    rng = random.Random(seed)
+    return [[rng.randint(0, top) for _ in range(dim)] for _ in range(n)]
+
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def write_vecs(path, rows, code):
+    with open(path, "wb") as f:
+        for r in rows:
+            f.write(struct.pack("<i", len(r)))
+            f.write(struct.pack("<%d%s" % (len(r), code), *r))
+
+
+def write_npy(path, rows, descr="<f4", fortran=False, shape=None):
+    code = {"<f4": "<f", "<f8": "<d", ">f4": ">f", "<i8": "<q", "<i4": "<i"}[descr]
+    shape = shape if shape is not None else (len(rows), len(rows[0]))
+    header = "{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }" % (
+        descr, "True" if fortran else "False", ", ".join(str(s) for s in shape) +
+        ("," if len(shape) == 1 else ""))
+    pad = 64 - (10 + len(header) + 1) % 64
+    header = header + " " * pad + "\n"
+    flat = [x for r in rows for x in r]
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        f.write(struct.pack("%s%d%s" % (code[0], len(flat), code[1]), *flat))
+
+
+def idx_bytes(rows, dims):
+    """IDX of unsigned bytes; dims are the per-record dimensions (e.g. [28, 28])."""
+    head = struct.pack(">BBBB", 0, 0, 0x08, 1 + len(dims)) + struct.pack(">I", len(rows))
+    head += b"".join(struct.pack(">I", d) for d in dims)
+    return head + bytes(x for r in rows for x in r)
+
+
+def write_csv(path, rows, delim=",", header=None, ids=None):
+    with open(path, "w") as f:
+        if header is not None:
+            f.write(delim.join(header) + "\n")
+        for i, r in enumerate(rows):
+            fields = ([str(ids[i])] if ids is not None else []) + [repr(x) for x in r]
+            f.write(delim.join(fields) + "\n")
+
+
+def write_w2v_text(path, words, rows, header=True):
+    with open(path, "w") as f:
+        if header:
+            f.write("%d %d\n" % (len(words), len(rows[0])))
+        for w, r in zip(words, rows):
+            f.write(w + " " + " ".join("%.4f" % x for x in r) + " \n")
+
+
+def write_w2v_bin(path, words, rows):
+    with open(path, "wb") as f:
+        f.write(b"%d %d\n" % (len(words), len(rows[0])))
+        for w, r in zip(words, rows):
+            f.write(w.encode() + b" " + struct.pack("<%df" % len(r), *r) + b"\n")
+
+
+def brute_force(data, q, k, metric="euclidean"):
+    def dist(a, b):
+        if metric == "euclidean":
+            return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+        if metric == "manhattan":
+            return sum(abs(x - y) for x, y in zip(a, b))
+        if metric == "angular":
+            na = math.sqrt(sum(x * x for x in a))
+            nb = math.sqrt(sum(x * x for x in b))
+            cos = sum(x * y for x, y in zip(a, b)) / (na * nb)
+            return math.sqrt(max(0.0, 2.0 - 2.0 * cos))
+        return -sum(x * y for x, y in zip(a, b))
+    order = sorted(range(len(data)), key=lambda i: dist(data[i], q))
+    return order[:k]
+
+
+def result_ids(json_lines):
+    return [[r["id"] for r in json.loads(line)["results"]]
+            for line in json_lines.splitlines() if line.strip()]
+
+
+# ---- groups ----------------------------------------------------------------------------------
+
+def group_usage(c):
+    out, err = c.run([], rc=EXIT_USAGE)
+    c.expect("usage: copse COMMAND" in err, "no usage text without arguments")
+    out, _ = c.run(["--help"], out_has=["exit status", "  3  bad input data", "build", "demo"])
+    c.run(["--version"], out_has=["copse 0.", "file format"])
+    c.run(["frobnicate"], rc=EXIT_USAGE, err_has=["unknown command 'frobnicate'"])
+    for cmd in ["build", "query", "info", "verify", "bench", "demo"]:
+        c.run([cmd, "--help"], out_has=["usage: copse " + cmd])
+        c.run([cmd, "--no-such-option"], rc=EXIT_USAGE, err_has=["unknown option"])
+    c.run(["build", "-i", "x.csv", "-o", "x.copse"], rc=EXIT_USAGE, err_has=["required"])
+    c.run(["build", "-i", "x.csv", "-m", "sideways", "-o", "x"], rc=EXIT_USAGE,
+          err_has=["unknown metric 'sideways'"])
+    c.run(["build", "-i", "x.csv", "-m", "dot", "-o", "x", "-t", "0"], rc=EXIT_USAGE)
+    c.run(["build", "-i", "x.csv", "-m", "dot", "-o", "x", "-t", "many"], rc=EXIT_USAGE,
+          err_has=["--trees: 'many' is not an integer"])
+    c.run(["build", "-i", "x.csv", "-m", "dot", "-o", "x", "--format", "xls"],
+          rc=EXIT_USAGE, err_has=["unknown format 'xls'"])
+    c.run(["query", "x.copse"], rc=EXIT_USAGE, err_has=["give one of"])
+    c.run(["query", "x.copse", "--item", "1", "--label", "a"], rc=EXIT_USAGE,
+          err_has=["only one of"])
+    c.run(["query", "x.copse", "--item", "1", "-k", "0"], rc=EXIT_USAGE)
+    c.run(["query", "--item", "1"], rc=EXIT_USAGE, err_has=["no INDEX"])
+    c.run(["bench", "x.copse"], rc=EXIT_USAGE, err_has=["required"])
+    c.run(["bench", "x.copse", "-q", "q", "--truth", "t", "--exact"], rc=EXIT_USAGE)
+    c.run(["info"], rc=EXIT_USAGE)
+    c.run(["verify"], rc=EXIT_USAGE)
+    c.run(["demo"], rc=EXIT_USAGE)
+
+
+def build_and_check(c, name, src, data, args=(), metric="euclidean", k=5, labels=None):
+    """Builds src into an index, then checks info and exact queries against brute force."""
+    index = c.path(name + ".copse")
+    out, _ = c.run(["build", "-i", src, "-m", metric, "-o", index, "-t", "4"] + list(args),
+                   out_has=["%d items" % len(data), "dimension %d" % len(data[0])])
+    info = json.loads(c.run(["info", index, "--json"])[0])
+    c.expect(info["items"] == len(data) and info["dimension"] == len(data[0]),
+             "%s: info says %r" % (name, info))
+    c.expect(info["labels"] == (labels is not None), "%s: labels flag %r" % (name, info))
+    for q in (0, len(data) // 2, len(data) - 1):
+        vec = ",".join(repr(f32(x)) for x in data[q])
+        got = result_ids(c.run(["query", index, "--vector", vec, "-k", k, "--exact",
+                                "--json"])[0])[0]
+        want = brute_force(data, data[q], k, metric)
+        c.expect(got == want, "%s: exact neighbours of row %d: %r, expected %r"
+                 % (name, q, got, want))
+    c.run(["verify", index], out_has=[": ok"])
+    return index
+
+
+def group_formats(c):
+    data = gaussian(120, 6, 1)
+    ints = small_ints(120, 6, 2)
+
+    write_vecs(c.path("a.fvecs"), data, "f")
+    build_and_check(c, "fvecs", c.path("a.fvecs"), [[f32(x) for x in r] for r in data])
+    with open(c.path("a.fvecs"), "rb") as f, gzip.open(c.path("b.fvecs.gz"), "wb") as g:
+        g.write(f.read())
+    build_and_check(c, "fvecs_gz", c.path("b.fvecs.gz"), [[f32(x) for x in r] for r in data])
+    write_vecs(c.path("a.bvecs"), ints, "B")
+    build_and_check(c, "bvecs", c.path("a.bvecs"), ints, metric="manhattan")
+    write_vecs(c.path("a.ivecs"), ints, "i")
+    build_and_check(c, "ivecs", c.path("a.ivecs"), ints)
+
+    write_npy(c.path("a32.npy"), data, "<f4")
+    build_and_check(c, "npy32", c.path("a32.npy"), [[f32(x) for x in r] for r in data])
+    write_npy(c.path("a64.npy"), data, "<f8")
+    build_and_check(c, "npy64", c.path("a64.npy"), [[f32(x) for x in r] for r in data],
+                    metric="angular")
+    write_npy(c.path("abig.npy"), data, ">f4")
+    build_and_check(c, "npy_be", c.path("abig.npy"), [[f32(x) for x in r] for r in data])
+    write_npy(c.path("a3d.npy"), data, "<f4", shape=(120, 2, 3))
+    build_and_check(c, "npy_3d", c.path("a3d.npy"), [[f32(x) for x in r] for r in data])
+
+    raw = idx_bytes(ints, [2, 3])
+    with open(c.path("a-idx3-ubyte"), "wb") as f:
+        f.write(raw)
+    build_and_check(c, "idx", c.path("a-idx3-ubyte"), ints)
+    with gzip.open(c.path("a-idx3-ubyte.gz"), "wb") as f:
+        f.write(raw)
+    build_and_check(c, "idx_gz", c.path("a-idx3-ubyte.gz"), ints)
+    with gzip.open(c.path("noext"), "wb") as f:
+        f.write(raw)
+    build_and_check(c, "idx_sniffed", c.path("noext"), ints)
+
+    write_csv(c.path("plain.csv"), data)
+    build_and_check(c, "csv", c.path("plain.csv"), data)
+    write_csv(c.path("head.csv"), data, header=["x%d" % i for i in range(6)])
+    build_and_check(c, "csv_header", c.path("head.csv"), data)
+    write_csv(c.path("a.tsv"), data, delim="\t")
+    build_and_check(c, "tsv", c.path("a.tsv"), data)
+    with open(c.path("quoted.csv"), "w") as f:
+        f.write('"a","b"\n"1.5","2"\n"3",4\n')
+    build_and_check(c, "csv_quoted", c.path("quoted.csv"), [[1.5, 2.0], [3.0, 4.0]], k=2)
+
+    # An id column: sparse ids come back as given.
+    ids = [1000 + 7 * i for i in range(len(data))]
+    write_csv(c.path("ids.csv"), data, header=["id"] + ["x%d" % i for i in range(6)], ids=ids)
+    index = c.path("ids.copse")
+    c.run(["build", "-i", c.path("ids.csv"), "-m", "euclidean", "-o", index])
+    info = json.loads(c.run(["info", index, "--json"])[0])
+    c.expect(info["largest_id"] == ids[-1] and info["dimension"] == 6, "ids.csv: %r" % info)
+    got = result_ids(c.run(["query", index, "--item", ids[3], "--exact", "-k", 3,
+                            "--json"])[0])[0]
+    c.expect(got == [ids[i] for i in brute_force(data, data[3], 3)], "ids.csv: %r" % got)
+    write_csv(c.path("ids_nohead.csv"), data, ids=ids)
+    index = c.path("ids2.copse")
+    c.run(["build", "-i", c.path("ids_nohead.csv"), "-m", "euclidean", "-o", index, "--ids"])
+    c.run(["info", index], out_has=["largest id      %d" % ids[-1]])
+
+    # Standard input needs --format.
+    with open(c.path("plain.csv"), "rb") as f:
+        text = f.read()
+    c.run(["build", "-i", "-", "-m", "euclidean", "-o", c.path("stdin.copse")], stdin=text,
+          rc=EXIT_USAGE, err_has=["give --format"])
+    c.run(["build", "-i", "-", "-f", "csv", "-m", "euclidean", "-o", c.path("stdin.copse")],
+          stdin=text, out_has=["120 items"])
+
+    group_word2vec(c)
+
+
+def group_word2vec(c):
+    words = ["king", "queen", "man", "woman", "paris", "france", "rome", "italy", "river",
+             "chinese", "yangtze", "caf\u00e9"]
+    vecs = gaussian(len(words), 5, 3)
+    write_w2v_text(c.path("w.txt"), words, vecs)
+    write_w2v_bin(c.path("w.bin"), words, vecs)
+    write_w2v_text(c.path("glove.vec"), words, vecs, header=False)
+    stored = [[f32(x) for x in r] for r in vecs]
+    for name, src in (("w2v_text", "w.txt"), ("w2v_bin", "w.bin"), ("glove", "glove.vec")):
+        index = build_and_check(c, name, c.path(src), stored if name == "w2v_bin" else vecs,
+                                metric="angular", k=4, labels=True)
+        out = c.run(["query", index, "--label", "king", "-k", 3, "--exact", "--json"])[0]
+        res = json.loads(out)["results"]
+        c.expect(res[0]["label"] == "king" and res[0]["id"] == 0 and
+                 abs(res[0]["distance"]) < 1e-3, "%s: --label king: %r" % (name, res))
+        c.run(["query", index, "--label", "caf\u00e9", "-k", 2], out_has=["caf\u00e9"])
+        c.run(["query", index, "--label", "emperor"], rc=EXIT_DATA,
+              err_has=["no item labelled 'emperor'"])
+    # --words: the sum of unit vectors, the query words left out.
+    index = c.path("w2v_text.copse")
+    out = c.run(["query", index, "--words", "chinese river", "-k", 3, "--exact", "--json"])[0]
+    got = [r["label"] for r in json.loads(out)["results"]]
+    unit = [[x / math.sqrt(sum(y * y for y in v)) for x in v] for v in vecs]
+    target = [a + b for a, b in zip(unit[9], unit[8])]
+    want = [words[i] for i in brute_force(vecs, target, 5, "angular") if i not in (8, 9)][:3]
+    c.expect(got == want, "--words chinese river: %r, expected %r" % (got, want))
+    c.run(["query", index, "--words", "chinese zzz"], rc=EXIT_DATA,
+          err_has=["no item labelled 'zzz'"])
+    # Text output shows labels in their own column.
+    out = c.run(["query", index, "--item", 4, "-k", 2, "--exact"])[0]
+    lines = out.splitlines()
+    c.expect(lines[0] == "query: item 4" and lines[1].split() ==
+             ["rank", "id", "distance", "label"] and lines[2].split()[3] == "paris",
+             "text output with labels:\n" + out)
+    # A query file of words: row titles carry the words.
+    out = c.run(["query", index, "-q", c.path("w.txt"), "-k", 1, "--exact", "--json"])[0]
+    first = [json.loads(line) for line in out.splitlines()]
+    c.expect(len(first) == len(words) and first[1]["query"] == "row 1 (queen)" and
+             first[1]["results"][0]["label"] == "queen", "word query file: %r" % first[:2])
+
+
+def expect_fail(c, src, rc, fragments, fmt=None, metric="euclidean"):
+    out_path = c.path("bad.copse")
+    args = ["build", "-i", src, "-m", metric, "-o", out_path, "-q"]
+    if fmt:
+        args += ["--format", fmt]
+    c.run(args, rc=rc, err_has=fragments)
+    c.expect(not os.path.exists(out_path), "%s: a failed build left %s" % (src, out_path))
+
+
+def group_errors(c):
+    p = c.path
+    with open(p("ragged.csv"), "w") as f:
+        f.write("1,2,3\n4,5,6\n\n7,8\n")
+    expect_fail(c, p("ragged.csv"), EXIT_DATA, ["ragged.csv:4: 2 fields, expected 3"])
+    with open(p("word.csv"), "w") as f:
+        f.write("1,2\n3,abc\n")
+    expect_fail(c, p("word.csv"), EXIT_DATA, ["word.csv:2: field 2 ('abc') is not a number"])
+    with open(p("nan.csv"), "w") as f:
+        f.write("1,2\n3,nan\n")
+    expect_fail(c, p("nan.csv"), EXIT_DATA, ["nan.csv:2: component 2 is NaN"])
+    with open(p("empty.csv"), "w") as f:
+        pass
+    expect_fail(c, p("empty.csv"), EXIT_DATA, ["empty.csv: the file is empty"])
+    with open(p("onlyheader.csv"), "w") as f:
+        f.write("a,b\n")
+    expect_fail(c, p("onlyheader.csv"), EXIT_DATA, ["no vectors"])
+    with open(p("quote.csv"), "w") as f:
+        f.write('1,2\n"3,4\n')
+    expect_fail(c, p("quote.csv"), EXIT_DATA, ["quote.csv:2: field 1: unterminated quote"])
+    with open(p("badid.csv"), "w") as f:
+        f.write("id,x\n1,2\n-4,5\n")
+    expect_fail(c, p("badid.csv"), EXIT_DATA, ["badid.csv:3: id '-4'"])
+
+    data = gaussian(5, 4, 4)
+    write_vecs(p("t.fvecs"), data, "f")
+    with open(p("t.fvecs"), "rb") as f:
+        whole = f.read()
+    with open(p("trunc.fvecs"), "wb") as f:
+        f.write(whole[:-3])
+    expect_fail(c, p("trunc.fvecs"), EXIT_DATA,
+                ["trunc.fvecs: record 5: truncated: the vector needs 16 bytes, the file ends "
+                 "after 13"])
+    with open(p("trunc2.fvecs"), "wb") as f:
+        f.write(whole[:20 * 2 + 2])
+    expect_fail(c, p("trunc2.fvecs"), EXIT_DATA, ["record 3: truncated"])
+    write_vecs(p("mixed.fvecs"), [[1.0, 2.0], [1.0, 2.0, 3.0]], "f")
+    expect_fail(c, p("mixed.fvecs"), EXIT_DATA,
+                ["mixed.fvecs: record 2: dimension 3, but the first record's is 2"])
+    with open(p("empty.fvecs"), "wb") as f:
+        pass
+    expect_fail(c, p("empty.fvecs"), EXIT_DATA, ["empty.fvecs: the file is empty"])
+    with open(p("text.fvecs"), "w") as f:
+        f.write("hello world, this is no fvecs file\n")
+    expect_fail(c, p("text.fvecs"), EXIT_DATA, ["record 1: dimension"])
+
+    write_npy(p("int.npy"), [[1, 2], [3, 4]], "<i8")
+    expect_fail(c, p("int.npy"), EXIT_DATA, ["int.npy: dtype '<i8' is not supported"])
+    write_npy(p("fortran.npy"), [[1.0, 2.0], [3.0, 4.0]], "<f4", fortran=True)
+    expect_fail(c, p("fortran.npy"), EXIT_DATA, ["Fortran order"])
+    write_npy(p("flat.npy"), [[1.0, 2.0, 3.0]], "<f4", shape=(3,))
+    expect_fail(c, p("flat.npy"), EXIT_DATA, ["1-dimensional array"])
+    write_npy(p("short.npy"), [[1.0, 2.0], [3.0, 4.0]], "<f4", shape=(3, 2))
+    expect_fail(c, p("short.npy"), EXIT_DATA, ["declares 3 rows, the data ends after 2"])
+    with open(p("fake.npy"), "wb") as f:
+        f.write(b"PK\x03\x04 not numpy at all")
+    expect_fail(c, p("fake.npy"), EXIT_DATA, ["not a .npy file"])
+    with open(p("empty.npy"), "wb") as f:
+        pass
+    expect_fail(c, p("empty.npy"), EXIT_DATA, ["the file is empty"])
+
+    with gzip.open(p("short-idx3-ubyte.gz"), "wb") as f:
+        f.write(idx_bytes([[1, 2], [3, 4]], [2])[:-1])
+    expect_fail(c, p("short-idx3-ubyte.gz"), EXIT_DATA, ["truncated"])
+    with open(p("corrupt-idx1-ubyte.gz"), "wb") as f:
+        f.write(gzip.compress(idx_bytes([[1], [2]], []))[:-12] + b"\0" * 12)
+    expect_fail(c, p("corrupt-idx1-ubyte.gz"), EXIT_IO, ["corrupt-idx1-ubyte.gz"])
+
+    with open(p("ragged.txt"), "w") as f:
+        f.write("2 3\nking 1 2 3\nqueen 1 2\n")
+    expect_fail(c, p("ragged.txt"), EXIT_DATA, ["ragged.txt:3: 'queen' has 2 components, "
+                                                "expected 3"], metric="angular")
+    with open(p("short.txt"), "w") as f:
+        f.write("3 2\nking 1 2\nqueen 1 2\n")
+    expect_fail(c, p("short.txt"), EXIT_DATA, ["declares 3 words, the file has 2"])
+    write_w2v_bin(p("w.bin"), ["a", "b"], [[1.0, 2.0], [3.0, 4.0]])
+    with open(p("w.bin"), "rb") as f:
+        whole = f.read()
+    with open(p("trunc.bin"), "wb") as f:
+        f.write(whole[:-4])
+    expect_fail(c, p("trunc.bin"), EXIT_DATA, ["trunc.bin: record 2: truncated"])
+    with open(p("noheader.bin"), "wb") as f:
+        f.write(b"a \x00\x00\x80?")
+    expect_fail(c, p("noheader.bin"), EXIT_DATA, ["expected the word2vec header"])
+
+    expect_fail(c, p("missing.csv"), EXIT_IO, ["missing.csv: No such file or directory"])
+    expect_fail(c, c.tmp, EXIT_IO, ["is a directory"], fmt="csv")
+    with open(p("blob.dat"), "wb") as f:
+        f.write(b"\x01\x02\x03\x04" * 4)
+    expect_fail(c, p("blob.dat"), EXIT_USAGE, ["cannot tell the format"])
+
+    # A failed build leaves an existing index as it was, and no temporary files.
+    good = p("good.copse")
+    write_csv(p("good.csv"), gaussian(30, 3, 5))
+    c.run(["build", "-i", p("good.csv"), "-m", "euclidean", "-o", good, "-q"])
+    with open(good, "rb") as f:
+        before = f.read()
+    before_files = sorted(os.listdir(c.tmp))
+    for extra in ([], ["--on-disk"]):
+        c.run(["build", "-i", p("ragged.csv"), "-m", "euclidean", "-o", good, "-q"] + extra,
+              rc=EXIT_DATA)
+        with open(good, "rb") as f:
+            c.expect(f.read() == before, "a failed build %r changed the existing index" % extra)
+        c.expect(sorted(os.listdir(c.tmp)) == before_files,
+                 "a failed build %r left files: %r" % (extra, sorted(set(os.listdir(c.tmp)) -
+                                                                     set(before_files))))
+    # Index files: not copse, unreadable, wrong dimension of queries, unknown items.
+    c.run(["info", p("good.csv")], rc=EXIT_IO, err_has=["good.csv"])
+    c.run(["query", p("nothere.copse"), "--item", "1"], rc=EXIT_IO, err_has=["nothere.copse"])
+    c.run(["query", good, "--vector", "1,2"], rc=EXIT_DATA,
+          err_has=["--vector has dimension 2, the index"])
+    c.run(["query", good, "--vector", "1,x,3"], rc=EXIT_USAGE)
+    c.run(["query", good, "-q", p("ragged.csv")], rc=EXIT_DATA, err_has=["ragged.csv:4"])
+    write_csv(p("q2.csv"), gaussian(3, 2, 6))
+    c.run(["query", good, "-q", p("q2.csv")], rc=EXIT_DATA,
+          err_has=["q2.csv has dimension 2, the index"])
+    c.run(["query", good, "--item", "31"], rc=EXIT_DATA, err_has=["no item 31"])
+    c.run(["query", good, "--label", "x"], rc=EXIT_DATA, err_has=["has no labels"])
+
+
+def group_build(c):
+    data = gaussian(400, 8, 7)
+    write_npy(c.path("d.npy"), data)
+    a, b, d = c.path("a.copse"), c.path("b.copse"), c.path("disk.copse")
+    out, err = c.run(["build", "-i", c.path("d.npy"), "-m", "angular", "-o", a, "-t", "5",
+                      "-j", "1", "--seed", "42"], out_has=["400 items", "5 trees", "angular"])
+    c.expect(err == "", "stderr not quiet when it is not a terminal: %r" % err)
+    out, err = c.run(["build", "-i", c.path("d.npy"), "-m", "angular", "-o", b, "-t", "5",
+                      "-j", "2", "--seed", "42", "-q"])
+    c.expect(out == "" and err == "", "--quiet printed %r %r" % (out, err))
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        c.expect(fa.read() == fb.read(), "same seed, different thread count: files differ")
+    info = json.loads(c.run(["info", a, "--json"])[0])
+    c.expect(info["seed"] == 42 and info["trees"] == 5 and info["metric"] == "angular",
+             "info after --seed: %r" % info)
+    c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", c.path("leaf.copse"),
+           "--leaf-size", "7", "-q"])
+    c.run(["info", c.path("leaf.copse")], out_has=["leaf size       7"])
+    c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", c.path("auto.copse"),
+           "-q"])
+    c.expect(json.loads(c.run(["info", c.path("auto.copse"), "--json"])[0])["trees"] >= 1,
+             "automatic tree count")
+    # --on-disk builds in the output file; the result answers like the in-memory one.
+    c.run(["build", "-i", c.path("d.npy"), "-m", "angular", "-o", d, "-t", "5", "--seed", "42",
+           "--on-disk"], out_has=["400 items"])
+    c.run(["verify", d], out_has=["disk.copse: ok"])
+    q = ["query", "--item", "17", "-k", "10", "--json"]
+    c.expect(c.run(["query", a] + q[1:])[0] == c.run(["query", d] + q[1:])[0],
+             "on-disk and in-memory builds answer differently")
+    # Hamming: vectors of bits.
+    bits = small_ints(64, 70, 8, top=1)
+    write_csv(c.path("bits.csv"), bits)
+    build_and_check(c, "hamming", c.path("bits.csv"), bits, metric="hamming", k=1)
+    c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", c.path("nodir/x.copse")],
+          rc=EXIT_IO, err_has=["nodir/x.copse"])
+
+
+def tiny_index(c):
+    """Four points on a line, ids 0..3 at x = 0, 1, 3, 7."""
+    with open(c.path("line.csv"), "w") as f:
+        f.write("x,y\n0,0\n1,0\n3,0\n7,0\n")
+    index = c.path("line.copse")
+    c.run(["build", "-i", c.path("line.csv"), "-m", "euclidean", "-o", index, "-q", "-t", "2"])
+    return index
+
+
+def group_query(c):
+    index = tiny_index(c)
+    out = c.run(["query", index, "--item", "1", "-k", "3", "--exact"])[0]
+    c.expect(out == "query: item 1\n"
+                    "rank  id  distance\n"
+                    "   1   1         0\n"
+                    "   2   0         1\n"
+                    "   3   2         2\n", "text output:\n" + out)
+    out = c.run(["query", index, "--vector", "6.5 0", "-k", "2", "--json"])[0]
+    c.expect(json.loads(out) == {"query": "vector", "results": [
+        {"id": 3, "distance": 0.5}, {"id": 2, "distance": 3.5}]}, "json output: " + out)
+    out = c.run(["query", index, "--item", "0", "-k", "10"])[0]
+    c.expect(len(out.splitlines()) == 2 + 4, "k above the item count:\n" + out)
+
+    data = gaussian(300, 10, 9)
+    queries = gaussian(25, 10, 10)
+    write_vecs(c.path("d.fvecs"), data, "f")
+    write_vecs(c.path("q.fvecs"), queries, "f")
+    index = c.path("d.copse")
+    c.run(["build", "-i", c.path("d.fvecs"), "-m", "euclidean", "-o", index, "-t", "8", "-q"])
+    stored = [[f32(x) for x in r] for r in data]
+    want = [brute_force(stored, [f32(x) for x in q], 5) for q in queries]
+    for threads in ("1", "2"):
+        out = c.run(["query", index, "-q", c.path("q.fvecs"), "-k", "5", "--exact", "-j",
+                     threads, "--json"])[0]
+        c.expect(result_ids(out) == want, "-q --exact -j %s differs from brute force" % threads)
+    # The forest with search_k = every item finds the exact answer too.
+    out = c.run(["query", index, "-q", c.path("q.fvecs"), "-k", "5", "--search-k", "100000",
+                 "--json"])[0]
+    c.expect(result_ids(out) == want, "--search-k 100000 is not exact")
+    out = c.run(["query", index, "-q", c.path("q.fvecs"), "-k", "5"])[0]
+    blocks = out.strip().split("\n\n")
+    c.expect(len(blocks) == 25 and blocks[3].startswith("query: row 3\n"),
+             "text blocks for -q: %d" % len(blocks))
+    # Round trip: build -> query -> verify on every metric.
+    for metric in ("angular", "euclidean", "manhattan", "dot"):
+        idx = c.path(metric + ".copse")
+        c.run(["build", "-i", c.path("d.fvecs"), "-m", metric, "-o", idx, "-q", "-t", "3"])
+        got = result_ids(c.run(["query", idx, "--item", "5", "-k", "4", "--exact",
+                                "--json"])[0])[0]
+        c.expect(got == brute_force(stored, stored[5], 4, metric),
+                 "%s: exact item query %r" % (metric, got))
+        c.run(["verify", idx], out_has=["ok"])
+
+
+def group_info(c):
+    index = tiny_index(c)
+    out = c.run(["info", index])[0]
+    keys = [line[:16].strip() for line in out.splitlines()]
+    c.expect(keys == ["file", "format version", "metric", "dimension", "items", "largest id",
+                      "labels", "trees", "split nodes", "leaves", "leaf size", "seed",
+                      "file size"], "info keys: %r" % keys)
+    c.expect("metric          euclidean" in out and "items           4" in out and
+             "trees           2" in out, "info values:\n" + out)
+    info = json.loads(c.run(["info", "--json", index])[0])
+    c.expect(info["file_size"] == os.path.getsize(index), "file_size %r" % info)
+    c.expect(info["format_version"].startswith("1."), "format version %r" % info)
+    c.run(["info", index, "extra"], rc=EXIT_USAGE)
+
+
+def group_verify(c):
+    index = tiny_index(c)
+    data = gaussian(500, 16, 11)
+    write_npy(c.path("d.npy"), data)
+    big = c.path("big.copse")
+    c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", big, "-q", "-t", "4"])
+    c.run(["verify", index, big], out_has=["line.copse: ok", "big.copse: ok"])
+    with open(big, "rb") as f:
+        raw = bytearray(f.read())
+    # A flipped bit in the vectors: only the checksums can tell.
+    broken = c.path("broken.copse")
+    raw[len(raw) // 3] ^= 0x10
+    with open(broken, "wb") as f:
+        f.write(raw)
+    c.run(["verify", broken], rc=EXIT_DAMAGED, err_has=["broken.copse"])
+    out, _ = c.run(["verify", index, broken], rc=EXIT_DAMAGED, out_has=["line.copse: ok"])
+    out, err = c.run(["verify", "-q", broken], rc=EXIT_DAMAGED, quiet=True)
+    c.expect(out == "" and err == "", "verify -q printed %r %r" % (out, err))
+    truncated = c.path("truncated.copse")
+    with open(truncated, "wb") as f:
+        f.write(raw[:len(raw) // 2])
+    _, err = c.run(["verify", truncated], rc=EXIT_DAMAGED, err_has=["truncated.copse"])
+    notcopse = c.path("d.npy")
+    c.run(["verify", notcopse], rc=EXIT_IO, err_has=["d.npy"])
+    c.run(["verify", c.path("absent.copse")], rc=EXIT_IO)
+    c.run(["verify", c.path("absent.copse"), broken], rc=EXIT_DAMAGED)
+
+
+def group_bench(c):
+    data = gaussian(400, 8, 12)
+    queries = gaussian(30, 8, 13)
+    write_vecs(c.path("d.fvecs"), data, "f")
+    write_vecs(c.path("q.fvecs"), queries, "f")
+    index = c.path("d.copse")
+    c.run(["build", "-i", c.path("d.fvecs"), "-m", "euclidean", "-o", index, "-t", "4", "-q"])
+    out = c.run(["bench", index, "-q", c.path("q.fvecs"), "--search-k", "10,100,100000"])[0]
+    lines = out.splitlines()
+    c.expect(lines[0].split() == ["search_k", "recall@k", "queries/s", "ms/query"] and
+             len(lines) == 5 and lines[4].split()[:2] == ["exact", "1.0000"],
+             "bench table:\n" + out)
+    c.expect(lines[3].split()[:2] == ["100000", "1.0000"], "full search_k recall:\n" + out)
+    c.expect(float(lines[1].split()[1]) <= float(lines[3].split()[1]), "recall order")
+    # Ground truth from an ivecs file, as the ANN benchmarks ship it.
+    stored = [[f32(x) for x in r] for r in data]
+    truth = [brute_force(stored, [f32(x) for x in q], 10) for q in queries]
+    write_vecs(c.path("truth.ivecs"), truth, "i")
+    out = c.run(["bench", index, "-q", c.path("q.fvecs"), "--truth", c.path("truth.ivecs"),
+                 "--csv", "--search-k", "100000", "-k", "10"])[0]
+    rows = [line.split(",") for line in out.splitlines()]
+    c.expect(rows[0] == ["search_k", "recall", "queries_per_second", "ms_per_query"] and
+             len(rows) == 2 and rows[1][:2] == ["100000", "1.0000"], "bench --csv:\n" + out)
+    out = c.run(["bench", index, "-q", c.path("q.fvecs"), "--csv", "-k", "5"])[0]
+    c.expect(len(out.splitlines()) == 1 + 5 + 1, "default search_k list:\n" + out)
+    write_vecs(c.path("short.ivecs"), truth[:10], "i")
+    c.run(["bench", index, "-q", c.path("q.fvecs"), "--truth", c.path("short.ivecs")],
+          rc=EXIT_DATA, err_has=["short.ivecs: 10 rows for 30 queries"])
+
+
+def synthetic_fashion(c, n_train, n_test):
+    """A directory shaped like Fashion-MNIST: gzipped IDX images (28x28) and labels; each
+    class is a bright band at its own height, plus noise."""
+    rng = random.Random(14)
+    d = c.path("fashion")
+    os.makedirs(d, exist_ok=True)
+
+    def images(n):
+        labels = [i % 10 for i in range(n)]
+        rows = []
+        for lab in labels:
+            img = [rng.randint(0, 40) for _ in range(784)]
+            for y in range(lab * 2 + 2, lab * 2 + 6):
+                for x in range(4, 24):
+                    img[y * 28 + x] = rng.randint(180, 255)
+            rows.append(img)
+        return rows, labels
+
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        rows, labels = images(n)
+        with gzip.open(os.path.join(d, prefix + "-images-idx3-ubyte.gz"), "wb") as f:
+            f.write(idx_bytes(rows, [28, 28]))
+        with gzip.open(os.path.join(d, prefix + "-labels-idx1-ubyte.gz"), "wb") as f:
+            f.write(idx_bytes([[lab] for lab in labels], []))
+    return d
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise Failure("%s is not a PNG" % path)
+    return struct.unpack(">II", head[16:24])
+
+
+def group_demo(c):
+    d = synthetic_fashion(c, 400, 60)
+    png = c.path("n.png")
+    out, err = c.run(["demo", d, "-o", png, "-t", "4", "--search-k", "200", "-j", "2",
+                      "--index", c.path("demo.copse")],
+                     out_has=["400 images indexed, 60 queries", "recall@10", "queries/s",
+                              "speed-up", "build time", "index size", "same class as query",
+                              png])
+    c.expect("demo: building 4 trees over 400 images" in err, "progress lines:\n" + err)
+    recall = [line for line in out.splitlines() if line.startswith("recall@10")][0].split()
+    c.expect(float(recall[1]) > 0.5 and recall[2] == "1.0000", "demo recall: %r" % recall)
+    same = [line for line in out.splitlines() if line.startswith("same class")][0]
+    c.expect(same.split()[-1] == "100.0%", "synthetic classes are separable: " + same)
+    w, h = png_size(png)
+    c.expect((w, h) == (4 + 11 * (60 + 4) + 12, 4 + 10 * (60 + 4)), "PNG size %dx%d" % (w, h))
+    c.run(["verify", c.path("demo.copse")], out_has=["ok"])
+    c.run(["demo", d, "-o", png, "-t", "2", "--train-limit", "50", "--test-limit", "5",
+           "--exact-limit", "3", "--rows", "2", "-k", "3", "-q"],
+          out_has=["50 images indexed, 5 queries (3 also exhaustively)"])
+    c.expect(png_size(png) == (4 + 4 * 64 + 12, 4 + 2 * 64), "PNG size with --rows 2 -k 3")
+    c.run(["demo", c.path("nowhere")], rc=EXIT_IO, err_has=["no train-images-idx3-ubyte"])
+    c.run(["demo", d, "-o", c.path("nodir/x.png"), "-t", "2", "-q", "--test-limit", "3"],
+          rc=EXIT_IO, err_has=["nodir/x.png"])
+
+
+GROUPS = {
+    "usage": group_usage,
+    "formats": group_formats,
+    "errors": group_errors,
+    "build": group_build,
+    "query": group_query,
+    "info": group_info,
+    "verify": group_verify,
+    "bench": group_bench,
+    "demo": group_demo,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--copse", required=True, help="the copse executable")
+    ap.add_argument("--group", choices=sorted(GROUPS), action="append",
+                    help="run only these groups")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    copse = os.path.abspath(args.copse)
+    passed = failed = 0
+    for name in args.group or list(GROUPS):
+        tmp = tempfile.mkdtemp(prefix="copse-cli-%s-" % name)
+        c = Ctx(copse, tmp)
+        try:
+            GROUPS[name](c)
+            passed += 1
+            print("ok   %-8s (%d checks)" % (name, c.checks))
+        except (Failure, subprocess.TimeoutExpired) as e:
+            failed += 1
+            print("FAIL %-8s after %d checks: %s" % (name, c.checks, e))
+        finally:
+            if args.keep:
+                print("     files kept in " + tmp)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+/*
+ * harness.c: the runner and helpers for the C tests.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tests.h"
+
+float *t_uniform(t_ctx *t, int64_t n, int dim)
+{
+    float *x = malloc(sizeof(float) * (size_t)n * (size_t)dim);
+    for (int64_t i = 0; i < n * dim; i++)
+        x[i] = (float)(t_unif(t) * 2 - 1);
+    return x;
+}
+
+float *t_clustered(t_ctx *t, int64_t n, int dim, int n_clusters, double sigma)
+{
+    float *c = malloc(sizeof(float) * (size_t)n_clusters * (size_t)dim);
+    float *x = malloc(sizeof(float) * (size_t)n * (size_t)dim);
+    for (int64_t i = 0; i < (int64_t)n_clusters * dim; i++)
+        c[i] = (float)t_gauss(t);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = (int64_t)(t_next(t) % (uint64_t)n_clusters);
+        for (int d = 0; d < dim; d++)
+            x[i * dim + d] = c[k * dim + d] + (float)(sigma * t_gauss(t));
+    }
+    free(c);
+    return x;
+}
+
+float *t_bits(t_ctx *t, int64_t n, int dim, int n_clusters, double flip)
+{
+    float *c = malloc(sizeof(float) * (size_t)n_clusters * (size_t)dim);
+    float *x = malloc(sizeof(float) * (size_t)n * (size_t)dim);
+    for (int64_t i = 0; i < (int64_t)n_clusters * dim; i++)
+        c[i] = (float)(t_next(t) >> 63);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = (int64_t)(t_next(t) % (uint64_t)n_clusters);
+        for (int d = 0; d < dim; d++)
+            x[i * dim + d] = t_unif(t) < flip ? 1 - c[k * dim + d] : c[k * dim + d];
+    }
+    free(c);
+    return x;
+}
+
+const char *t_path(t_ctx *t, const char *file)
+{
+    static char dir[256], path[512];
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(dir, sizeof dir, "%s/copse-test-%d-%s", base, (int)getpid(), t->name);
+    for (char *p = dir + strlen(base) + 1; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    mkdir(dir, 0777);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    return path;
+}
+
+double t_recall(const float *approx_d, const float *exact_d, int64_t nq, int64_t k,
+                int larger_is_nearer)
+{
+    int64_t hits = 0;
+    double sign = larger_is_nearer ? -1 : 1;
+    for (int64_t q = 0; q < nq; q++) {
+        double kth = sign * exact_d[q * k + k - 1];
+        for (int64_t i = 0; i < k; i++) {
+            double d = sign * approx_d[q * k + i];
+            hits += !isnan(d) && d <= kth + 1e-5 * fabs(kth);
+        }
+    }
+    return nq && k ? (double)hits / (double)(nq * k) : 1.0;
+}
+
+copse_index *t_index(t_ctx *t, int dim, copse_metric m, const float *x, int64_t n, int n_trees,
+                     int threads)
+{
+    copse_index *ix = NULL;
+    if (copse_new(dim, m, &ix) != COPSE_OK || copse_add_items(ix, n, NULL, 0, x) != COPSE_OK ||
+        copse_build(ix, n_trees, threads) != COPSE_OK) {
+        fprintf(stderr, "  t_index: %s\n", copse_errmsg(ix));
+        t->failed = 1;
+        copse_free(ix);
+        return NULL;
+    }
+    return ix;
+}
+
+unsigned char *t_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n + 1);
+    *len = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    return buf;
+}
+
+void t_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(data, 1, len, f);
+        fclose(f);
+    }
+}
+
+static const t_case *all_cases[] = {basic_cases, error_cases, recall_cases, file_cases,
+                                    kernel_cases, thread_cases};
+
+int main(int argc, char **argv)
+{
+    const char *filter = NULL;
+    uint64_t seed = 0;
+    int have_seed = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+            seed = strtoull(argv[++i], NULL, 0);
+            have_seed = 1;
+        } else {
+            filter = argv[i];
+        }
+    }
+    if (!have_seed)
+        seed = getenv("COPSE_TEST_SEED") ? strtoull(getenv("COPSE_TEST_SEED"), NULL, 0) : 20261122;
+    if (copse_version_number() != COPSE_VERSION_NUMBER) {
+        fprintf(stderr, "library version %d, header %d\n", copse_version_number(), COPSE_VERSION_NUMBER);
+        return 2;
+    }
+    int passed = 0, failed = 0;
+    for (size_t g = 0; g < sizeof all_cases / sizeof *all_cases; g++) {
+        for (const t_case *c = all_cases[g]; c->name; c++) {
+            if (filter && strncmp(c->name, filter, strlen(filter)) != 0)
+                continue;
+            t_ctx t = {seed, seed, 0, c->name};
+            c->fn(&t);
+            printf("%s %s (seed %llu)\n", t.failed ? "FAIL" : "ok  ", c->name,
+                   (unsigned long long)seed);
+            fflush(stdout);
+            if (t.failed)
+                failed++;
+            else
+                passed++;
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : (passed ? 0 : 3);
+}

@@ -1,0 +1,267 @@
+/*
+ * test_basic.c: exact answers on tiny hand-made cases, one per metric, and the life of an
+ * index: sparse ids, replacement, labels, unbuild, automatic tree count.
+ */
+#include "tests.h"
+
+static copse_index *small_index(t_ctx *t, copse_metric m, int dim, const float *x, int n)
+{
+    copse_index *ix = NULL;
+    CHECK_OK(t, copse_new(dim, m, &ix));
+    for (int i = 0; i < n; i++)
+        CHECK_OK(t, copse_add_item(ix, i, x + i * dim));
+    CHECK_OK(t, copse_build(ix, 3, 1));
+    return ix;
+}
+
+/* Query q, expect ids in order and distances within 1e-5. */
+static void expect(t_ctx *t, copse_index *ix, const float *q, int n, const int64_t *ids,
+                   const double *dists)
+{
+    int64_t got[8], nn = -1;
+    float d[8];
+    CHECK_OK(t, copse_search_vector(ix, NULL, q, n, -1, got, d, &nn));
+    CHECK(t, nn == n);
+    for (int i = 0; i < n && i < nn; i++) {
+        if (got[i] != ids[i] || fabs(d[i] - dists[i]) > 1e-5) {
+            fprintf(stderr, "  %s rank %d: got id %lld at %g, want %lld at %g\n",
+                    copse_metric_name(copse_get_metric(ix)), i, (long long)got[i], d[i],
+                    (long long)ids[i], dists[i]);
+            t->failed = 1;
+        }
+    }
+    /* Brute force must agree on such tiny sets. */
+    CHECK_OK(t, copse_exact_vector(ix, NULL, q, n, got, d, &nn));
+    for (int i = 0; i < n && i < nn; i++)
+        CHECK(t, got[i] == ids[i]);
+}
+
+static void test_euclidean(t_ctx *t)
+{
+    const float x[] = {0, 0, 1, 0, 0, 2, 3, 3};
+    const float q[] = {0.9f, 0.1f};
+    copse_index *ix = small_index(t, COPSE_EUCLIDEAN, 2, x, 4);
+    const int64_t ids[] = {1, 0, 2, 3};
+    const double d[] = {sqrt(0.02), sqrt(0.82), sqrt(0.81 + 3.61), sqrt(4.41 + 8.41)};
+    expect(t, ix, q, 4, ids, d);
+    copse_free(ix);
+}
+
+static void test_manhattan(t_ctx *t)
+{
+    const float x[] = {0, 0, 1, 0, 0, 2, 3, 3};
+    const float q[] = {0.9f, 0.1f};
+    copse_index *ix = small_index(t, COPSE_MANHATTAN, 2, x, 4);
+    const int64_t ids[] = {1, 0, 2, 3};
+    const double d[] = {0.2, 1.0, 2.8, 5.0};
+    expect(t, ix, q, 4, ids, d);
+    copse_free(ix);
+}
+
+static double ang(double ax, double ay, double bx, double by)
+{
+    double c = (ax * bx + ay * by) / (sqrt(ax * ax + ay * ay) * sqrt(bx * bx + by * by));
+    return sqrt(2 - 2 * c);
+}
+
+static void test_angular(t_ctx *t)
+{
+    const float x[] = {1, 0, 0, 1, 1, 1, -1, 0};
+    const float q[] = {1.0f, 0.1f};
+    copse_index *ix = small_index(t, COPSE_ANGULAR, 2, x, 4);
+    const int64_t ids[] = {0, 2, 1, 3};
+    const double d[] = {ang(1, .1, 1, 0), ang(1, .1, 1, 1), ang(1, .1, 0, 1), ang(1, .1, -1, 0)};
+    expect(t, ix, q, 4, ids, d);
+    float dd;
+    CHECK_OK(t, copse_get_distance(ix, 0, 3, &dd));
+    CHECK(t, fabs(dd - 2.0) < 1e-6);
+    copse_free(ix);
+}
+
+static void test_dot(t_ctx *t)
+{
+    const float x[] = {1, 0, 2, 0, 0, 3, -1, -1};
+    const float q[] = {1, 1};
+    copse_index *ix = small_index(t, COPSE_DOT, 2, x, 4);
+    const int64_t ids[] = {2, 1, 0, 3};
+    const double d[] = {3, 2, 1, -2};
+    expect(t, ix, q, 4, ids, d);
+    copse_free(ix);
+}
+
+static void test_hamming(t_ctx *t)
+{
+    /* 70 bits, so vectors span two 64-bit words. */
+    enum { D = 70 };
+    float x[3 * D] = {0}, q[D] = {0};
+    for (int i = 0; i < D; i++) {
+        x[0 * D + i] = (i % 2) ? 1.0f : 0.0f;         /* odd bits */
+        x[1 * D + i] = 1.0f;                          /* all bits */
+        x[2 * D + i] = (i >= 64) ? 1.0f : 0.0f;       /* the top 6 bits */
+    }
+    for (int i = 60; i < D; i++)
+        q[i] = 1.0f; /* bits 60..69 */
+    copse_index *ix = small_index(t, COPSE_HAMMING, D, x, 3);
+    /* to x2: bits 60..63 differ: 4. to x0: odd bits outside 60..69 are 30, even bits inside
+     * are 5: 35. to x1: 60 zero bits of q: 60. */
+    const int64_t ids[] = {2, 0, 1};
+    const double d[] = {4, 35, 60};
+    expect(t, ix, q, 3, ids, d);
+    float back[D];
+    CHECK_OK(t, copse_get_item(ix, 0, back));
+    CHECK(t, memcmp(back, x, sizeof back) == 0);
+    copse_free(ix);
+}
+
+static void test_sparse_ids(t_ctx *t)
+{
+    copse_index *ix;
+    const int64_t ids[] = {5, 1000000007, 3, INT64_MAX};
+    const float x[] = {0, 0, 10, 10, 1, 1, -5, -5};
+    CHECK_OK(t, copse_new(2, COPSE_EUCLIDEAN, &ix));
+    CHECK_OK(t, copse_add_items(ix, 4, ids, 0, x));
+    CHECK(t, copse_n_items(ix) == 4);
+    CHECK(t, copse_max_id(ix) == INT64_MAX);
+    CHECK_OK(t, copse_build(ix, 2, 1));
+    CHECK(t, copse_has_item(ix, 1000000007) && !copse_has_item(ix, 4) && !copse_has_item(ix, 0));
+    int64_t got[4], nn;
+    const float q[] = {9, 9};
+    CHECK_OK(t, copse_search_vector(ix, NULL, q, 4, -1, got, NULL, &nn));
+    CHECK(t, nn == 4 && got[0] == 1000000007 && got[1] == 3 && got[2] == 5 && got[3] == INT64_MAX);
+    float v[2];
+    CHECK_OK(t, copse_get_item(ix, INT64_MAX, v));
+    CHECK(t, v[0] == -5 && v[1] == -5);
+    CHECK_RC(t, copse_get_item(ix, 4, v), COPSE_ERR_NOTFOUND);
+    /* A sparse index costs memory per item, not per id. */
+    CHECK(t, copse_file_size(ix) < 4096);
+    copse_free(ix);
+}
+
+static void test_replace_and_item_queries(t_ctx *t)
+{
+    copse_index *ix;
+    const float a[] = {1, 1}, b[] = {7, 7}, c[] = {2, 2};
+    CHECK_OK(t, copse_new(2, COPSE_EUCLIDEAN, &ix));
+    CHECK_OK(t, copse_add_item(ix, 0, a));
+    CHECK_OK(t, copse_add_item(ix, 1, b));
+    CHECK_OK(t, copse_add_item(ix, 0, c)); /* replaces item 0, as Annoy does */
+    CHECK(t, copse_n_items(ix) == 2);
+    CHECK_OK(t, copse_build(ix, 1, 1));
+    float v[2];
+    CHECK_OK(t, copse_get_item(ix, 0, v));
+    CHECK(t, v[0] == 2 && v[1] == 2);
+    int64_t got[5], nn;
+    float d[5];
+    CHECK_OK(t, copse_search_item(ix, NULL, 1, 5, -1, got, d, &nn));
+    CHECK(t, nn == 2 && got[0] == 1 && d[0] == 0 && got[1] == 0); /* k > n gives n */
+    CHECK_OK(t, copse_search_item(ix, NULL, 1, 0, -1, got, d, &nn));
+    CHECK(t, nn == 0);
+    CHECK_OK(t, copse_get_distance(ix, 0, 1, &d[0]));
+    CHECK(t, fabs(d[0] - sqrt(50.0)) < 1e-5);
+    copse_free(ix);
+}
+
+static void test_labels(t_ctx *t)
+{
+    copse_index *ix;
+    const float x[] = {0, 0, 1, 1, 2, 2};
+    CHECK_OK(t, copse_new(2, COPSE_EUCLIDEAN, &ix));
+    CHECK_OK(t, copse_add_items(ix, 3, NULL, 10, x));
+    CHECK_OK(t, copse_set_label(ix, 10, "river"));
+    CHECK_OK(t, copse_set_label(ix, 12, "chinese"));
+    CHECK_RC(t, copse_set_label(ix, 11 + 100, "x"), COPSE_ERR_NOTFOUND);
+    CHECK(t, copse_has_labels(ix));
+    CHECK_OK(t, copse_build(ix, 2, 1));
+    const char *l;
+    size_t len;
+    CHECK_OK(t, copse_get_label(ix, 12, &l, &len));
+    CHECK(t, l && len == 7 && strcmp(l, "chinese") == 0);
+    CHECK_OK(t, copse_get_label(ix, 11, &l, &len));
+    CHECK(t, l == NULL && len == 0);
+    int64_t id = -1;
+    CHECK_OK(t, copse_find_label(ix, "river", &id));
+    CHECK(t, id == 10);
+    CHECK_RC(t, copse_find_label(ix, "rive", &id), COPSE_ERR_NOTFOUND);
+    CHECK_RC(t, copse_find_label(ix, "zzz", &id), COPSE_ERR_NOTFOUND);
+    copse_free(ix);
+}
+
+static void test_unbuild_rebuild(t_ctx *t)
+{
+    float *x = t_uniform(t, 300, 8);
+    copse_index *ix = t_index(t, 8, COPSE_EUCLIDEAN, x, 200, 4, 1);
+    REQUIRE(t, ix);
+    CHECK_RC(t, copse_add_item(ix, 999, x), COPSE_ERR_STATE);
+    CHECK_OK(t, copse_unbuild(ix));
+    CHECK(t, copse_state(ix) == COPSE_STATE_ADDING && copse_n_items(ix) == 200);
+    CHECK_OK(t, copse_add_items(ix, 100, NULL, 200, x + 200 * 8));
+    CHECK_OK(t, copse_build(ix, 4, 2));
+    CHECK(t, copse_n_items(ix) == 300 && copse_n_trees(ix) == 4);
+    float v[8];
+    CHECK_OK(t, copse_get_item(ix, 250, v));
+    CHECK(t, memcmp(v, x + 250 * 8, sizeof v) == 0);
+    CHECK_OK(t, copse_verify(ix));
+    copse_free(ix);
+    free(x);
+}
+
+static void test_auto_trees(t_ctx *t)
+{
+    float *x = t_uniform(t, 2000, 16);
+    copse_index *ix = t_index(t, 16, COPSE_ANGULAR, x, 2000, -1, 2);
+    REQUIRE(t, ix);
+    int nt = copse_n_trees(ix);
+    uint64_t raw = 2000ull * 16 * 4;
+    CHECK(t, nt >= 1 && nt <= 1000);
+    /* The forest is sized to about half the vectors' space. */
+    CHECK(t, copse_file_size(ix) > raw * 5 / 4 && copse_file_size(ix) < raw * 2);
+    CHECK_OK(t, copse_verify(ix));
+    copse_free(ix);
+    free(x);
+}
+
+static void test_duplicates(t_ctx *t)
+{
+    /* All items identical: splits cannot separate them; build must still end, with bounded
+     * leaves, and every item must be found. */
+    float *x = calloc(1000 * 4, sizeof(float));
+    copse_index *ix = t_index(t, 4, COPSE_EUCLIDEAN, x, 1000, 3, 1);
+    REQUIRE(t, ix);
+    CHECK_OK(t, copse_verify(ix));
+    int64_t got[1000], nn;
+    CHECK_OK(t, copse_search_vector(ix, NULL, x, 1000, 3000, got, NULL, &nn));
+    CHECK(t, nn == 1000);
+    copse_free(ix);
+    free(x);
+}
+
+static void test_versions(t_ctx *t)
+{
+    int ma = -1, mi = -1;
+    CHECK(t, copse_version_number() == COPSE_VERSION_NUMBER);
+    CHECK(t, strcmp(copse_version_string(), "0.1.0") == 0);
+    copse_format_version(&ma, &mi);
+    CHECK(t, ma == COPSE_FORMAT_MAJOR && mi == COPSE_FORMAT_MINOR);
+    copse_metric m;
+    CHECK_OK(t, copse_metric_from_name("cosine", &m));
+    CHECK(t, m == COPSE_ANGULAR);
+    CHECK_RC(t, copse_metric_from_name("euclid", &m), COPSE_ERR_METRIC);
+    CHECK(t, strcmp(copse_metric_name(COPSE_HAMMING), "hamming") == 0);
+    CHECK(t, copse_metric_name((copse_metric)9) == NULL);
+}
+
+const t_case basic_cases[] = {
+    {"basic/euclidean", test_euclidean},
+    {"basic/manhattan", test_manhattan},
+    {"basic/angular", test_angular},
+    {"basic/dot", test_dot},
+    {"basic/hamming", test_hamming},
+    {"basic/sparse_ids", test_sparse_ids},
+    {"basic/replace_and_item_queries", test_replace_and_item_queries},
+    {"basic/labels", test_labels},
+    {"basic/unbuild_rebuild", test_unbuild_rebuild},
+    {"basic/auto_trees", test_auto_trees},
+    {"basic/duplicates", test_duplicates},
+    {"basic/versions", test_versions},
+    {NULL, NULL},
+};

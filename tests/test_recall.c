@@ -1,0 +1,115 @@
+/*
+ * test_recall.c: recall@10 against the library's exact brute-force search, for every metric,
+ * on uniform and on clustered data, queries drawn apart from the items.
+ *
+ * Thresholds: each is the recall that Annoy 1.17's own code (annoylib.h from Debian's
+ * r-cran-rcppannoy) reaches on exactly the same data, n_trees and search_k, at the default
+ * seed, rounded down to two decimals; copse must reach at least that. Measured with
+ * `bash bench/reference/run.sh`, which prints both libraries' recall case by case.
+ */
+#include "tests.h"
+
+typedef struct recall_case {
+    copse_metric metric;
+    int clustered;
+    int dim;
+    int64_t n;
+    int n_trees;
+    int64_t search_k;
+    double min_recall;
+} recall_case;
+
+static float *make_data(t_ctx *t, const recall_case *c, int64_t n)
+{
+    if (c->metric == COPSE_HAMMING)
+        return c->clustered ? t_bits(t, n, c->dim, 40, 0.15) : t_bits(t, n, c->dim, 1, 0.5);
+    return c->clustered ? t_clustered(t, n, c->dim, 40, 0.35) : t_uniform(t, n, c->dim);
+}
+
+/* With COPSE_DUMP_DIR set, the case's items and queries are written as fvecs there, for
+ * bench/reference/run.sh to measure Annoy on exactly the same data. */
+static void dump(const recall_case *c, const float *x, int64_t n, int64_t nq)
+{
+    const char *dir = getenv("COPSE_DUMP_DIR");
+    if (!dir)
+        return;
+    for (int part = 0; part < 2; part++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s_%s_%d_%lld.%s.fvecs", dir, copse_metric_name(c->metric),
+                 c->clustered ? "clustered" : "uniform", c->n_trees, (long long)c->search_k,
+                 part ? "query" : "base");
+        FILE *f = fopen(path, "wb");
+        if (!f)
+            continue;
+        for (int64_t i = part ? n : 0; i < (part ? n + nq : n); i++) {
+            fwrite(&c->dim, 4, 1, f);
+            fwrite(x + i * c->dim, 4, (size_t)c->dim, f);
+        }
+        fclose(f);
+    }
+}
+
+static void run_case(t_ctx *t, const recall_case *c)
+{
+    enum { NQ = 200, K = 10 };
+    /* Items and queries come from one draw, so queries follow the items' distribution. */
+    float *all = make_data(t, c, c->n + NQ);
+    const float *qs = all + c->n * c->dim;
+    dump(c, all, c->n, NQ);
+    copse_index *ix = t_index(t, c->dim, c->metric, all, c->n, c->n_trees, 2);
+    REQUIRE(t, ix);
+    int64_t *ids = malloc(sizeof(int64_t) * NQ * K);
+    float *approx = malloc(sizeof(float) * NQ * K), *exact = malloc(sizeof(float) * NQ * K);
+    CHECK_OK(t, copse_search_batch(ix, NULL, qs, NQ, K, c->search_k, 0, 2, ids, approx, NULL));
+    CHECK_OK(t, copse_search_batch(ix, NULL, qs, NQ, K, -1, 1, 2, ids, exact, NULL));
+    double r = t_recall(approx, exact, NQ, K, c->metric == COPSE_DOT);
+    printf("  %-9s %-9s n=%lld dim=%d trees=%d search_k=%lld: recall@10 %.3f (min %.2f)\n",
+           copse_metric_name(c->metric), c->clustered ? "clustered" : "uniform", (long long)c->n,
+           c->dim, c->n_trees, (long long)c->search_k, r, c->min_recall);
+    CHECK(t, r >= c->min_recall);
+    free(ids);
+    free(approx);
+    free(exact);
+    free(all);
+    copse_free(ix);
+}
+
+static const recall_case cases[] = {
+    {COPSE_ANGULAR, 1, 32, 10000, 10, 200, 0.86},
+    {COPSE_ANGULAR, 0, 16, 5000, 10, 300, 0.82},
+    {COPSE_EUCLIDEAN, 1, 32, 10000, 10, 200, 0.86},
+    {COPSE_EUCLIDEAN, 0, 16, 5000, 10, 300, 0.80},
+    {COPSE_MANHATTAN, 1, 32, 10000, 10, 200, 0.82},
+    {COPSE_MANHATTAN, 0, 16, 5000, 10, 300, 0.73},
+    {COPSE_DOT, 1, 32, 10000, 10, 200, 0.57},
+    {COPSE_DOT, 0, 16, 5000, 10, 300, 0.71},
+    {COPSE_HAMMING, 1, 128, 10000, 10, 200, 0.74},
+    {COPSE_HAMMING, 0, 128, 5000, 10, 1000, 0.80},
+};
+
+#define RECALL_TEST(name, i) \
+    static void name(t_ctx *t) { run_case(t, &cases[i]); }
+RECALL_TEST(r_ang_c, 0)
+RECALL_TEST(r_ang_u, 1)
+RECALL_TEST(r_euc_c, 2)
+RECALL_TEST(r_euc_u, 3)
+RECALL_TEST(r_man_c, 4)
+RECALL_TEST(r_man_u, 5)
+RECALL_TEST(r_dot_c, 6)
+RECALL_TEST(r_dot_u, 7)
+RECALL_TEST(r_ham_c, 8)
+RECALL_TEST(r_ham_u, 9)
+
+const t_case recall_cases[] = {
+    {"recall/angular_clustered", r_ang_c},
+    {"recall/angular_uniform", r_ang_u},
+    {"recall/euclidean_clustered", r_euc_c},
+    {"recall/euclidean_uniform", r_euc_u},
+    {"recall/manhattan_clustered", r_man_c},
+    {"recall/manhattan_uniform", r_man_u},
+    {"recall/dot_clustered", r_dot_c},
+    {"recall/dot_uniform", r_dot_u},
+    {"recall/hamming_clustered", r_ham_c},
+    {"recall/hamming_uniform", r_ham_u},
+    {NULL, NULL},
+};

@@ -1,0 +1,92 @@
+/*
+ * test_threads.c: batch queries and many threads on one index give exactly the answers of one
+ * thread (run under TSan by `make test`).
+ */
+#include <pthread.h>
+
+#include "tests.h"
+
+enum { N = 4000, D = 24, NQ = 300, K = 10 };
+
+typedef struct worker {
+    const copse_index *ix;
+    const float *qs;
+    int64_t ids[NQ * K];
+    float dists[NQ * K];
+    int rc;
+} worker;
+
+static void *query_all(void *arg)
+{
+    worker *w = arg;
+    copse_scratch *s;
+    w->rc = copse_scratch_new(&s);
+    for (int q = 0; q < NQ && w->rc == COPSE_OK; q++) {
+        int64_t n;
+        w->rc = copse_search_vector(w->ix, s, w->qs + q * D, K, 400, w->ids + q * K,
+                                    w->dists + q * K, &n);
+    }
+    copse_scratch_free(s);
+    return NULL;
+}
+
+static void test_many_threads(t_ctx *t)
+{
+    float *x = t_clustered(t, N + NQ, D, 12, 0.4);
+    copse_index *ix = t_index(t, D, COPSE_EUCLIDEAN, x, N, 8, 2);
+    REQUIRE(t, ix);
+    static worker w[6];
+    pthread_t tid[6];
+    for (int i = 0; i < 6; i++) {
+        w[i] = (worker){.ix = ix, .qs = x + N * D};
+        pthread_create(&tid[i], NULL, query_all, &w[i]);
+    }
+    for (int i = 0; i < 6; i++)
+        pthread_join(tid[i], NULL);
+    for (int i = 0; i < 6; i++) {
+        CHECK_OK(t, w[i].rc);
+        CHECK(t, memcmp(w[i].ids, w[0].ids, sizeof w[0].ids) == 0);
+        CHECK(t, memcmp(w[i].dists, w[0].dists, sizeof w[0].dists) == 0);
+    }
+    /* Batches with any thread count give the same rows. */
+    static int64_t ids[NQ * K];
+    static float d[NQ * K];
+    static int64_t counts[NQ];
+    for (int threads = 1; threads <= 4; threads++) {
+        CHECK_OK(t, copse_search_batch(ix, NULL, x + N * D, NQ, K, 400, 0, threads, ids, d, counts));
+        CHECK(t, memcmp(ids, w[0].ids, sizeof ids) == 0 && memcmp(d, w[0].dists, sizeof d) == 0);
+        for (int q = 0; q < NQ; q++)
+            CHECK(t, counts[q] == K);
+    }
+    /* Exact batch equals exact single queries; rows past n are padded. */
+    CHECK_OK(t, copse_search_batch(ix, NULL, x + N * D, NQ, K, -1, 1, 3, ids, d, NULL));
+    for (int q = 0; q < NQ; q += 37) {
+        int64_t e[K], n;
+        CHECK_OK(t, copse_exact_vector(ix, NULL, x + (N + q) * D, K, e, NULL, &n));
+        CHECK(t, memcmp(e, ids + q * K, sizeof e) == 0);
+    }
+    copse_free(ix);
+    free(x);
+}
+
+static void test_padding(t_ctx *t)
+{
+    float *x = t_uniform(t, 5, 3);
+    copse_index *ix = t_index(t, 3, COPSE_MANHATTAN, x, 3, 2, 1);
+    REQUIRE(t, ix);
+    int64_t ids[2 * 5], counts[2];
+    float d[2 * 5];
+    CHECK_OK(t, copse_search_batch(ix, NULL, x + 3 * 3, 2, 5, -1, 0, 2, ids, d, counts));
+    for (int q = 0; q < 2; q++) {
+        CHECK(t, counts[q] == 3);
+        CHECK(t, ids[q * 5 + 3] == -1 && ids[q * 5 + 4] == -1 && isnan(d[q * 5 + 4]));
+    }
+    copse_free(ix);
+    free(x);
+}
+
+const t_case thread_cases[] = {
+    {"threads/many_threads", test_many_threads},
+    {"threads/padding", test_padding},
+    {NULL, NULL},
+};

@@ -1,0 +1,7 @@
+/* tests.h: the test tables, one per file. */
+#ifndef COPSE_TESTS_H
+#define COPSE_TESTS_H
+#include "harness.h"
+extern const t_case basic_cases[], error_cases[], recall_cases[], file_cases[], kernel_cases[],
+    thread_cases[];
+#endif

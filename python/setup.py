@@ -59,6 +59,9 @@ class BuildWithLibrary(build_ext):
     """Compiles the library's sources with their own flags, then links them into the module."""
 
     def build_extension(self, ext):
+        if not self.force and self.up_to_date(ext):
+            print("copse extension is up to date: %s" % self.get_ext_fullpath(ext.name))
+            return
         objects = []
         for group, flags in self.source_groups():
             objects += self.compiler.compile(
@@ -67,6 +70,16 @@ class BuildWithLibrary(build_ext):
                 debug=self.debug, depends=[str(HEADER)])
         ext.extra_objects = objects
         super().build_extension(ext)
+
+    def up_to_date(self, ext):
+        """True when the built module is newer than every source and header it comes from."""
+        target = Path(self.get_ext_fullpath(ext.name))
+        if not target.exists():
+            return False
+        inputs = [HERE / p for p in ext.sources] + [HERE / p for p in ext.depends]
+        inputs += library_sources() + sorted((ROOT / "src").rglob("*.h")) + [Path(__file__)]
+        newest = max(p.stat().st_mtime for p in inputs if p.exists())
+        return target.stat().st_mtime >= newest
 
     def source_groups(self):
         special = X86_KERNEL_FLAGS if is_x86_64() else {}

@@ -849,7 +849,9 @@ PyDoc_STRVAR(set_seed_doc,
 static PyObject *Index_set_seed(IndexObject *self, PyObject *args)
 {
     PyObject *obj, *num;
-    if (!PyArg_ParseTuple(args, "O", &obj) || check_writable(self) < 0)
+    /* Readable suffices: with a query running the index is not ADDING, so only the stored
+     * seed changes, under the GIL. */
+    if (!PyArg_ParseTuple(args, "O", &obj) || check_readable(self) < 0)
         return NULL;
     if ((num = PyNumber_Index(obj)) == NULL)
         return NULL;

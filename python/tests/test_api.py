@@ -467,6 +467,10 @@ def test_get_nns_by_vectors_padding_and_shapes():
     assert ids.shape == (3, 5)  # never wider than the index
     empty = t.get_nns_by_vectors(np.zeros((0, 8), dtype=np.float32), 4)
     assert empty.shape == (0, 4)
+    none, none_d = t.get_nns_by_vectors(np.zeros((2, 8)), 0, include_distances=True)
+    assert none.shape == none_d.shape == (2, 0)
+    ids, d = t.get_nns_by_vectors(np.zeros((2, 8)), 3, search_k=3, include_distances=True)
+    assert ((ids == -1) == np.isnan(d)).all()  # padding, if any, is consistent
     with pytest.raises(IndexError):
         t.get_nns_by_vectors(np.zeros((2, 7)), 3)
     with pytest.raises(ValueError):

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# tests/run-all.sh: the whole test suite, as `make test` and CI run it. Each layer runs even
+# if an earlier one failed; the counts of every layer are added up into the closing line
+# "N passed, N failed". Exit status 0 only when every layer ran and nothing failed.
+#   layers: C unit tests (release), C tests under ASan+UBSan, threaded tests under TSan,
+#           CLI tests (ctest), Python tests (pytest).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=${JOBS:-2}
+passed=0
+failed=0
+broken=""
+
+# Adds the counts found in a layer's output; a layer that printed no counts is broken.
+tally() { # name, log, exit status
+    local name=$1 log=$2 rc=$3 p f
+    p=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 | cut -d' ' -f1)
+    f=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 | cut -d' ' -f3)
+    if [ -z "$p" ]; then
+        broken="$broken $name"
+        echo "== $name: no result line (exit $rc)"
+        return
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$rc" = 0 ] || [ "$f" != 0 ] || broken="$broken $name"
+    echo "== $name: $p passed, $f failed"
+}
+
+configure() { # dir, extra cmake args
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -DCOPSE_BUILD_TESTS=ON "$@" >"$dir.configure.log" 2>&1 &&
+        cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1 ||
+        { cat "$dir.configure.log" "$dir.build.log" 2>/dev/null | tail -30; return 1; }
+}
+
+layer() { # name, command...
+    local name=$1 log
+    shift
+    log=$(mktemp)
+    echo "== $name"
+    "$@" 2>&1 | tee "$log"
+    tally "$name" "$log" "${PIPESTATUS[0]}"
+    rm -f "$log"
+}
+
+# ctest's own summary, turned into the common line.
+ctest_layer() { # build dir, ctest args...
+    local dir=$1 out rc
+    shift
+    out=$(cd "$dir" && ctest --output-on-failure "$@" 2>&1)
+    rc=$?
+    echo "$out"
+    local total fail
+    total=$(echo "$out" | grep -Eo 'tests failed out of [0-9]+' | grep -Eo '[0-9]+$')
+    fail=$(echo "$out" | grep -Eo '[0-9]+ tests failed' | grep -Eo '^[0-9]+')
+    [ -n "$total" ] && echo "$((total - fail)) passed, $fail failed"
+    return $rc
+}
+
+mkdir -p build-test
+if configure build-test/release -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+    layer "C unit tests" build-test/release/tests/copse_tests
+    layer "CLI tests" ctest_layer build-test/release -L cli -j"$jobs"
+else
+    broken="$broken release-build"
+fi
+if CC=gcc configure build-test/asan -DCOPSE_SANITIZE=address,undefined -DCOPSE_BUILD_CLI=OFF; then
+    layer "C tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1 build-test/asan/tests/copse_tests
+else
+    broken="$broken asan-build"
+fi
+if CC=gcc configure build-test/tsan -DCOPSE_SANITIZE=thread -DCOPSE_BUILD_CLI=OFF; then
+    layer "threaded C tests under TSan" env TSAN_OPTIONS=halt_on_error=1 build-test/tsan/tests/copse_tests threads/
+else
+    broken="$broken tsan-build"
+fi
+# pytest's closing line ("40 passed, 2 xfailed in 9.1s", "1 failed, 39 passed ...") in
+# the common form.
+pytest_layer() {
+    local out rc p f e
+    out=$(bash python/run-tests.sh 2>&1)
+    rc=$?
+    echo "$out"
+    local last
+    last=$(echo "$out" | grep -E '[0-9]+ (passed|failed)' | tail -1)
+    p=$(echo "$last" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || echo 0)
+    f=$(echo "$last" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' || echo 0)
+    e=$(echo "$last" | grep -Eo '[0-9]+ errors?' | grep -Eo '[0-9]+' || echo 0)
+    [ -n "$last" ] && echo "$p passed, $((f + e)) failed"
+    return $rc
+}
+layer "Python tests" pytest_layer
+
+echo
+[ -n "$broken" ] && echo "layers with failures or no result:$broken"
+echo "$passed passed, $failed failed"
+[ -z "$broken" ] && [ "$failed" = 0 ]

@@ -1,0 +1,223 @@
+/*
+ * args.c: the option parser and number parsing shared by the subcommands.
+ *
+ * A small parser of our own instead of getopt_long: getopt keeps its cursor in globals
+ * (optind, optarg), and the subcommands here each parse their own argv slice.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+void cli_args_init(cli_args *a, int argc, char **argv)
+{
+    a->argc = argc;
+    a->argv = argv;
+    a->next = 1; /* argv[0] is the subcommand's name */
+    a->only_positional = 0;
+}
+
+static const cli_opt *find_long(const cli_opt *opts, const char *name, size_t len)
+{
+    for (; opts->name != NULL; opts++)
+        if (strlen(opts->name) == len && strncmp(opts->name, name, len) == 0)
+            return opts;
+    return NULL;
+}
+
+static const cli_opt *find_short(const cli_opt *opts, char c)
+{
+    for (; opts->name != NULL; opts++)
+        if (opts->short_name != 0 && opts->short_name == c)
+            return opts;
+    return NULL;
+}
+
+/* Takes the option's value from inline text (after '=' or the short letter) or from the
+ * next argv element. */
+static int take_value(cli_args *a, const cli_opt *o, const char *inline_value,
+                      const char **value, cli_err *err)
+{
+    if (!o->takes_value) {
+        if (inline_value != NULL)
+            return cli_fail(err, EXIT_USAGE, "option --%s takes no value", o->name);
+        *value = NULL;
+        return 0;
+    }
+    if (inline_value != NULL) {
+        *value = inline_value;
+        return 0;
+    }
+    if (a->next >= a->argc)
+        return cli_fail(err, EXIT_USAGE, "option --%s needs a value", o->name);
+    *value = a->argv[a->next++];
+    return 0;
+}
+
+static int parse_long(cli_args *a, const cli_opt *opts, const char *arg, int *key,
+                      const char **value, cli_err *err)
+{
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+    const cli_opt *o = find_long(opts, name, len);
+    if (o == NULL)
+        return cli_fail(err, EXIT_USAGE, "unknown option '--%.*s' (see --help)", (int)len,
+                        name);
+    *key = o->key;
+    return take_value(a, o, eq != NULL ? eq + 1 : NULL, value, err);
+}
+
+static int parse_short(cli_args *a, const cli_opt *opts, const char *arg, int *key,
+                       const char **value, cli_err *err)
+{
+    const cli_opt *o = find_short(opts, arg[1]);
+    if (o == NULL)
+        return cli_fail(err, EXIT_USAGE, "unknown option '-%c' (see --help)", arg[1]);
+    *key = o->key;
+    if (arg[2] != '\0' && !o->takes_value)
+        return cli_fail(err, EXIT_USAGE, "option -%c takes no value", arg[1]);
+    return take_value(a, o, arg[2] != '\0' ? arg + 2 : NULL, value, err);
+}
+
+int cli_next_opt(cli_args *a, const cli_opt *opts, int *key, const char **value, cli_err *err)
+{
+    if (a->next >= a->argc)
+        return 0;
+    const char *arg = a->argv[a->next++];
+    if (!a->only_positional && strcmp(arg, "--") == 0) {
+        a->only_positional = 1;
+        return cli_next_opt(a, opts, key, value, err);
+    }
+    /* "-" alone is a positional argument (standard input); so is a negative number. */
+    int is_option = !a->only_positional && arg[0] == '-' && arg[1] != '\0' &&
+                    !(arg[1] >= '0' && arg[1] <= '9') && arg[1] != '.';
+    if (!is_option) {
+        *key = CLI_POSITIONAL;
+        *value = arg;
+        return 1;
+    }
+    int rc = arg[1] == '-' ? parse_long(a, opts, arg, key, value, err)
+                           : parse_short(a, opts, arg, key, value, err);
+    return rc == 0 ? 1 : -1;
+}
+
+/* ---- numbers ---------------------------------------------------------------------------- */
+
+int cli_parse_i64(const char *s, int64_t lo, int64_t hi, const char *what, int64_t *out,
+                  cli_err *err)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE)
+        return cli_fail(err, EXIT_USAGE, "%s: '%s' is not an integer", what, s);
+    if (v < lo || v > hi)
+        return cli_fail(err, EXIT_USAGE, "%s: %lld is out of range %lld..%lld", what, v,
+                        (long long)lo, (long long)hi);
+    *out = (int64_t)v;
+    return 0;
+}
+
+int cli_parse_int(const char *s, int lo, int hi, const char *what, int *out, cli_err *err)
+{
+    int64_t v;
+    int rc = cli_parse_i64(s, lo, hi, what, &v, err);
+    if (rc == 0)
+        *out = (int)v;
+    return rc;
+}
+
+int cli_parse_u64(const char *s, const char *what, uint64_t *out, cli_err *err)
+{
+    char *end = NULL;
+    errno = 0;
+    if (s[0] == '-')
+        return cli_fail(err, EXIT_USAGE, "%s: '%s' is negative", what, s);
+    unsigned long long v = strtoull(s, &end, 0);
+    if (end == s || *end != '\0' || errno == ERANGE)
+        return cli_fail(err, EXIT_USAGE, "%s: '%s' is not an unsigned integer", what, s);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int is_separator(char c)
+{
+    return c == ',' || c == ' ' || c == '\t';
+}
+
+int cli_parse_floats(const char *s, const char *what, float **out, int64_t *n, cli_err *err)
+{
+    size_t cap = 16, count = 0;
+    float *v = malloc(cap * sizeof *v);
+    if (v == NULL)
+        return cli_fail(err, EXIT_FAIL, "out of memory");
+    const char *p = s;
+    for (;;) {
+        while (is_separator(*p))
+            p++;
+        if (*p == '\0')
+            break;
+        char *end = NULL;
+        double d = strtod(p, &end);
+        if (end == p || (*end != '\0' && !is_separator(*end))) {
+            free(v);
+            return cli_fail(err, EXIT_USAGE, "%s: component %zu is not a number", what, count);
+        }
+        if (count == cap) {
+            float *grown = cli_alloc_array(cap * 2, sizeof *v);
+            if (grown == NULL) {
+                free(v);
+                return cli_fail(err, EXIT_FAIL, "out of memory");
+            }
+            memcpy(grown, v, count * sizeof *v);
+            free(v);
+            v = grown;
+            cap *= 2;
+        }
+        v[count++] = (float)d;
+        p = end;
+    }
+    if (count == 0) {
+        free(v);
+        return cli_fail(err, EXIT_USAGE, "%s: no numbers given", what);
+    }
+    *out = v;
+    *n = (int64_t)count;
+    return 0;
+}
+
+int cli_parse_i64_list(const char *s, int64_t lo, int64_t hi, const char *what, int64_t **out,
+                       int64_t *n, cli_err *err)
+{
+    size_t count = 1;
+    for (const char *p = s; *p != '\0'; p++)
+        count += *p == ',';
+    int64_t *v = cli_alloc_array(count, sizeof *v);
+    char *copy = cli_strdup(s);
+    if (v == NULL || copy == NULL) {
+        free(v);
+        free(copy);
+        return cli_fail(err, EXIT_FAIL, "out of memory");
+    }
+    size_t i = 0;
+    char *item = copy;
+    int rc = 0;
+    while (rc == 0 && item != NULL) {
+        char *comma = strchr(item, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        rc = cli_parse_i64(item, lo, hi, what, &v[i++], err);
+        item = comma != NULL ? comma + 1 : NULL;
+    }
+    free(copy);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = (int64_t)count;
+    return 0;
+}

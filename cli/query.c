@@ -1,0 +1,496 @@
+/*
+ * query.c: `copse query`, nearest neighbours of an item, a label, a vector, a sum of words,
+ * or every row of a query file (answered in parallel by copse_search_batch).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "output.h"
+#include "readers/reader.h"
+
+typedef enum query_kind { Q_NONE, Q_ITEM, Q_LABEL, Q_VECTOR, Q_WORDS, Q_FILE } query_kind;
+
+typedef struct query_opts {
+    const char *index;
+    query_kind kind;
+    const char *arg;      /* the --item / --label / --vector / --words / -q value */
+    reader_options in;
+    int64_t k;
+    int64_t search_k;
+    int exact;
+    int n_threads;
+    int json;
+    int prefault;
+} query_opts;
+
+/* What one query needs: the index, the options, a scratch and the output buffers. */
+typedef struct query_ctx {
+    const query_opts *o;
+    copse_index *ix;
+    copse_scratch *scratch;
+    int64_t *ids;
+    float *dists;
+    int64_t cap;          /* entries in ids and dists */
+    int64_t printed;      /* queries printed so far */
+} query_ctx;
+
+static const char query_help[] =
+    "usage: copse query INDEX (--item ID | --label WORD | --vector X,Y,.. | --words \"W ..\" |\n"
+    "                          -q FILE) [options]\n"
+    "\n"
+    "Prints the k nearest items, nearest first (for the dot metric: largest inner product\n"
+    "first), as an aligned table (rank, id, distance, label when the index has labels) or as\n"
+    "one JSON object per query.\n"
+    "\n"
+    "  --item ID          neighbours of item ID (the item itself comes first, at distance 0)\n"
+    "  --label WORD       neighbours of the item labelled WORD\n"
+    "  --vector X,Y,..    neighbours of a vector (commas or spaces between components)\n"
+    "  --words \"W1 W2\"    neighbours of the sum of the words' vectors (unit vectors for the\n"
+    "                     angular metric), leaving the words themselves out, like word2vec's\n"
+    "                     distance tool\n"
+    "  -q, --queries FILE neighbours of every vector in FILE (any input format), answered in\n"
+    "                     parallel\n"
+    "  -k N               number of neighbours (default 10)\n"
+    "      --search-k N   candidates gathered from the forest before exact ranking; larger is\n"
+    "                     slower and more accurate (default -1: k times the number of trees)\n"
+    "      --exact        brute force over every item instead of the forest\n"
+    "  -j, --threads N    threads for -q (default 0: one per CPU)\n"
+    "      --json         one JSON object per query and line\n"
+    "      --prefault     read the whole index into memory first\n" READER_HELP
+    "  -h, --help         this help\n";
+
+enum {
+    OPT_ITEM = 1,
+    OPT_LABEL,
+    OPT_VECTOR,
+    OPT_WORDS,
+    OPT_QUERIES,
+    OPT_K,
+    OPT_SEARCH_K,
+    OPT_EXACT,
+    OPT_THREADS,
+    OPT_JSON,
+    OPT_PREFAULT,
+    OPT_HELP
+};
+
+static const cli_opt query_options[] = {
+    {"item", 0, 1, OPT_ITEM},
+    {"label", 0, 1, OPT_LABEL},
+    {"vector", 0, 1, OPT_VECTOR},
+    {"words", 0, 1, OPT_WORDS},
+    {"queries", 'q', 1, OPT_QUERIES},
+    {"k", 'k', 1, OPT_K},
+    {"search-k", 0, 1, OPT_SEARCH_K},
+    {"exact", 0, 0, OPT_EXACT},
+    {"threads", 'j', 1, OPT_THREADS},
+    {"json", 0, 0, OPT_JSON},
+    {"prefault", 0, 0, OPT_PREFAULT},
+    {"help", 'h', 0, OPT_HELP},
+    READER_CLI_OPTS,
+    {NULL, 0, 0, 0},
+};
+
+static int set_kind(query_opts *o, query_kind kind, const char *v, cli_err *err)
+{
+    if (o->kind != Q_NONE)
+        return cli_fail(err, EXIT_USAGE, "give only one of --item, --label, --vector, --words "
+                                         "and -q");
+    o->kind = kind;
+    o->arg = v;
+    return 0;
+}
+
+static int apply_option(query_opts *o, int key, const char *v, cli_err *err)
+{
+    switch (key) {
+    case OPT_ITEM:
+    case OPT_LABEL:
+    case OPT_VECTOR:
+    case OPT_WORDS:
+    case OPT_QUERIES:
+        return set_kind(o, (query_kind)(Q_ITEM + (key - OPT_ITEM)), v, err);
+    case OPT_K:
+        return cli_parse_i64(v, 1, 1000000, "-k", &o->k, err);
+    case OPT_SEARCH_K:
+        return cli_parse_i64(v, -1, INT64_MAX, "--search-k", &o->search_k, err);
+    case OPT_EXACT:
+        o->exact = 1;
+        return 0;
+    case OPT_THREADS:
+        return cli_parse_int(v, 0, 4096, "--threads", &o->n_threads, err);
+    case OPT_JSON:
+        o->json = 1;
+        return 0;
+    case OPT_PREFAULT:
+        o->prefault = 1;
+        return 0;
+    case CLI_POSITIONAL:
+        if (o->index != NULL)
+            return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
+        o->index = v;
+        return 0;
+    default: {
+        int rc = reader_apply_option(&o->in, key, v, err);
+        return rc == 1 ? 0 : rc < 0 ? err->code : cli_fail(err, EXIT_USAGE, "bad option");
+    }
+    }
+}
+
+static int parse_query_args(int argc, char **argv, query_opts *o, cli_err *err)
+{
+    memset(o, 0, sizeof *o);
+    reader_options_init(&o->in);
+    o->k = 10;
+    o->search_k = -1;
+    cli_args a;
+    cli_args_init(&a, argc, argv);
+    int key, rc;
+    const char *v;
+    while ((rc = cli_next_opt(&a, query_options, &key, &v, err)) == 1) {
+        if (key == OPT_HELP) {
+            fputs(query_help, stdout);
+            return -1;
+        }
+        if (apply_option(o, key, v, err) != 0)
+            return err->code;
+    }
+    if (rc < 0)
+        return err->code;
+    if (o->index == NULL)
+        return cli_fail(err, EXIT_USAGE, "no INDEX given (see copse query --help)");
+    if (o->kind == Q_NONE)
+        return cli_fail(err, EXIT_USAGE, "give one of --item, --label, --vector, --words or -q");
+    return 0;
+}
+
+/* ---- answering ---------------------------------------------------------------------------- */
+
+static void emit(query_ctx *c, const char *title, const int64_t *ids, const float *dists,
+                 int64_t n)
+{
+    query_result q = {title, ids, dists, n};
+    if (c->o->json) {
+        out_results_json(stdout, c->ix, &q);
+    } else {
+        if (c->printed > 0)
+            fputc('\n', stdout);
+        out_results_text(stdout, c->ix, &q);
+    }
+    c->printed++;
+}
+
+static int reserve_results(query_ctx *c, int64_t n, cli_err *err)
+{
+    if (n <= c->cap)
+        return 0;
+    free(c->ids);
+    free(c->dists);
+    c->ids = cli_alloc_array((size_t)n, sizeof *c->ids);
+    c->dists = cli_alloc_array((size_t)n, sizeof *c->dists);
+    c->cap = c->ids != NULL && c->dists != NULL ? n : 0;
+    if (c->cap == 0)
+        return cli_fail(err, EXIT_FAIL, "out of memory for %lld results", (long long)n);
+    return 0;
+}
+
+static int search_vector(query_ctx *c, const float *q, int64_t k, int64_t *n, cli_err *err)
+{
+    int rc = reserve_results(c, k, err);
+    if (rc != 0)
+        return rc;
+    int st = c->o->exact
+                 ? copse_exact_vector(c->ix, c->scratch, q, k, c->ids, c->dists, n)
+                 : copse_search_vector(c->ix, c->scratch, q, k, c->o->search_k, c->ids,
+                                       c->dists, n);
+    return st == COPSE_OK ? 0 : cli_fail_scratch(err, st, c->scratch, "query");
+}
+
+static int answer_item(query_ctx *c, int64_t id, const char *title, cli_err *err)
+{
+    int rc = reserve_results(c, c->o->k, err);
+    if (rc != 0)
+        return rc;
+    int64_t n = 0;
+    int st = c->o->exact ? copse_exact_item(c->ix, c->scratch, id, c->o->k, c->ids, c->dists,
+                                            &n)
+                         : copse_search_item(c->ix, c->scratch, id, c->o->k, c->o->search_k,
+                                             c->ids, c->dists, &n);
+    if (st == COPSE_ERR_NOTFOUND)
+        return cli_fail(err, EXIT_DATA, "%s: no item %lld", c->o->index, (long long)id);
+    if (st != COPSE_OK)
+        return cli_fail_scratch(err, st, c->scratch, "query");
+    emit(c, title, c->ids, c->dists, n);
+    return 0;
+}
+
+static int run_item(query_ctx *c, cli_err *err)
+{
+    int64_t id;
+    int rc = cli_parse_i64(c->o->arg, 0, INT64_MAX, "--item", &id, err);
+    if (rc != 0)
+        return rc;
+    char title[64];
+    snprintf(title, sizeof title, "item %lld", (long long)id);
+    return answer_item(c, id, title, err);
+}
+
+static int find_label(query_ctx *c, const char *label, int64_t *id, cli_err *err)
+{
+    if (!copse_has_labels(c->ix))
+        return cli_fail(err, EXIT_DATA, "%s: the index has no labels", c->o->index);
+    int st = copse_find_label(c->ix, label, id);
+    if (st == COPSE_ERR_NOTFOUND)
+        return cli_fail(err, EXIT_DATA, "%s: no item labelled '%s'", c->o->index, label);
+    return st == COPSE_OK ? 0 : cli_fail_status(err, st, c->ix, c->o->index);
+}
+
+static int run_label(query_ctx *c, cli_err *err)
+{
+    int64_t id;
+    int rc = find_label(c, c->o->arg, &id, err);
+    if (rc != 0)
+        return rc;
+    char title[256];
+    snprintf(title, sizeof title, "label %s", c->o->arg);
+    return answer_item(c, id, title, err);
+}
+
+static int check_dim(query_ctx *c, int64_t dim, const char *what, cli_err *err)
+{
+    if (dim == copse_dim(c->ix))
+        return 0;
+    return cli_fail(err, EXIT_DATA, "%s has dimension %lld, the index %s has %d", what,
+                    (long long)dim, c->o->index, copse_dim(c->ix));
+}
+
+static int run_vector(query_ctx *c, cli_err *err)
+{
+    float *q = NULL;
+    int64_t n = 0, found = 0;
+    int rc = cli_parse_floats(c->o->arg, "--vector", &q, &n, err);
+    if (rc == 0)
+        rc = check_dim(c, n, "--vector", err);
+    if (rc == 0)
+        rc = search_vector(c, q, c->o->k, &found, err);
+    if (rc == 0)
+        emit(c, "vector", c->ids, c->dists, found);
+    free(q);
+    return rc;
+}
+
+/* ---- words -------------------------------------------------------------------------------- */
+
+typedef struct word_list {
+    char *text;    /* the --words argument, split in place */
+    char **words;
+    int64_t *ids;
+    int n;
+} word_list;
+
+static void words_free(word_list *w)
+{
+    free(w->text);
+    free(w->words);
+    free(w->ids);
+}
+
+static int split_words(const char *arg, word_list *w, cli_err *err)
+{
+    memset(w, 0, sizeof *w);
+    size_t len = strlen(arg);
+    w->text = cli_strdup(arg);
+    w->words = cli_alloc_array(len / 2 + 1, sizeof *w->words);
+    w->ids = cli_alloc_array(len / 2 + 1, sizeof *w->ids);
+    if (w->text == NULL || w->words == NULL || w->ids == NULL)
+        return cli_fail(err, EXIT_FAIL, "out of memory");
+    for (char *p = w->text; *p != '\0';) {
+        p += strspn(p, " \t");
+        if (*p == '\0')
+            break;
+        w->words[w->n++] = p;
+        p += strcspn(p, " \t");
+        if (*p != '\0')
+            *p++ = '\0';
+    }
+    if (w->n == 0)
+        return cli_fail(err, EXIT_USAGE, "--words: no words given");
+    return 0;
+}
+
+/* Adds item id's vector to sum; for the angular metric as a unit vector, as word2vec does. */
+static int add_word_vector(query_ctx *c, int64_t id, float *tmp, float *sum, cli_err *err)
+{
+    int st = copse_get_item(c->ix, id, tmp);
+    if (st != COPSE_OK)
+        return cli_fail_status(err, st, c->ix, c->o->index);
+    int dim = copse_dim(c->ix);
+    double norm = 1.0;
+    if (copse_get_metric(c->ix) == COPSE_ANGULAR) {
+        double ss = 0.0;
+        for (int i = 0; i < dim; i++)
+            ss += (double)tmp[i] * tmp[i];
+        norm = ss > 0.0 ? sqrt(ss) : 1.0;
+    }
+    for (int i = 0; i < dim; i++)
+        sum[i] += (float)(tmp[i] / norm);
+    return 0;
+}
+
+static int is_query_word(const word_list *w, int64_t id)
+{
+    for (int i = 0; i < w->n; i++)
+        if (w->ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Drops the query words from the results and keeps the first k others. */
+static int64_t drop_words(query_ctx *c, const word_list *w, int64_t n)
+{
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n && kept < c->o->k; i++) {
+        if (is_query_word(w, c->ids[i]))
+            continue;
+        c->ids[kept] = c->ids[i];
+        c->dists[kept] = c->dists[i];
+        kept++;
+    }
+    return kept;
+}
+
+static int sum_words(query_ctx *c, word_list *w, float *sum, cli_err *err)
+{
+    int dim = copse_dim(c->ix);
+    float *tmp = cli_alloc_array((size_t)dim, sizeof *tmp);
+    if (tmp == NULL)
+        return cli_fail(err, EXIT_FAIL, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < w->n && rc == 0; i++) {
+        rc = find_label(c, w->words[i], &w->ids[i], err);
+        if (rc == 0)
+            rc = add_word_vector(c, w->ids[i], tmp, sum, err);
+    }
+    free(tmp);
+    return rc;
+}
+
+static int run_words(query_ctx *c, cli_err *err)
+{
+    word_list w = {NULL, NULL, NULL, 0};
+    float *sum = calloc((size_t)copse_dim(c->ix), sizeof *sum);
+    int rc = sum == NULL ? cli_fail(err, EXIT_FAIL, "out of memory") : 0;
+    if (rc == 0)
+        rc = split_words(c->o->arg, &w, err);
+    if (rc == 0)
+        rc = sum_words(c, &w, sum, err);
+    int64_t n = 0;
+    if (rc == 0)
+        rc = search_vector(c, sum, c->o->k + w.n, &n, err);
+    if (rc == 0) {
+        char title[512];
+        snprintf(title, sizeof title, "words %s", c->o->arg);
+        emit(c, title, c->ids, c->dists, drop_words(c, &w, n));
+    }
+    words_free(&w);
+    free(sum);
+    return rc;
+}
+
+/* ---- query files -------------------------------------------------------------------------- */
+
+static void row_title(const cli_matrix *m, int64_t row, char *buf, size_t size)
+{
+    if (m->labels != NULL)
+        snprintf(buf, size, "row %lld (%s)", (long long)row, m->labels[row]);
+    else if (m->ids != NULL)
+        snprintf(buf, size, "row %lld (id %lld)", (long long)row, (long long)m->ids[row]);
+    else
+        snprintf(buf, size, "row %lld", (long long)row);
+}
+
+static int answer_rows(query_ctx *c, const cli_matrix *m, cli_err *err)
+{
+    const query_opts *o = c->o;
+    if ((uint64_t)m->n > SIZE_MAX / sizeof(float) / (uint64_t)o->k)
+        return cli_fail(err, EXIT_FAIL, "out of memory");
+    int rc = reserve_results(c, m->n * o->k, err);
+    if (rc != 0)
+        return rc;
+    int64_t *counts = cli_alloc_array((size_t)m->n, sizeof *counts);
+    if (counts == NULL)
+        return cli_fail(err, EXIT_FAIL, "out of memory");
+    int st = copse_search_batch(c->ix, c->scratch, m->data, m->n, o->k, o->search_k, o->exact,
+                                o->n_threads, c->ids, c->dists, counts);
+    if (st != COPSE_OK)
+        rc = cli_fail_scratch(err, st, c->scratch, o->arg);
+    for (int64_t i = 0; rc == 0 && i < m->n; i++) {
+        char title[512];
+        row_title(m, i, title, sizeof title);
+        emit(c, title, c->ids + i * o->k, c->dists + i * o->k, counts[i]);
+    }
+    free(counts);
+    return rc;
+}
+
+static int run_file(query_ctx *c, cli_err *err)
+{
+    cli_matrix m;
+    int rc = reader_load(c->o->arg, &c->o->in, -1, &m, err);
+    if (rc != 0)
+        return rc;
+    rc = check_dim(c, m.dim, c->o->arg, err);
+    if (rc == 0)
+        rc = answer_rows(c, &m, err);
+    matrix_free(&m);
+    return rc;
+}
+
+static int run_query(const query_opts *o, cli_err *err)
+{
+    query_ctx c = {o, NULL, NULL, NULL, NULL, 0, 0};
+    int st = copse_open(o->index, o->prefault, &c.ix);
+    int rc = st == COPSE_OK ? 0 : cli_fail_status(err, st, c.ix, o->index);
+    if (rc == 0 && (st = copse_scratch_new(&c.scratch)) != COPSE_OK)
+        rc = cli_fail_status(err, st, NULL, "scratch");
+    if (rc == 0) {
+        switch (o->kind) {
+        case Q_ITEM:
+            rc = run_item(&c, err);
+            break;
+        case Q_LABEL:
+            rc = run_label(&c, err);
+            break;
+        case Q_VECTOR:
+            rc = run_vector(&c, err);
+            break;
+        case Q_WORDS:
+            rc = run_words(&c, err);
+            break;
+        case Q_FILE:
+        case Q_NONE:
+            rc = run_file(&c, err);
+            break;
+        }
+    }
+    free(c.ids);
+    free(c.dists);
+    copse_scratch_free(c.scratch);
+    copse_free(c.ix);
+    return rc;
+}
+
+int cmd_query(int argc, char **argv)
+{
+    cli_err err = {0, ""};
+    query_opts o;
+    int rc = parse_query_args(argc, argv, &o, &err);
+    if (rc == -1)
+        return EXIT_OK;
+    if (rc == 0)
+        rc = run_query(&o, &err);
+    return rc == 0 ? EXIT_OK : cli_report("query", &err);
+}

@@ -1,0 +1,119 @@
+/*
+ * util.c: error records, the mapping from library status codes to exit codes, clocks and
+ * small allocation helpers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_fail(cli_err *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->code = code;
+    return code;
+}
+
+int cli_exit_code(int status)
+{
+    switch (status) {
+    case COPSE_OK:
+        return EXIT_OK;
+    case COPSE_ERR_ARG:
+        return EXIT_USAGE;
+    case COPSE_ERR_DIM:
+    case COPSE_ERR_VALUE:
+    case COPSE_ERR_ID:
+    case COPSE_ERR_NOTFOUND:
+    case COPSE_ERR_METRIC:
+    case COPSE_ERR_EMPTY:
+        return EXIT_DATA;
+    case COPSE_ERR_IO:
+    case COPSE_ERR_NOTCOPSE:
+    case COPSE_ERR_VERSION:
+        return EXIT_IO;
+    case COPSE_ERR_CORRUPT:
+        return EXIT_DAMAGED;
+    default:
+        return EXIT_FAIL;
+    }
+}
+
+static int fail_with_detail(cli_err *err, int status, const char *detail, const char *context)
+{
+    const char *text = detail != NULL && detail[0] != '\0' ? detail : copse_strerror(status);
+    return cli_fail(err, cli_exit_code(status), "%s: %s", context, text);
+}
+
+int cli_fail_status(cli_err *err, int status, const copse_index *ix, const char *context)
+{
+    return fail_with_detail(err, status, ix != NULL ? copse_errmsg(ix) : NULL, context);
+}
+
+int cli_fail_scratch(cli_err *err, int status, const copse_scratch *s, const char *context)
+{
+    return fail_with_detail(err, status, s != NULL ? copse_scratch_errmsg(s) : NULL, context);
+}
+
+int cli_report(const char *cmd, const cli_err *err)
+{
+    fflush(stdout);
+    fprintf(stderr, "copse %s: %s\n", cmd, err->msg);
+    return err->code;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+const char *cli_human_bytes(uint64_t bytes, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v >= 1000.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1000.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, size, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+void *cli_alloc_array(size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        return NULL;
+    return malloc(n * size > 0 ? n * size : 1);
+}
+
+char *cli_strdup(const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *copy = malloc(len);
+    if (copy != NULL)
+        memcpy(copy, s, len);
+    return copy;
+}
+
+int cli_stderr_tty(void)
+{
+    return isatty(STDERR_FILENO);
+}
+
+int cli_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

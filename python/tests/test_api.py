@@ -1,9 +1,7 @@
 """Every method of copse.AnnoyIndex: Annoy's defaults, return types and exceptions."""
 import array
 import inspect
-import math
 import os
-import warnings
 
 import numpy as np
 import pytest

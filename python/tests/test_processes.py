@@ -4,8 +4,6 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
-
 from copse import AnnoyIndex
 
 PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -453,6 +453,7 @@ def test_get_nns_by_vectors_matches_single_queries(rng):
     ids2, dists = t.get_nns_by_vectors(Q.tolist(), 10, include_distances=True, n_threads=2)
     assert dists.dtype == np.float32 and dists.shape == (40, 10)
     assert (ids == ids2).all()
+    assert (t.get_nns_by_vectors(np.asfortranarray(Q.astype(np.float64)), 10) == ids).all()
     for q, row, drow in zip(Q, ids, dists):
         want, wd = t.get_nns_by_vector(q, 10, include_distances=True)
         assert row.tolist() == want
@@ -648,3 +649,18 @@ def test_empty_index_builds_saves_and_loads(in_tmp):
     u.load("empty.ann")
     assert u.get_n_items() == 0
     assert u.get_nns_by_vector([1.0] * 10, 50) == []
+
+
+def test_annoy_keyword_names(in_tmp):
+    t = AnnoyIndex(f=2, metric="euclidean")
+    t.add_item(i=0, vector=[0, 0])
+    t.add_item(i=1, vector=[1, 1])
+    assert t.build(n_trees=2, n_jobs=1)
+    assert t.save(fn="k.ann", prefault=False)
+    u = AnnoyIndex(2, "euclidean")
+    assert u.load(fn="k.ann", prefault=True)
+    assert u.get_nns_by_item(i=0, n=2, search_k=-1, include_distances=False) == [0, 1]
+    assert u.get_nns_by_vector(vector=[1, 1], n=1, search_k=-1, include_distances=True) == (
+        [1], [0.0])
+    d = AnnoyIndex(2, "euclidean")
+    assert d.on_disk_build(fn="d.ann")

@@ -17,7 +17,9 @@ void progress_start(cli_progress *p, const char *label, const char *unit, int en
     p->label = label;
     p->unit = unit;
     p->start = cli_now();
-    p->last_draw = 0.0;
+    /* The first draw waits one interval, so quick jobs never flash a bar. */
+    p->last_draw = p->start;
+    p->drawn = 0;
 }
 
 /* "12.3k" style counts keep the line short and steady. */
@@ -29,6 +31,16 @@ static void format_rate(double v, char *buf, size_t size)
         snprintf(buf, size, "%.1fk", v / 1e3);
     else
         snprintf(buf, size, "%.0f", v);
+}
+
+static void format_duration(double s, char *buf, size_t size)
+{
+    if (s < 10.0)
+        snprintf(buf, size, "%.1fs", s);
+    else if (s < 600.0)
+        snprintf(buf, size, "%.0fs", s);
+    else
+        snprintf(buf, size, "%ldm%02lds", (long)(s + 0.5) / 60, (long)(s + 0.5) % 60);
 }
 
 static void draw_bar(double fraction)
@@ -55,18 +67,24 @@ void progress_update(cli_progress *p, double fraction, int64_t done)
     if (fraction >= 0.0) {
         draw_bar(fraction);
         fprintf(stderr, "  %lld %s  %s/s", (long long)done, p->unit, rate);
-        if (fraction > 0.01)
-            fprintf(stderr, "  ETA %.0fs", elapsed * (1.0 - fraction) / fraction);
+        if (fraction > 0.01) {
+            char eta[32];
+            format_duration(elapsed * (1.0 - fraction) / fraction, eta, sizeof eta);
+            fprintf(stderr, "  ETA %s", eta);
+        }
     } else {
-        fprintf(stderr, "%lld %s  %s/s  %.0fs", (long long)done, p->unit, rate, elapsed);
+        char spent[32];
+        format_duration(elapsed, spent, sizeof spent);
+        fprintf(stderr, "%lld %s  %s/s  %s", (long long)done, p->unit, rate, spent);
     }
     fputs("\033[K", stderr);
+    p->drawn = 1;
     fflush(stderr);
 }
 
 void progress_end(cli_progress *p)
 {
-    if (!p->enabled || p->last_draw == 0.0)
+    if (!p->enabled || !p->drawn)
         return;
     fputs("\r\033[K", stderr);
     fflush(stderr);

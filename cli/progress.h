@@ -13,6 +13,7 @@ typedef struct cli_progress {
     const char *unit;    /* "vectors" */
     double start;
     double last_draw;
+    int drawn;           /* something is on the line and must be erased at the end */
 } cli_progress;
 
 /* enabled: the caller's wish; the bar still stays off unless stderr is a terminal. */

@@ -267,6 +267,11 @@ def group_formats(c):
     c.run(["build", "-i", c.path("ids_nohead.csv"), "-m", "euclidean", "-o", index, "--ids"])
     c.run(["info", index], out_has=["largest id      %d" % ids[-1]])
 
+    c.run(["build", "-i", c.path("head.csv"), "-m", "euclidean", "-o", c.path("x.copse"),
+           "--no-header"], rc=EXIT_DATA, err_has=["head.csv:1: field 1 ('x0') is not a number"])
+    write_csv(c.path("numhead.csv"), data[:3], header=["7", "8", "9", "10", "11", "12"])
+    c.run(["build", "-i", c.path("numhead.csv"), "-m", "euclidean", "-o", c.path("x.copse"),
+           "--header"], out_has=["3 items"])
     # Standard input needs --format.
     with open(c.path("plain.csv"), "rb") as f:
         text = f.read()
@@ -274,6 +279,9 @@ def group_formats(c):
           rc=EXIT_USAGE, err_has=["give --format"])
     c.run(["build", "-i", "-", "-f", "csv", "-m", "euclidean", "-o", c.path("stdin.copse")],
           stdin=text, out_has=["120 items"])
+    out = c.run(["query", c.path("stdin.copse"), "-q", "-", "-f", "csv", "--exact", "-k", 1,
+                 "--json"], stdin=text)[0]
+    c.expect(result_ids(out) == [[i] for i in range(120)], "queries from standard input")
 
     group_word2vec(c)
 
@@ -477,6 +485,12 @@ def group_build(c):
     q = ["query", "--item", "17", "-k", "10", "--json"]
     c.expect(c.run(["query", a] + q[1:])[0] == c.run(["query", d] + q[1:])[0],
              "on-disk and in-memory builds answer differently")
+    # Labels survive an on-disk build.
+    write_w2v_text(c.path("w.txt"), ["alpha", "beta", "gamma"], gaussian(3, 4, 15))
+    c.run(["build", "-i", c.path("w.txt"), "-m", "angular", "-o", c.path("w.copse"),
+           "--on-disk", "-q"])
+    c.run(["query", c.path("w.copse"), "--label", "beta", "-k", "1"],
+          out_has=["   1   1         0  beta"])
     # Hamming: vectors of bits.
     bits = small_ints(64, 70, 8, top=1)
     write_csv(c.path("bits.csv"), bits)

@@ -32,7 +32,6 @@ int cli_exit_code(int status)
     case COPSE_ERR_ID:
     case COPSE_ERR_NOTFOUND:
     case COPSE_ERR_METRIC:
-    case COPSE_ERR_EMPTY:
         return EXIT_DATA;
     case COPSE_ERR_IO:
     case COPSE_ERR_NOTCOPSE:

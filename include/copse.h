@@ -79,7 +79,6 @@ extern "C" {
 #define COPSE_ERR_VERSION (-30910)   /* the file's format version is newer than this library's */
 #define COPSE_ERR_CORRUPT (-30911)   /* the file is damaged: checksum, bounds or structure */
 #define COPSE_ERR_METRIC (-30912)    /* unknown metric, or a file's metric is not the expected */
-#define COPSE_ERR_EMPTY (-30913)     /* the index has no items to build from */
 
 typedef enum copse_metric {
     COPSE_ANGULAR = 0,
@@ -182,9 +181,11 @@ COPSE_API int copse_set_label(copse_index *ix, int64_t id, const char *label);
  * if the system refuses a thread, the others do its share).
  * n_trees = -1 picks the count: trees are added until the forest's split nodes take half the
  * space of the vectors (estimated from the first tree), at least 1, at most 1000, so the
- * file stays near 1.5x the raw vectors. ADDING -> BUILT.
+ * file stays near 1.5x the raw vectors. ADDING -> BUILT. An index with no items builds to an
+ * empty forest (no trees), saves and loads, and answers every query with no results, as
+ * Annoy's does.
  * Errors: COPSE_ERR_STATE, COPSE_ERR_ARG (n_trees 0, < -1 or > COPSE_MAX_TREES),
- * COPSE_ERR_EMPTY (no items), COPSE_ERR_NOMEM, COPSE_ERR_IO (on-disk). */
+ * COPSE_ERR_NOMEM, COPSE_ERR_IO (on-disk). */
 COPSE_API int copse_build(copse_index *ix, int n_trees, int n_threads);
 /* Drops the trees of a BUILT in-memory index and returns to ADDING with its items kept.
  * Errors: COPSE_ERR_STATE (LOADED, on-disk, or not built). */

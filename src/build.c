@@ -456,6 +456,8 @@ static int assemble(copse_index *ix, tree_out *trees, uint64_t n_trees)
 
 /* ---- the items' side: norms and ids ---- */
 
+/* NORMS holds |x|^2 for angular (so an item's distance to itself is exactly 0: see
+ * cp_dist_internal) and, for dot, the extra component that puts items on one sphere. */
 static int make_norms(copse_index *ix, const unsigned char *rows, uint64_t n)
 {
     if (!cp_metric_has_norms(ix->g.metric))
@@ -467,7 +469,7 @@ static int make_norms(copse_index *ix, const unsigned char *rows, uint64_t n)
     for (uint64_t s = 0; s < n; s++) {
         const float *x = (const float *)(rows + s * ix->g.row_bytes);
         float sq = ix->kern.dot(x, x, (size_t)ix->g.dim);
-        norms[s] = ix->g.metric == COPSE_ANGULAR ? sqrtf(sq) : sq;
+        norms[s] = sq;
         if (sq > max_sq)
             max_sq = sq;
     }
@@ -609,7 +611,8 @@ static int build_view(copse_index *ix, const unsigned char *rows, int n_trees, i
         rc = make_ids(ix);
     if (rc == COPSE_OK)
         rc = cp_labels_build(ix);
-    if (rc == COPSE_OK)
+    /* No items, no trees: an empty index answers every query with nothing, as Annoy's does. */
+    if (rc == COPSE_OK && n > 0)
         rc = grow_forest(ix, rows, n_trees, n_threads);
     return rc;
 }
@@ -622,9 +625,11 @@ static int finish_on_disk(copse_index *ix, int n_trees, int n_threads)
     uint64_t rows_len = b->n * ix->g.row_bytes;
     void *map = NULL;
     size_t map_len = 0;
-    int rc = cp_io_map_fd(b->disk_fd, CP_HEADER_SIZE + rows_len, &map, &map_len, b->disk_tmp, &ix->err);
+    int rc = COPSE_OK;
+    if (b->n > 0)
+        rc = cp_io_map_fd(b->disk_fd, CP_HEADER_SIZE + rows_len, &map, &map_len, b->disk_tmp, &ix->err);
     if (rc == COPSE_OK)
-        rc = build_view(ix, (const unsigned char *)map + CP_HEADER_SIZE, n_trees, n_threads);
+        rc = build_view(ix, map ? (const unsigned char *)map + CP_HEADER_SIZE : NULL, n_trees, n_threads);
     if (rc == COPSE_OK)
         rc = cp_write_image(ix, b->disk_fd, b->disk_tmp, 1);
     if (map)
@@ -653,8 +658,6 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
     if (n_trees == 0 || n_trees < -1 || n_trees > COPSE_MAX_TREES)
         return cp_fail(&ix->err, COPSE_ERR_ARG, "build: n_trees = %d; want -1 (automatic) or "
                        "1..%d", n_trees, COPSE_MAX_TREES);
-    if (ix->b.n == 0)
-        return cp_fail(&ix->err, COPSE_ERR_EMPTY, "build: no items were added");
     ix->built_leaf_size = ix->leaf_size ? ix->leaf_size : auto_leaf_size(&ix->g);
     int rc;
     if (ix->b.disk_fd >= 0) {

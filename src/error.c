@@ -22,7 +22,6 @@ const char *copse_strerror(int status)
     case COPSE_ERR_VERSION: return "unsupported file format version";
     case COPSE_ERR_CORRUPT: return "corrupt index file";
     case COPSE_ERR_METRIC: return "unknown or mismatched metric";
-    case COPSE_ERR_EMPTY: return "index has no items";
     default: return "unknown status code";
     }
 }

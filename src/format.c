@@ -172,9 +172,11 @@ static int check_header(copse_index *ix, const unsigned char *h, uint64_t len, h
     f->n_labelled = get64(h + 112);
     if (!cp_metric_valid((int)f->metric) || f->dim < 1 || f->dim > COPSE_MAX_DIM)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: metric %u, dimension %u", f->metric, f->dim);
-    if (f->n_items < 1 || f->n_items > COPSE_MAX_ITEMS || f->n_trees < 1 ||
-        f->n_trees > COPSE_MAX_TREES || f->n_sections > CP_MAX_SECTIONS || f->max_id < 0 ||
-        f->n_labelled > f->n_items)
+    /* An empty index has no trees and no sections; any other has both. */
+    int empty = f->n_items == 0;
+    if (f->n_items > COPSE_MAX_ITEMS || (f->n_trees == 0) != empty || f->n_trees > COPSE_MAX_TREES ||
+        f->n_sections > CP_MAX_SECTIONS || (f->n_sections == 0) != empty ||
+        f->max_id < (empty ? -1 : 0) || (empty && f->max_id != -1) || f->n_labelled > f->n_items)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: %llu items, %llu trees, %u sections",
                        (unsigned long long)f->n_items, (unsigned long long)f->n_trees, f->n_sections);
     if (f->file_size != len)
@@ -232,12 +234,12 @@ static int read_sections(copse_index *ix, const unsigned char *img, uint64_t len
         v->sec[kind] = (cp_section){img + off, slen};
     }
     static const int required[] = {CP_SEC_VECTORS, CP_SEC_LEAVES, CP_SEC_LEAF_ITEMS, CP_SEC_ROOTS};
-    for (size_t i = 0; i < sizeof required / sizeof *required; i++)
+    for (size_t i = 0; f->n_items && i < sizeof required / sizeof *required; i++)
         if (!v->sec[required[i]].length)
             return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %d is missing", required[i]);
     if (f->n_split && !v->sec[CP_SEC_NODES].length)
         return cp_fail(err, COPSE_ERR_CORRUPT, "split node section is missing");
-    if (cp_metric_has_norms(g->metric) != (v->sec[CP_SEC_NORMS].length != 0))
+    if (f->n_items && cp_metric_has_norms(g->metric) != (v->sec[CP_SEC_NORMS].length != 0))
         return cp_fail(err, COPSE_ERR_CORRUPT, "norm section %s for metric %s",
                        v->sec[CP_SEC_NORMS].length ? "present" : "missing", copse_metric_name(g->metric));
     if (!v->sec[CP_SEC_SLOT_IDS].length != !v->sec[CP_SEC_ID_ORDER].length)

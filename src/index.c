@@ -247,11 +247,7 @@ static float row_distance(const copse_index *ix, const void *a, const void *b)
     const cp_kernels *k = &ix->kern;
     size_t n = (size_t)g->dim;
     switch (g->metric) {
-    case COPSE_ANGULAR: {
-        float ab = k->dot(a, b, n), aa = k->dot(a, a, n), bb = k->dot(b, b, n);
-        float nn = sqrtf(aa) * sqrtf(bb);
-        return cp_dist_report(g, nn > 0 ? 2.0f - 2.0f * ab / nn : 2.0f);
-    }
+    case COPSE_ANGULAR: return cp_dist_report(g, cp_angular(k->dot(a, b, n), k->dot(a, a, n), k->dot(b, b, n)));
     case COPSE_EUCLIDEAN: return cp_dist_report(g, k->l2sq(a, b, n));
     case COPSE_MANHATTAN: return k->l1(a, b, n);
     case COPSE_DOT: return k->dot(a, b, n);

@@ -131,8 +131,11 @@ int cp_metric_has_norms(copse_metric m);
 /* A query in stored form with what the metric needs precomputed. */
 typedef struct cp_query {
     const void *row;   /* stored form (floats, or packed words for hamming) */
-    float norm;        /* |q| for angular */
+    float norm;        /* |q|^2 for angular */
 } cp_query;
+
+/* Angular internal distance 2 - 2 cos from a dot product and two squared norms. */
+float cp_angular(float pq, float pp, float qq);
 
 /* Internal distance: smaller is nearer, monotone in the reported one. */
 float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_view *v,

@@ -89,17 +89,21 @@ int cp_check_finite(const float *v, int dim, cp_err *err, const char *what)
     return COPSE_OK;
 }
 
+float cp_angular(float pq, float pp, float qq)
+{
+    /* sqrt(pp * qq) in double is exactly pp when qq == pp, so pq / it is exactly 1 for an item
+     * against itself (same kernel, same order of sums): the distance is 0, as in Annoy. A zero
+     * vector has no direction: like Annoy, it is orthogonal to everything. */
+    double ppqq = (double)pp * (double)qq;
+    return ppqq > 0 ? (float)(2.0 - 2.0 * pq / sqrt(ppqq)) : 2.0f;
+}
+
 float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_view *v,
                        const cp_query *q, uint64_t slot)
 {
     const void *row = v->vectors + slot * g->row_bytes;
     switch (g->metric) {
-    case COPSE_ANGULAR: {
-        float d = k->dot(q->row, row, (size_t)g->dim);
-        float nn = q->norm * v->norms[slot];
-        /* A zero vector has no direction: Annoy calls it orthogonal to everything. */
-        return nn > 0 ? 2.0f - 2.0f * d / nn : 2.0f;
-    }
+    case COPSE_ANGULAR: return cp_angular(k->dot(q->row, row, (size_t)g->dim), q->norm, v->norms[slot]);
     case COPSE_EUCLIDEAN: return k->l2sq(q->row, row, (size_t)g->dim);
     case COPSE_MANHATTAN: return k->l1(q->row, row, (size_t)g->dim);
     case COPSE_DOT: return -k->dot(q->row, row, (size_t)g->dim);

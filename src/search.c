@@ -348,7 +348,7 @@ static int prepare_vector(const copse_index *ix, copse_scratch *s, const float *
     } else {
         out->row = q;
     }
-    out->norm = ix->g.metric == COPSE_ANGULAR ? sqrtf(ix->kern.dot(q, q, (size_t)ix->g.dim)) : 0;
+    out->norm = ix->g.metric == COPSE_ANGULAR ? ix->kern.dot(q, q, (size_t)ix->g.dim) : 0;
     return COPSE_OK;
 }
 

@@ -214,7 +214,8 @@ int copse_verify(copse_index *ix)
         return COPSE_ERR_ARG;
     if (ix->state == COPSE_STATE_ADDING)
         return cp_fail(&ix->err, COPSE_ERR_STATE, "verify: the index is not built or loaded");
-    if (ix->v.n_leaf_items / ix->v.n_trees != ix->v.n_items || ix->v.n_leaf_items % ix->v.n_trees)
+    uint64_t want_items;
+    if (!cp_mul_add(ix->v.n_items, ix->v.n_trees, 0, &want_items) || want_items != ix->v.n_leaf_items)
         return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "%llu leaf items for %llu trees of %llu items",
                        (unsigned long long)ix->v.n_leaf_items, (unsigned long long)ix->v.n_trees,
                        (unsigned long long)ix->v.n_items);

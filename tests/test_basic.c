@@ -235,6 +235,54 @@ static void test_duplicates(t_ctx *t)
     free(x);
 }
 
+static void test_empty(t_ctx *t)
+{
+    for (int on_disk = 0; on_disk < 2; on_disk++) {
+        copse_index *ix, *ld;
+        CHECK_OK(t, copse_new(5, COPSE_ANGULAR, &ix));
+        if (on_disk)
+            CHECK_OK(t, copse_on_disk_build(ix, t_path(t, "empty-disk.copse")));
+        CHECK_OK(t, copse_build(ix, 10, 1));
+        CHECK(t, copse_n_items(ix) == 0 && copse_n_trees(ix) == 0 && copse_max_id(ix) == -1);
+        CHECK_OK(t, copse_verify(ix));
+        CHECK_OK(t, copse_save(ix, t_path(t, "empty.copse")));
+        CHECK_OK(t, copse_open(t_path(t, "empty.copse"), 0, &ld));
+        CHECK_OK(t, copse_verify(ld));
+        float q[5] = {1, 2, 3, 4, 5};
+        int64_t ids[3], n = -1;
+        CHECK_OK(t, copse_search_vector(ld, NULL, q, 3, -1, ids, NULL, &n));
+        CHECK(t, n == 0);
+        CHECK_OK(t, copse_exact_vector(ix, NULL, q, 3, ids, NULL, &n));
+        CHECK(t, n == 0);
+        CHECK(t, copse_n_items(ld) == 0 && copse_max_id(ld) == -1);
+        copse_free(ld);
+        copse_free(ix);
+    }
+}
+
+static void test_angular_self(t_ctx *t)
+{
+    /* An item's angular distance to itself is exactly 0, in queries and get_distance. */
+    for (int dim = 1; dim < 200; dim += 13) {
+        float *x = t_uniform(t, 3, dim);
+        copse_index *ix = t_index(t, dim, COPSE_ANGULAR, x, 3, 2, 1);
+        REQUIRE(t, ix);
+        int64_t ids[3], n;
+        float d[3], dd;
+        for (int i = 0; i < 3; i++) {
+            CHECK_OK(t, copse_search_item(ix, NULL, i, 3, -1, ids, d, &n));
+            int self = 0; /* first, or tied at 0 with a parallel item (dim 1) */
+            for (int j = 0; j < n; j++)
+                self |= ids[j] == i && d[j] == 0.0f && d[0] == 0.0f;
+            CHECK(t, self);
+            CHECK_OK(t, copse_get_distance(ix, i, i, &dd));
+            CHECK(t, dd == 0.0f);
+        }
+        copse_free(ix);
+        free(x);
+    }
+}
+
 static void test_versions(t_ctx *t)
 {
     int ma = -1, mi = -1;
@@ -262,6 +310,8 @@ const t_case basic_cases[] = {
     {"basic/unbuild_rebuild", test_unbuild_rebuild},
     {"basic/auto_trees", test_auto_trees},
     {"basic/duplicates", test_duplicates},
+    {"basic/empty", test_empty},
+    {"basic/angular_self", test_angular_self},
     {"basic/versions", test_versions},
     {NULL, NULL},
 };

@@ -211,6 +211,14 @@ COPSE_API int copse_load(copse_index *ix, const char *path, int prefault);
  * until the index is unloaded or freed. The buffer need not be aligned (an unaligned one is
  * copied once). */
 COPSE_API int copse_load_buffer(copse_index *ix, const void *buf, size_t len);
+/* Reads an Annoy (1.17) .ann file written with this index's dimension and metric (Annoy files
+ * have no header, so these must match what the file was built with). The result is LOADED and
+ * keeps Annoy's trees node for node; search_k counts candidates with repeats, as Annoy does,
+ * so queries give Annoy's neighbours. The file is read into memory, not mapped; copse_save
+ * then writes an ordinary copse file (whose queries count distinct candidates).
+ * Errors: COPSE_ERR_IO, COPSE_ERR_DIM (the size is not a whole number of nodes for this
+ * dimension and metric), COPSE_ERR_CORRUPT (a reference out of bounds), COPSE_ERR_STATE. */
+COPSE_API int copse_load_annoy(copse_index *ix, const char *path);
 /* Opens path as a new LOADED index whose dimension and metric come from the file. *out is
  * set even on failure when memory allows (free it with copse_free). */
 COPSE_API int copse_open(const char *path, int prefault, copse_index **out);

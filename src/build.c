@@ -585,6 +585,10 @@ void cp_release_view(copse_index *ix)
         cp_free(ix->built_mem[k]);
         ix->built_mem[k] = NULL;
     }
+    for (int k = 0; k < 2; k++) {
+        cp_free(ix->annoy_keys[k]);
+        ix->annoy_keys[k] = NULL;
+    }
     if (ix->map_addr)
         cp_io_unmap(ix->map_addr, ix->map_len);
     ix->map_addr = NULL;

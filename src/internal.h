@@ -103,6 +103,10 @@ typedef struct cp_view {
     const char *label_data;
     uint64_t label_data_len;
     const uint32_t *label_order;
+    /* Annoy files only (never saved): search_k counts repeated candidates, as Annoy does, and
+     * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
+    int count_repeats;
+    const uint32_t *split_keys, *leaf_keys;
     cp_section sec[CP_SEC_KIND_MAX + 1]; /* by kind, as written to / read from the file */
 } cp_view;
 
@@ -183,6 +187,7 @@ struct copse_index {
     cp_view v;
     /* Ownership of the view's memory: exactly one of these holds it. */
     void *built_mem[CP_SEC_KIND_MAX + 1]; /* built in memory: one block per section */
+    uint32_t *annoy_keys[2];  /* an Annoy file's split and leaf keys (cp_view) */
     void *map_addr;         /* loaded or on-disk built: the mapping */
     size_t map_len;
     void *buf_copy;         /* loaded from an unaligned buffer: our aligned copy */

@@ -26,8 +26,11 @@
 
 typedef struct pq_entry {
     float pri;
+    uint32_t key; /* breaks ties; 0 except for Annoy files */
     uint64_t ref;
 } pq_entry;
+
+static int pq_above(pq_entry a, pq_entry b) { return a.pri > b.pri || (a.pri == b.pri && a.key > b.key); }
 
 typedef struct hit {
     float dist;
@@ -108,19 +111,30 @@ static int scratch_begin(copse_scratch *s, uint64_t n)
 
 /* ---- priority queue (max-heap on pri) ---- */
 
-static int pq_push(copse_scratch *s, float pri, uint64_t ref)
+static uint32_t ref_key(const cp_view *v, uint64_t ref)
+{
+    if (!v->leaf_keys)
+        return 0;
+    uint64_t i = ref & ~CP_LEAF_FLAG;
+    if (ref & CP_LEAF_FLAG)
+        return i < v->n_leaves ? v->leaf_keys[i] : 0;
+    return i < v->n_split ? v->split_keys[i] : 0;
+}
+
+static int pq_push(copse_scratch *s, const cp_view *v, float pri, uint64_t ref)
 {
     if (!reserve((void **)&s->pq, &s->pq_cap, s->pq_len + 1, sizeof *s->pq))
         return 0;
+    pq_entry e = {pri, ref_key(v, ref), ref};
     uint64_t i = s->pq_len++;
     while (i > 0) {
         uint64_t parent = (i - 1) / 2;
-        if (s->pq[parent].pri >= pri)
+        if (!pq_above(e, s->pq[parent]))
             break;
         s->pq[i] = s->pq[parent];
         i = parent;
     }
-    s->pq[i] = (pq_entry){pri, ref};
+    s->pq[i] = e;
     return 1;
 }
 
@@ -132,9 +146,9 @@ static pq_entry pq_pop(copse_scratch *s)
         uint64_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && s->pq[c + 1].pri > s->pq[c].pri)
+        if (c + 1 < n && pq_above(s->pq[c + 1], s->pq[c]))
             c++;
-        if (s->pq[c].pri <= last.pri)
+        if (!pq_above(s->pq[c], last))
             break;
         s->pq[i] = s->pq[c];
         i = c;
@@ -228,13 +242,14 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
     int hamming = ix->g.metric == COPSE_HAMMING;
     float top = hamming ? (float)ix->g.dim + 1 : INFINITY;
     uint64_t n_cand = 0, pops = 0, max_pops = v->n_split + v->n_leaves + v->n_trees;
+    uint64_t counted = 0; /* n_cand, or with count_repeats every candidate met */
     uint64_t leaf_size = (uint64_t)ix->built_leaf_size;
     if (!reserve((void **)&s->cand, &s->cand_cap, a->search_k + leaf_size + 1, sizeof *s->cand))
         return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
     for (uint64_t t = 0; t < v->n_trees; t++)
-        if (!pq_push(s, top, v->roots[t]))
+        if (!pq_push(s, v, top, v->roots[t]))
             return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the queue");
-    while (n_cand < a->search_k && s->pq_len > 0 && pops++ < max_pops) {
+    while (counted < a->search_k && s->pq_len > 0 && pops++ < max_pops) {
         pq_entry e = pq_pop(s);
         if (e.ref & CP_LEAF_FLAG) {
             uint64_t leaf = e.ref & ~CP_LEAF_FLAG;
@@ -248,6 +263,7 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
             if (got < 0)
                 return corrupt(s, "leaf", leaf);
             n_cand = (uint64_t)got;
+            counted = v->count_repeats ? counted + l->count : n_cand;
             continue;
         }
         if (e.ref >= v->n_split)
@@ -262,7 +278,7 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
             p1 = e.pri < m ? e.pri : m;
             p0 = e.pri < -m ? e.pri : -m;
         }
-        if (!pq_push(s, p1, nd->child[1]) || !pq_push(s, p0, nd->child[0]))
+        if (!pq_push(s, v, p1, nd->child[1]) || !pq_push(s, v, p0, nd->child[0]))
             return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the queue");
     }
     *n_cand_out = n_cand;

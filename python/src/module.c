@@ -420,7 +420,7 @@ static int load_any(copse_index *ix, const char *path, int prefault)
     int st = copse_load(ix, path, prefault);
 #ifdef COPSE_HAVE_LOAD_ANNOY
     if (st == COPSE_ERR_NOTCOPSE)
-        st = copse_load_annoy(ix, path, prefault);
+        st = copse_load_annoy(ix, path);
 #endif
     return st;
 }
@@ -867,6 +867,23 @@ static PyObject *Index_set_seed(IndexObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(set_kernels_doc,
+"_set_kernels($self, name)\n--\n\n"
+"Forces the distance kernels of the current index: 'scalar', 'avx2' or 'avx512'. For tests\n"
+"that compare kernels; a later load or unload picks from the CPU again. ValueError when the\n"
+"name is unknown or this CPU cannot run it.");
+
+static PyObject *Index_set_kernels(IndexObject *self, PyObject *args)
+{
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name) || check_writable(self) < 0)
+        return NULL;
+    int st = copse_set_kernels(self->ix, name);
+    if (st != COPSE_OK)
+        return raise_index(self, PyExc_ValueError, st);
+    Py_RETURN_NONE;
+}
+
 static Py_ssize_t Index_len(IndexObject *self)
 {
     if (check_readable(self) < 0)
@@ -891,6 +908,12 @@ static PyObject *Index_get_metric(IndexObject *self, void *closure)
 {
     (void)closure;
     return PyUnicode_FromString(copse_metric_name(self->metric));
+}
+
+static PyObject *Index_get_kernels(IndexObject *self, void *closure)
+{
+    (void)closure;
+    return PyUnicode_FromString(copse_kernels_name(self->ix));
 }
 
 static PyObject *Index_get_state(IndexObject *self, void *closure)
@@ -931,6 +954,7 @@ static PyMethodDef Index_methods[] = {
     {"get_n_trees", (PyCFunction)Index_get_n_trees, METH_NOARGS, get_n_trees_doc},
     {"verbose", (PyCFunction)Index_verbose, METH_VARARGS, verbose_doc},
     {"set_seed", (PyCFunction)Index_set_seed, METH_VARARGS, set_seed_doc},
+    {"_set_kernels", (PyCFunction)Index_set_kernels, METH_VARARGS, set_kernels_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -941,6 +965,8 @@ static PyMemberDef Index_members[] = {
 
 static PyGetSetDef Index_getset[] = {
     {"metric", (getter)Index_get_metric, NULL, "Name of the metric (read-only).", NULL},
+    {"kernels", (getter)Index_get_kernels, NULL,
+     "Distance kernels in use: 'scalar', 'avx2' or 'avx512' (read-only).", NULL},
     {"state", (getter)Index_get_state, NULL,
      "'adding', 'built', 'loaded', or 'busy' while another thread changes the index.", NULL},
     {NULL, NULL, NULL, NULL, NULL},

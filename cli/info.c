@@ -12,7 +12,8 @@ static const char info_help[] =
     "usage: copse info INDEX [--json]\n"
     "\n"
     "Prints the index's format version, metric, dimension, items, trees, nodes, leaf size,\n"
-    "seed and file size, as aligned text or as one JSON object.\n"
+    "seed, file size and sections (offset, length, CRC32C), as aligned text or as one JSON\n"
+    "object.\n"
     "\n"
     "      --json         one JSON object\n"
     "  -h, --help         this help\n";
@@ -47,6 +48,15 @@ static void print_text(const char *path, const copse_index *ix, const index_fact
     printf("seed            %llu\n", (unsigned long long)copse_seed(ix));
     printf("file size       %llu bytes (%s)\n", (unsigned long long)copse_file_size(ix),
            cli_human_bytes(copse_file_size(ix), size, sizeof size));
+    printf("sections        %d\n", copse_n_sections(ix));
+    for (int i = 0; i < copse_n_sections(ix); i++) {
+        const char *name;
+        uint64_t off, len;
+        uint32_t crc;
+        copse_section_info(ix, i, &name, &off, &len, &crc);
+        printf("  %-14s at %12llu  %14llu bytes  crc32c %08x\n", name, (unsigned long long)off,
+               (unsigned long long)len, crc);
+    }
 }
 
 static void print_json(const char *path, const copse_index *ix, const index_facts *f)
@@ -56,12 +66,22 @@ static void print_json(const char *path, const copse_index *ix, const index_fact
     printf(", \"format_version\": \"%d.%d\", \"metric\": \"%s\", \"dimension\": %d, "
            "\"items\": %lld, \"largest_id\": %lld, \"labels\": %s, \"trees\": %d, "
            "\"split_nodes\": %lld, \"leaves\": %lld, \"leaf_size\": %d, \"seed\": %llu, "
-           "\"file_size\": %llu}\n",
+           "\"file_size\": %llu",
            f->major, f->minor, copse_metric_name(copse_get_metric(ix)), copse_dim(ix),
            (long long)copse_n_items(ix), (long long)copse_max_id(ix),
            copse_has_labels(ix) ? "true" : "false", copse_n_trees(ix), (long long)f->n_split,
            (long long)f->n_leaves, copse_leaf_size(ix), (unsigned long long)copse_seed(ix),
            (unsigned long long)copse_file_size(ix));
+    fputs(", \"sections\": [", stdout);
+    for (int i = 0; i < copse_n_sections(ix); i++) {
+        const char *name;
+        uint64_t off, len;
+        uint32_t crc;
+        copse_section_info(ix, i, &name, &off, &len, &crc);
+        printf("%s{\"name\": \"%s\", \"offset\": %llu, \"length\": %llu, \"crc32c\": \"%08x\"}",
+               i ? ", " : "", name, (unsigned long long)off, (unsigned long long)len, crc);
+    }
+    fputs("]}\n", stdout);
 }
 
 static int run_info(const char *path, int json, cli_err *err)

@@ -251,6 +251,16 @@ COPSE_API uint64_t copse_seed(const copse_index *ix);
 COPSE_API uint64_t copse_file_size(const copse_index *ix);
 /* Format version of a LOADED file (for BUILT: the version save writes). Either may be NULL. */
 COPSE_API void copse_file_version(const copse_index *ix, int *major, int *minor);
+/* Sections of the file a BUILT or LOADED index has or would save (0 while ADDING, and for an
+ * empty index). */
+COPSE_API int copse_n_sections(const copse_index *ix);
+/* Section i (0 <= i < copse_n_sections), in file order: *name is static ("vectors", "norms",
+ * "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots", "label_offsets",
+ * "label_data", "label_order"), with its offset and length in bytes in the file and its
+ * CRC32C (read from the file when loaded, computed otherwise). Out-parameters may be NULL.
+ * Errors: COPSE_ERR_ARG (i out of range). */
+COPSE_API int copse_section_info(const copse_index *ix, int i, const char **name,
+                                 uint64_t *offset, uint64_t *length, uint32_t *checksum);
 /* 1 when id was added, 0 otherwise. */
 COPSE_API int copse_has_item(const copse_index *ix, int64_t id);
 /* Id of the item at position pos (0 <= pos < copse_n_items) in the index's internal order,

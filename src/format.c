@@ -329,6 +329,55 @@ int cp_image_open(copse_index *ix, const unsigned char *img, uint64_t len, int a
 
 /* ---- the public calls ---- */
 
+static const char *const section_names[CP_SEC_KIND_MAX + 1] = {
+    NULL, "vectors", "norms", "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots",
+    "label_offsets", "label_data", "label_order"};
+
+/* Kind of the i-th present section in file order, or 0. */
+static int nth_section(const cp_view *v, int i)
+{
+    for (int k = 1; k <= CP_SEC_KIND_MAX; k++)
+        if (v->sec[k].length && i-- == 0)
+            return k;
+    return 0;
+}
+
+int copse_n_sections(const copse_index *ix)
+{
+    int n = 0;
+    while (ix && ix->state != COPSE_STATE_ADDING && nth_section(&ix->v, n))
+        n++;
+    return n;
+}
+
+int copse_section_info(const copse_index *ix, int i, const char **name, uint64_t *offset,
+                       uint64_t *length, uint32_t *checksum)
+{
+    if (!ix || i < 0 || i >= copse_n_sections(ix))
+        return COPSE_ERR_ARG;
+    int kind = nth_section(&ix->v, i);
+    const cp_section *s = &ix->v.sec[kind];
+    cp_layout lay;
+    cp_layout_compute(&ix->v, &lay);
+    if (name)
+        *name = section_names[kind];
+    /* A loaded file's table is the truth (a newer minor may have placed sections elsewhere). */
+    uint64_t off = ix->image ? (uint64_t)((const unsigned char *)s->data - ix->image) : lay.offset[kind];
+    if (offset)
+        *offset = off;
+    if (length)
+        *length = s->length;
+    if (checksum) {
+        *checksum = 0;
+        for (uint32_t e = 0; ix->image && e < get32(ix->image + 104); e++)
+            if (get32(ix->image + TABLE_AT + e * ENTRY_SIZE) == (uint32_t)kind)
+                *checksum = get32(ix->image + TABLE_AT + e * ENTRY_SIZE + 4);
+        if (!ix->image)
+            *checksum = cp_crc32c(0, s->data, s->length);
+    }
+    return COPSE_OK;
+}
+
 int copse_save(copse_index *ix, const char *path)
 {
     if (!ix)

@@ -82,6 +82,17 @@ static void test_round_trip(t_ctx *t)
         CHECK(t, copse_n_items(ld) == 1000 && copse_n_trees(ld) == 5 && copse_max_id(ld) == 7000);
         CHECK(t, copse_state(ld) == COPSE_STATE_LOADED);
         CHECK(t, copse_file_size(ld) == copse_file_size(ix));
+        /* The section table reads the same built (computed) and loaded (from the file). */
+        CHECK(t, copse_n_sections(ld) == copse_n_sections(ix) && copse_n_sections(ix) >= 5);
+        for (int i = 0; i < copse_n_sections(ix); i++) {
+            const char *n1, *n2;
+            uint64_t o1, o2, l1, l2;
+            uint32_t c1, c2;
+            CHECK_OK(t, copse_section_info(ix, i, &n1, &o1, &l1, &c1));
+            CHECK_OK(t, copse_section_info(ld, i, &n2, &o2, &l2, &c2));
+            CHECK(t, strcmp(n1, n2) == 0 && o1 == o2 && l1 == l2 && c1 == c2 && o1 % 64 == 0);
+        }
+        CHECK_RC(t, copse_section_info(ix, copse_n_sections(ix), NULL, NULL, NULL, NULL), COPSE_ERR_ARG);
         CHECK_OK(t, copse_verify(ld));
         same_answers(t, ix, ld, x + 1000 * dim, 50, dim);
         float a[100], b[100];

@@ -556,14 +556,21 @@ def group_query(c):
 def group_info(c):
     index = tiny_index(c)
     out = c.run(["info", index])[0]
-    keys = [line[:16].strip() for line in out.splitlines()]
+    keys = [line[:16].strip() for line in out.splitlines() if not line.startswith(" ")]
     c.expect(keys == ["file", "format version", "metric", "dimension", "items", "largest id",
                       "labels", "trees", "split nodes", "leaves", "leaf size", "seed",
-                      "file size"], "info keys: %r" % keys)
+                      "file size", "sections"], "info keys: %r" % keys)
     c.expect("metric          euclidean" in out and "items           4" in out and
              "trees           2" in out, "info values:\n" + out)
     info = json.loads(c.run(["info", "--json", index])[0])
     c.expect(info["file_size"] == os.path.getsize(index), "file_size %r" % info)
+    # The section table: vectors first at 512, 64-byte aligned, the last ending at the file's end.
+    secs = info["sections"]
+    c.expect(secs[0]["name"] == "vectors" and secs[0]["offset"] == 512 and
+             all(s["offset"] % 64 == 0 for s in secs) and
+             secs[-1]["offset"] + secs[-1]["length"] == info["file_size"], "sections %r" % secs)
+    c.expect(len([l for l in out.splitlines() if l.startswith("  ")]) == len(secs),
+             "text sections:\n" + out)
     c.expect(info["format_version"].startswith("1."), "format version %r" % info)
     c.run(["info", index, "extra"], rc=EXIT_USAGE)
 

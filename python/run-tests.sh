@@ -14,7 +14,7 @@ mkdir -p build
 }
 
 status=0
-"$PYTHON" -m pytest -q -p no:cacheprovider tests "$@" || status=$?
+"$PYTHON" -m pytest -q -p no:cacheprovider "$@" || status=$?  # testpaths: tests
 if [ "$status" -eq 5 ]; then
     echo "run-tests.sh: pytest collected no tests" >&2
     exit 1

@@ -39,14 +39,6 @@ def library_version():
     return ".".join(parts)
 
 
-def feature_macros():
-    """Optional library calls the module uses when the header declares them."""
-    macros = []
-    if re.search(r"\bcopse_load_annoy\s*\(", header_text()):
-        macros.append(("COPSE_HAVE_LOAD_ANNOY", None))
-    return macros
-
-
 def library_sources():
     return sorted((ROOT / "src").glob("*.c")) + sorted((ROOT / "src" / "kernels").glob("*.c"))
 
@@ -98,7 +90,6 @@ extension = Extension(
     sources=["src/module.c", "src/convert.c"],
     depends=["src/convert.h", str(HEADER)],
     include_dirs=[str(INCLUDE)],
-    define_macros=feature_macros(),
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
     libraries=["m", "pthread"],
 )

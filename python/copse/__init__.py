@@ -15,12 +15,11 @@ try:
 except ImportError:  # numpy is optional; only the batch results need it
     _np = None
 
-__all__ = ["AnnoyIndex", "__version__", "LIBRARY_VERSION", "FORMAT_VERSION", "CAN_LOAD_ANNOY"]
+__all__ = ["AnnoyIndex", "__version__", "LIBRARY_VERSION", "FORMAT_VERSION"]
 
 LIBRARY_VERSION = _copse.LIBRARY_VERSION
 __version__ = LIBRARY_VERSION
 FORMAT_VERSION = _copse.FORMAT_VERSION
-CAN_LOAD_ANNOY = bool(_copse.CAN_LOAD_ANNOY)
 
 
 def _rows_as_lists(rows, k, ids, dists, counts):
@@ -52,7 +51,7 @@ class AnnoyIndex(_copse.Index):
     FutureWarning.
 
     Life of an index: add_item / add_items, then build (or on_disk_build before adding),
-    then query; or load a file saved earlier (copse's or Annoy's). A built or loaded index
+    then query; or load a file saved earlier (copse's, or Annoy's .ann). A built or loaded index
     may be queried from many threads at once.
     """
 

@@ -9,7 +9,6 @@ _Metric = Literal["angular", "euclidean", "manhattan", "dot", "hamming", "cosine
 __version__: str
 LIBRARY_VERSION: str
 FORMAT_VERSION: Tuple[int, int]
-CAN_LOAD_ANNOY: bool
 
 class AnnoyIndex:
     @property

@@ -413,23 +413,22 @@ static PyObject *Index_save(IndexObject *self, PyObject *args, PyObject *kwargs)
     Py_RETURN_TRUE;
 }
 
-/* Loads path into the fresh handle ix: a copse file, or else an Annoy file when the library
- * can read those. Runs without the GIL. */
+/* Loads path into the fresh handle ix: a copse file, or else an Annoy file (read into memory,
+ * so prefault has nothing to do there). Runs without the GIL. */
 static int load_any(copse_index *ix, const char *path, int prefault)
 {
     int st = copse_load(ix, path, prefault);
-#ifdef COPSE_HAVE_LOAD_ANNOY
     if (st == COPSE_ERR_NOTCOPSE)
         st = copse_load_annoy(ix, path);
-#endif
     return st;
 }
 
 PyDoc_STRVAR(load_doc,
 "load($self, fn, prefault=False)\n--\n\n"
 "Maps the index file ``fn`` (read-only, shared between processes); returns True.\n\n"
-"Accepts copse files and, when the library supports it, Annoy .ann files written with the\n"
-"same f and metric. ``prefault=True`` reads the whole file into memory now. Whatever the\n"
+"Accepts copse files and Annoy .ann files (written with the same f and metric; those are\n"
+"read into memory and answer with Annoy's neighbours). ``prefault=True`` reads a copse\n"
+"file's pages in now. Whatever the\n"
 "index held before is replaced; on failure it is kept. Raises OSError for a missing,\n"
 "damaged or foreign file and for a dimension or metric that does not match.");
 
@@ -1022,13 +1021,7 @@ static int add_constants(PyObject *m)
         Py_XDECREF(fmt);
         return -1;
     }
-#ifdef COPSE_HAVE_LOAD_ANNOY
-    int annoy = 1;
-#else
-    int annoy = 0;
-#endif
-    if (PyModule_AddStringConstant(m, "LIBRARY_VERSION", copse_version_string()) < 0 ||
-        PyModule_AddIntConstant(m, "CAN_LOAD_ANNOY", annoy) < 0)
+    if (PyModule_AddStringConstant(m, "LIBRARY_VERSION", copse_version_string()) < 0)
         return -1;
     return PyModule_AddObjectRef(m, "Index", (PyObject *)&IndexType);
 }

@@ -8,14 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 
-import copse
 from copse import AnnoyIndex
 
 N, NQ, K, TREES, SEED = 1000, 25, 10, 10, 42
-
-needs_annoy_loader = pytest.mark.skipif(
-    not copse.CAN_LOAD_ANNOY,
-    reason="this library has no copse_load_annoy (Annoy file support not built in)")
 
 
 def dims(metric):
@@ -46,13 +41,15 @@ def annoy_build(annoy_ref, folder, metric, X, Q, search_k=-1):
     return ann, [(ids[q, :c].tolist(), dists[q, :c].tolist()) for q, c in enumerate(counts)]
 
 
-@needs_annoy_loader
+@pytest.mark.parametrize("kernels", ["default", "scalar"])
 @pytest.mark.parametrize("metric", ["angular", "euclidean", "manhattan", "dot", "hamming"])
-def test_annoy_file_gives_annoys_neighbours(metric, annoy_ref, tmp_path, rng):
+def test_annoy_file_gives_annoys_neighbours(metric, kernels, annoy_ref, tmp_path, rng):
     X, Q = make_data(metric, rng)
     ann, expected = annoy_build(annoy_ref, tmp_path, metric, X, Q)
     t = AnnoyIndex(X.shape[1], metric)
     assert t.load(str(ann)) is True
+    if kernels != "default":
+        t._set_kernels(kernels)
     assert t.get_n_items() == N and len(t) == N
     assert t.get_n_trees() == TREES
     for i in (0, 1, N // 2, N - 1):
@@ -68,7 +65,6 @@ def test_annoy_file_gives_annoys_neighbours(metric, annoy_ref, tmp_path, rng):
     assert batch.tolist() == [t.get_nns_by_vector(q, K) for q in Q]
 
 
-@needs_annoy_loader
 def test_annoy_file_dimension_mismatch_is_os_error(annoy_ref, tmp_path, rng):
     X, Q = make_data("euclidean", rng)
     ann, _ = annoy_build(annoy_ref, tmp_path, "euclidean", X, Q)
@@ -77,7 +73,6 @@ def test_annoy_file_dimension_mismatch_is_os_error(annoy_ref, tmp_path, rng):
             AnnoyIndex(f, "euclidean").load(str(ann))
 
 
-@needs_annoy_loader
 def test_annoy_file_load_unload_repeatedly(annoy_ref, tmp_path, rng):
     X, Q = make_data("angular", rng)
     ann, expected = annoy_build(annoy_ref, tmp_path, "angular", X, Q)
@@ -89,9 +84,37 @@ def test_annoy_file_load_unload_repeatedly(annoy_ref, tmp_path, rng):
     assert t.get_nns_by_vector(Q[0], K) == expected[0][0]
 
 
-@pytest.mark.skipif(copse.CAN_LOAD_ANNOY, reason="this library reads Annoy files")
-def test_annoy_file_without_support_is_os_error(annoy_ref, tmp_path, rng):
+def test_annoy_file_items_and_distances(annoy_ref, tmp_path, rng):
+    X, Q = make_data("euclidean", rng)
+    ann, _ = annoy_build(annoy_ref, tmp_path, "euclidean", X, Q)
+    t = AnnoyIndex(X.shape[1], "euclidean")
+    t.load(str(ann))
+    assert t.state == "loaded"
+    for i, j in [(0, 1), (5, 900), (999, 999)]:
+        want = float(np.linalg.norm(X[i].astype(np.float64) - X[j]))
+        assert t.get_distance(i, j) == pytest.approx(want, rel=1e-5, abs=1e-6)
+    ids, d = t.get_nns_by_item(7, 5, include_distances=True)
+    assert ids[0] == 7 and d[0] == 0.0
+    with pytest.raises(IndexError):
+        t.get_item_vector(N)
+    with pytest.raises(Exception):
+        t.unbuild()
+    with pytest.raises(Exception):
+        t.add_item(N, X[0])
+
+
+def test_annoy_file_saved_as_copse(annoy_ref, tmp_path, rng):
+    """An Annoy file converted by save(): a copse file with the same items and trees."""
     X, Q = make_data("angular", rng)
-    ann, _ = annoy_build(annoy_ref, tmp_path, "angular", X, Q)
-    with pytest.raises(OSError):
-        AnnoyIndex(X.shape[1], "angular").load(str(ann))
+    ann, expected = annoy_build(annoy_ref, tmp_path, "angular", X, Q)
+    t = AnnoyIndex(X.shape[1], "angular")
+    t.load(str(ann))
+    t.save(str(tmp_path / "converted.copse"))
+    u = AnnoyIndex(X.shape[1], "angular")
+    u.load(str(tmp_path / "converted.copse"))
+    assert u.get_n_items() == N and u.get_n_trees() == TREES
+    assert u.get_item_vector(123) == X[123].tolist()
+    found = [set(u.get_nns_by_vector(q, K, search_k=N)) for q in Q]
+    exact = np.argsort(-(Q / np.linalg.norm(Q, axis=1, keepdims=True)) @
+                       (X / np.linalg.norm(X, axis=1, keepdims=True)).T, axis=1)[:, :K]
+    assert np.mean([len(f & set(e)) / K for f, e in zip(found, exact)]) >= 0.99

@@ -40,6 +40,8 @@ typedef struct {
     int verbose;
     int has_seed;   /* set_seed was called: applied to every later build */
     uint64_t seed;
+    Py_buffer data;  /* the caller's buffer a deserialized index reads from, when has_data */
+    int has_data;
 } IndexObject;
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -201,6 +203,20 @@ static int new_handle(int f, copse_metric metric, copse_index **out)
     return 0;
 }
 
+/* Puts fresh in place of the current handle. The old handle goes first: it may still read
+ * from the buffer it was deserialized from, which is released after it. data (may be NULL)
+ * is the buffer fresh reads from, now owned by self. */
+static void replace_handle(IndexObject *self, copse_index *fresh, Py_buffer *data)
+{
+    copse_free(self->ix);
+    self->ix = fresh;
+    if (self->has_data)
+        PyBuffer_Release(&self->data);
+    self->has_data = data != NULL;
+    if (data)
+        self->data = *data;
+}
+
 static PyObject *Index_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"f", "metric", NULL};
@@ -238,7 +254,7 @@ static int Index_init(PyObject *self, PyObject *args, PyObject *kwargs)
 
 static void Index_dealloc(IndexObject *self)
 {
-    copse_free(self->ix);
+    replace_handle(self, NULL, NULL);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -457,8 +473,7 @@ static PyObject *Index_load(IndexObject *self, PyObject *args, PyObject *kwargs)
         copse_free(fresh);
         return NULL;
     }
-    copse_free(self->ix);
-    self->ix = fresh;
+    replace_handle(self, fresh, NULL);
     if (self->verbose)
         PySys_WriteStderr("copse: loaded %lld items, %d trees in %.3f s\n",
                           (long long)copse_n_items(fresh), copse_n_trees(fresh),
@@ -477,8 +492,43 @@ static PyObject *Index_unload(IndexObject *self, PyObject *noargs)
     copse_index *fresh;
     if (check_writable(self) < 0 || new_handle(self->f, self->metric, &fresh) < 0)
         return NULL;
-    copse_free(self->ix);
-    self->ix = fresh;
+    replace_handle(self, fresh, NULL);
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(deserialize_doc,
+"deserialize($self, data, prefault=False)\n--\n\n"
+"Loads an index from ``data``, the bytes of a copse file (see serialize); returns True.\n\n"
+"Any object with a buffer works (bytes, bytearray, mmap, numpy array); it is read in place\n"
+"and kept (a bytearray cannot be resized meanwhile) until the index is unloaded or another\n"
+"is loaded. ``prefault`` is accepted for Annoy's signature and has no effect. Replaces the\n"
+"index's contents only on success; raises OSError for data that is not a valid index of\n"
+"this dimension and metric.");
+
+static PyObject *Index_deserialize(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"data", "prefault", NULL};
+    Py_buffer view;
+    int prefault = 0, st;
+    copse_index *fresh;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|p", kwlist, &view, &prefault))
+        return NULL;
+    if (check_writable(self) < 0 || new_handle(self->f, self->metric, &fresh) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    self->writer = 1;
+    Py_BEGIN_ALLOW_THREADS
+    st = copse_load_buffer(fresh, view.buf, (size_t)view.len);
+    Py_END_ALLOW_THREADS
+    self->writer = 0;
+    if (st != COPSE_OK) {
+        raise_status(PyExc_OSError, st, copse_errmsg(fresh));
+        copse_free(fresh);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    replace_handle(self, fresh, &view);
     Py_RETURN_TRUE;
 }
 
@@ -942,6 +992,7 @@ static PyMethodDef Index_methods[] = {
     {"load", (PyCFunction)(void (*)(void))Index_load, KW, load_doc},
     {"unload", (PyCFunction)Index_unload, METH_NOARGS, unload_doc},
     {"on_disk_build", (PyCFunction)(void (*)(void))Index_on_disk_build, KW, on_disk_build_doc},
+    {"deserialize", (PyCFunction)(void (*)(void))Index_deserialize, KW, deserialize_doc},
     {"get_nns_by_item", (PyCFunction)(void (*)(void))Index_get_nns_by_item, KW,
      get_nns_by_item_doc},
     {"get_nns_by_vector", (PyCFunction)(void (*)(void))Index_get_nns_by_vector, KW,

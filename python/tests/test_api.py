@@ -82,7 +82,7 @@ def test_docstrings_and_signatures():
     for name in ["add_item", "add_items", "build", "unbuild", "save", "load", "unload",
                  "on_disk_build", "get_nns_by_item", "get_nns_by_vector", "get_nns_by_vectors",
                  "get_item_vector", "get_distance", "get_n_items", "get_n_trees", "verbose",
-                 "set_seed"]:
+                 "set_seed", "serialize", "deserialize"]:
         method = getattr(AnnoyIndex, name)
         assert method.__doc__ and len(method.__doc__) > 20, name
         inspect.signature(method)  # text signatures parse
@@ -658,3 +658,43 @@ def test_annoy_keyword_names(in_tmp):
         [1], [0.0])
     d = AnnoyIndex(2, "euclidean")
     assert d.on_disk_build(fn="d.ann")
+
+
+def test_serialize_deserialize(in_tmp, rng):
+    t = filled(n=300, rng=rng)
+    data = t.serialize()
+    assert isinstance(data, bytes)
+    t.save("same.ann")
+    assert data == open("same.ann", "rb").read()
+    for kind in (bytes, bytearray, memoryview, lambda b: np.frombuffer(b, dtype=np.uint8)):
+        u = AnnoyIndex(8, "euclidean")
+        assert u.deserialize(kind(data)) is True
+        assert u.state == "loaded" and len(u) == 300
+        assert u.get_nns_by_item(5, 10) == t.get_nns_by_item(5, 10)
+    buf = bytearray(data)
+    u = AnnoyIndex(8, "euclidean")
+    u.deserialize(buf, prefault=True)
+    with pytest.raises(BufferError):
+        buf.extend(b"x")  # held while the index reads from it
+    u.unload()
+    buf.extend(b"x")      # released by unload
+    del buf
+    v = AnnoyIndex(8, "euclidean")
+    v.deserialize(bytes(data))
+    assert v.get_nns_by_vector([0] * 8, 3) == t.get_nns_by_vector([0] * 8, 3)
+
+
+def test_deserialize_errors(rng):
+    t = AnnoyIndex(8, "euclidean")
+    with pytest.raises(OSError):
+        t.deserialize(b"not an index at all" * 10)
+    with pytest.raises(OSError):
+        AnnoyIndex(9, "euclidean").deserialize(filled(rng=rng).serialize())
+    with pytest.raises(TypeError):
+        t.deserialize("a str is not bytes")
+    with pytest.raises(OSError):
+        filled(trees=0).serialize()
+    data = filled(rng=rng).serialize()
+    with pytest.raises(OSError):
+        t.deserialize(data[: len(data) // 2])
+    assert t.state == "adding"

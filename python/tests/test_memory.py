@@ -74,6 +74,18 @@ def test_construct_load_destroy(saved):
     assert growth(step, rounds=3000) < SLACK
 
 
+def test_deserialize_unload(saved):
+    data = open(saved, "rb").read()
+    t = AnnoyIndex(10, "angular")
+
+    def step():
+        t.deserialize(bytearray(data))
+        t.get_nns_by_item(1, 5)
+        t.unload()
+
+    assert growth(step, rounds=1000) < SLACK
+
+
 def test_queries_and_errors(saved):
     t = AnnoyIndex(10, "angular")
     t.load(saved)

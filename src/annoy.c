@@ -268,10 +268,19 @@ static int convert(conv *c)
     copse_index *ix = c->ix;
     cp_view *v = &ix->v;
     uint64_t n_roots = find_roots(c);
-    c->m = (uint64_t)(n_desc(c, c->n_nodes - 1) < 0 ? 0 : n_desc(c, c->n_nodes - 1));
+    int32_t m = n_desc(c, c->n_nodes - 1);
     v->max_id = -1;
+    /* Annoy's empty index is roots without descendants, and nothing else. */
+    for (uint64_t i = 0; m == 0 && i < c->n_nodes; i++)
+        if (n_desc(c, i) != 0)
+            m = -1;
+    if (m < 0)
+        return cp_fail(&ix->err, COPSE_ERR_DIM, "not an Annoy index of dimension %d and metric %s "
+                       "(its last node has %d descendants)", ix->g.dim,
+                       copse_metric_name(ix->g.metric), (int)n_desc(c, c->n_nodes - 1));
+    c->m = (uint64_t)m;
     if (c->m == 0)
-        return COPSE_OK; /* Annoy's empty index: roots without descendants */
+        return COPSE_OK;
     uint64_t *roots = cp_mallocarray(n_roots, sizeof *roots);
     c->stack = cp_mallocarray(2 * c->n_nodes + 4, sizeof *c->stack);
     c->members = cp_mallocarray(c->L.k, sizeof *c->members);

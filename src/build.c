@@ -88,7 +88,7 @@ typedef struct build_ctx {
     uint64_t n;
     int leaf_size;
     uint64_t seed;
-    uint64_t first; /* work item i builds tree first + i */
+    uint64_t first; /* work item i builds, into trees[i], the tree of stream first + i */
     tree_out *trees;
 } build_ctx;
 
@@ -173,8 +173,8 @@ static void two_means(tree_work *w, const uint32_t *idx, uint64_t count)
         float *cnt = di < dj ? &ic : &jc;
         if (!m)
             continue;
-        for (size_t d = 0; d < pd; d++)
-            m[d] = (m[d] * *cnt + x[d] / norm) / (*cnt + 1);
+        /* m = (m * cnt + x / norm) / (cnt + 1), with the divisions taken out of the loop. */
+        c->k->blend(m, *cnt / (*cnt + 1), x, 1.0f / (norm * (*cnt + 1)), pd);
         *cnt += 1;
     }
 }
@@ -357,7 +357,7 @@ static void build_tree(void *ctx, uint64_t i, int worker)
 {
     const build_ctx *c = ctx;
     uint64_t t = c->first + i;
-    tree_out *o = &c->trees[t];
+    tree_out *o = &c->trees[i];
     (void)worker; /* a tree depends on its number only, never on who builds it */
     tree_work w = {.c = c, .out = o};
     size_t pd = (size_t)c->g->plane_dim + 1;
@@ -531,12 +531,14 @@ static int make_ids(copse_index *ix)
     return COPSE_OK;
 }
 
-static int auto_leaf_size(const cp_geom *g)
+/* With a graph the forest only finds seeds, and every item of an opened leaf gets its
+ * distance computed, so leaves stay small; without one, larger leaves keep the forest small. */
+static int auto_leaf_size(const cp_geom *g, int graph)
 {
     if (g->metric == COPSE_HAMMING)
         return 32;
-    int l = g->dim + 2;
-    return l < 16 ? 16 : (l > 256 ? 256 : l);
+    int l = g->dim + 2, max = graph ? 64 : 256;
+    return l < 16 ? 16 : (l > max ? max : l);
 }
 
 static uint64_t tree_bytes(const tree_out *t, size_t stride)
@@ -554,6 +556,7 @@ static int grow_forest(copse_index *ix, const unsigned char *rows, int n_trees, 
     c.trees = cp_calloc(n_trees > 0 ? want : 1000, sizeof *c.trees);
     if (!c.trees)
         return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory");
+    tree_out *all = c.trees;
     if (n_trees < 0) {
         build_tree(&c, 0, 0);
         uint64_t tb = tree_bytes(&c.trees[0], ix->g.node_stride);
@@ -561,9 +564,11 @@ static int grow_forest(copse_index *ix, const unsigned char *rows, int n_trees, 
         want = (target + tb - 1) / tb;
         want = want < 1 ? 1 : (want > 1000 ? 1000 : want);
         c.first = 1;
+        c.trees = all + 1;
     }
     if (want > c.first)
         cp_parallel_for(n_threads, want - c.first, build_tree, &c);
+    c.trees = all;
     int rc = COPSE_OK;
     for (uint64_t t = 0; t < want && rc == COPSE_OK; t++)
         if (c.trees[t].rc)
@@ -573,6 +578,46 @@ static int grow_forest(copse_index *ix, const unsigned char *rows, int n_trees, 
         rc = assemble(ix, c.trees, want);
     for (uint64_t t = 0; t < want; t++)
         tree_out_free(&c.trees[t]);
+    cp_free(c.trees);
+    return rc;
+}
+
+/* ---- throwaway trees for the graph ---- */
+
+typedef struct leaf_job {
+    tree_out *tree;
+    void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker);
+    void *ctx;
+} leaf_job;
+
+static void leaf_one(void *p, uint64_t i, int worker)
+{
+    leaf_job *j = p;
+    const cp_leaf *l = &j->tree->leaves[i];
+    j->fn(j->ctx, j->tree->items + l->start, l->count, worker);
+}
+
+int cp_for_each_leaf(copse_index *ix, const unsigned char *rows, int n_trees, int leaf_size,
+                     uint64_t first_stream, int n_threads,
+                     void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker),
+                     void *ctx)
+{
+    build_ctx c = {&ix->g, &ix->kern, rows, ix->v.norms, ix->v.n_items, leaf_size,
+                   ix->seed, first_stream, NULL};
+    c.trees = cp_calloc((size_t)n_trees, sizeof *c.trees);
+    if (!c.trees)
+        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory");
+    cp_parallel_for(n_threads, (uint64_t)n_trees, build_tree, &c);
+    int rc = COPSE_OK;
+    for (int t = 0; t < n_trees; t++) {
+        if (c.trees[t].rc && rc == COPSE_OK)
+            rc = cp_fail(&ix->err, c.trees[t].rc, "build: no memory for a graph tree");
+        /* One tree at a time: within a tree every item is in exactly one leaf. */
+        leaf_job j = {&c.trees[t], fn, ctx};
+        if (rc == COPSE_OK)
+            cp_parallel_for(n_threads, c.trees[t].n_leaves, leaf_one, &j);
+        tree_out_free(&c.trees[t]);
+    }
     cp_free(c.trees);
     return rc;
 }
@@ -618,6 +663,9 @@ static int build_view(copse_index *ix, const unsigned char *rows, int n_trees, i
     /* No items, no trees: an empty index answers every query with nothing, as Annoy's does. */
     if (rc == COPSE_OK && n > 0)
         rc = grow_forest(ix, rows, n_trees, n_threads);
+    v->graph_degree = n >= 2 ? (uint32_t)ix->graph_degree : 0;
+    if (rc == COPSE_OK)
+        rc = cp_graph_build(ix, rows, n_threads);
     return rc;
 }
 
@@ -662,7 +710,7 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
     if (n_trees == 0 || n_trees < -1 || n_trees > COPSE_MAX_TREES)
         return cp_fail(&ix->err, COPSE_ERR_ARG, "build: n_trees = %d; want -1 (automatic) or "
                        "1..%d", n_trees, COPSE_MAX_TREES);
-    ix->built_leaf_size = ix->leaf_size ? ix->leaf_size : auto_leaf_size(&ix->g);
+    ix->built_leaf_size = ix->leaf_size ? ix->leaf_size : auto_leaf_size(&ix->g, ix->graph_degree > 0);
     int rc;
     if (ix->b.disk_fd >= 0) {
         rc = finish_on_disk(ix, n_trees, n_threads);

@@ -82,6 +82,7 @@ void cp_header_encode(const copse_index *ix, const cp_layout *lay, const uint32_
     put64(h + 88, (uint64_t)v->max_id);
     put64(h + 96, lay->file_size);
     put64(h + 112, v->n_labelled);
+    put32(h + 120, v->graph_degree);
     uint32_t n = 0;
     for (int k = 1; k <= CP_SEC_KIND_MAX; k++) {
         if (v->sec[k].length == 0)
@@ -123,7 +124,7 @@ int cp_write_image(copse_index *ix, int fd, const char *name, int vectors_in_pla
 /* ---- reading ---- */
 
 typedef struct hdr_fields {
-    uint32_t metric, dim, leaf_size, node_stride, n_sections;
+    uint32_t metric, dim, leaf_size, node_stride, n_sections, graph_degree;
     uint64_t n_items, n_trees, n_split, n_leaves, n_leaf_items, seed, file_size, n_labelled;
     int64_t max_id;
     uint16_t major, minor;
@@ -170,6 +171,7 @@ static int check_header(copse_index *ix, const unsigned char *h, uint64_t len, h
     f->file_size = get64(h + 96);
     f->n_sections = get32(h + 104);
     f->n_labelled = get64(h + 112);
+    f->graph_degree = get32(h + 120);
     if (!cp_metric_valid((int)f->metric) || f->dim < 1 || f->dim > COPSE_MAX_DIM)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: metric %u, dimension %u", f->metric, f->dim);
     /* An empty index has no trees and no sections; any other has both. */
@@ -198,7 +200,8 @@ static int expected_lengths(const cp_geom *g, const hdr_fields *f, uint64_t *wan
              cp_mul_add(f->n_leaf_items, 4, 0, &want[CP_SEC_LEAF_ITEMS]) &&
              cp_mul_add(f->n_trees, 8, 0, &want[CP_SEC_ROOTS]) &&
              cp_mul_add(f->n_items + 1, 8, 0, &want[CP_SEC_LABEL_OFFSETS]) &&
-             cp_mul_add(f->n_labelled, 4, 0, &want[CP_SEC_LABEL_ORDER]);
+             cp_mul_add(f->n_labelled, 4, 0, &want[CP_SEC_LABEL_ORDER]) &&
+             cp_mul_add(f->n_items, (uint64_t)f->graph_degree * 4, 0, &want[CP_SEC_GRAPH]);
     want[CP_SEC_LABEL_DATA] = UINT64_MAX;
     return ok;
 }
@@ -250,6 +253,9 @@ static int read_sections(copse_index *ix, const unsigned char *img, uint64_t len
         return cp_fail(err, COPSE_ERR_CORRUPT, "label sections incomplete");
     if (nl == 0 && f->n_labelled)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header counts labels but there are none");
+    if (f->graph_degree > CP_MAX_GRAPH_DEGREE || (f->graph_degree != 0) != (v->sec[CP_SEC_GRAPH].length != 0))
+        return cp_fail(err, COPSE_ERR_CORRUPT, "graph degree %u with %s graph section", f->graph_degree,
+                       v->sec[CP_SEC_GRAPH].length ? "a" : "no");
     return COPSE_OK;
 }
 
@@ -274,6 +280,8 @@ static void fill_view(cp_view *v, const hdr_fields *f)
     v->label_data = v->sec[CP_SEC_LABEL_DATA].data;
     v->label_data_len = v->sec[CP_SEC_LABEL_DATA].length;
     v->label_order = v->sec[CP_SEC_LABEL_ORDER].data;
+    v->graph = v->sec[CP_SEC_GRAPH].data;
+    v->graph_degree = f->graph_degree;
 }
 
 static int check_roots(copse_index *ix)
@@ -331,7 +339,7 @@ int cp_image_open(copse_index *ix, const unsigned char *img, uint64_t len, int a
 
 static const char *const section_names[CP_SEC_KIND_MAX + 1] = {
     NULL, "vectors", "norms", "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots",
-    "label_offsets", "label_data", "label_order"};
+    "label_offsets", "label_data", "label_order", "graph"};
 
 /* Kind of the i-th present section in file order, or 0. */
 static int nth_section(const cp_view *v, int i)

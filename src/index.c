@@ -36,6 +36,7 @@ int copse_new(int dim, copse_metric metric, copse_index **out)
     cp_builder_init(&ix->b);
     cp_kernels_best(&ix->kern);
     ix->seed = CP_DEFAULT_SEED;
+    ix->graph_degree = CP_DEFAULT_GRAPH_DEGREE;
     ix->v.max_id = -1;
     ix->state = COPSE_STATE_ADDING;
     cp_geom_init(&ix->g, COPSE_EUCLIDEAN, 1);
@@ -89,6 +90,26 @@ int copse_set_leaf_size(copse_index *ix, int leaf_size)
         return cp_fail(&ix->err, COPSE_ERR_ARG, "set_leaf_size: %d is outside 2..65535", leaf_size);
     ix->leaf_size = leaf_size;
     return COPSE_OK;
+}
+
+int copse_set_graph_degree(copse_index *ix, int degree)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    if (ix->state != COPSE_STATE_ADDING)
+        return cp_fail(&ix->err, COPSE_ERR_STATE, "set_graph_degree: the index is already built or loaded");
+    if (degree < 0 || degree > CP_MAX_GRAPH_DEGREE)
+        return cp_fail(&ix->err, COPSE_ERR_ARG, "set_graph_degree: %d is outside 0..%d", degree,
+                       CP_MAX_GRAPH_DEGREE);
+    ix->graph_degree = degree;
+    return COPSE_OK;
+}
+
+int copse_graph_degree(const copse_index *ix)
+{
+    if (!ix)
+        return 0;
+    return ix->state == COPSE_STATE_ADDING ? ix->graph_degree : (int)ix->v.graph_degree;
 }
 
 int copse_set_kernels(copse_index *ix, const char *name)

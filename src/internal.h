@@ -21,6 +21,8 @@
 #define CP_DEFAULT_SEED 1234567890987654321ull
 #define CP_LEAF_FLAG (1ull << 63) /* a node reference with this bit names a leaf */
 #define CP_MAX_LABEL 65535
+#define CP_DEFAULT_GRAPH_DEGREE 24
+#define CP_MAX_GRAPH_DEGREE 255
 
 /* ---- errors ---- */
 typedef struct cp_err {
@@ -60,7 +62,8 @@ enum cp_section_kind {
     CP_SEC_LABEL_OFFSETS = 9,  /* n_items + 1 uint64 offsets into LABEL_DATA */
     CP_SEC_LABEL_DATA = 10,    /* label bytes, each followed by a NUL */
     CP_SEC_LABEL_ORDER = 11,   /* uint32 slots of labelled items sorted by (label, id) */
-    CP_SEC_KIND_MAX = 11
+    CP_SEC_GRAPH = 12,         /* n_items x graph_degree uint32 neighbour slots */
+    CP_SEC_KIND_MAX = 12
 };
 #define CP_MAX_SECTIONS 16
 
@@ -103,6 +106,8 @@ typedef struct cp_view {
     const char *label_data;
     uint64_t label_data_len;
     const uint32_t *label_order;
+    const uint32_t *graph;   /* NULL: no graph */
+    uint32_t graph_degree;
     /* Annoy files only (never saved): search_k counts repeated candidates, as Annoy does, and
      * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
     int count_repeats;
@@ -144,6 +149,10 @@ float cp_angular(float pq, float pp, float qq);
 /* Internal distance: smaller is nearer, monotone in the reported one. */
 float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_view *v,
                        const cp_query *q, uint64_t slot);
+/* Internal distance between two items (slots) as the graph sees them: for dot, between the
+ * augmented vectors, so that neighbourhoods are symmetric. */
+float cp_dist_items(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
+                    const float *norms, uint32_t a, uint32_t b);
 /* Reported distance from the internal one. */
 float cp_dist_report(const cp_geom *g, float internal);
 /* Signed distance of q from a split node: > 0 means child[1]'s side. */
@@ -182,6 +191,7 @@ struct copse_index {
     copse_state_t state;
     uint64_t seed;
     int leaf_size;          /* as set (0 = auto) */
+    int graph_degree;       /* as set for the next build (0 = no graph) */
     int built_leaf_size;    /* as used by the forest in the view */
     cp_builder b;
     cp_view v;
@@ -209,7 +219,16 @@ int cp_builder_from_view(copse_index *ix);
 int cp_view_slot(const cp_view *v, int64_t id, uint64_t *slot);
 int64_t cp_view_id(const cp_view *v, uint64_t slot);
 
-int cp_build_forest(copse_index *ix, int n_trees, int n_threads);
+/* Builds n_trees throwaway trees (random streams first_stream, first_stream + 1, ...) with
+ * leaves of at most leaf_size items, and calls fn for every leaf: tree after tree, the leaves
+ * of one tree in parallel. Each item is in one leaf per tree, so fn may update state of the
+ * items it is given without locks, and the result does not depend on the thread count. */
+int cp_for_each_leaf(copse_index *ix, const unsigned char *rows, int n_trees, int leaf_size,
+                     uint64_t first_stream, int n_threads,
+                     void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker),
+                     void *ctx);
+/* Builds the neighbour graph section from the rows (graph.c). */
+int cp_graph_build(copse_index *ix, const unsigned char *rows, int n_threads);
 void cp_release_view(copse_index *ix);
 
 /* Layout of the file for the view: offsets of each section. */

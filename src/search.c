@@ -47,6 +47,10 @@ struct copse_scratch {
     uint64_t cand_cap;
     hit *best;
     uint64_t best_cap;
+    hit *front; /* graph walk: candidates to expand, a min-heap */
+    uint64_t front_len, front_cap;
+    uint32_t *fresh; /* graph walk: one list's unvisited neighbours */
+    uint64_t fresh_cap;
     unsigned char *qbuf;
     size_t qbuf_cap;
     cp_err err;
@@ -68,6 +72,8 @@ void copse_scratch_free(copse_scratch *s)
     cp_free(s->pq);
     cp_free(s->cand);
     cp_free(s->best);
+    cp_free(s->front);
+    cp_free(s->fresh);
     cp_free(s->qbuf);
     cp_free(s);
 }
@@ -312,6 +318,104 @@ static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *
     return COPSE_OK;
 }
 
+/* ---- the graph walk ---- */
+
+static int front_push(copse_scratch *s, hit h)
+{
+    if (!reserve((void **)&s->front, &s->front_cap, s->front_len + 1, sizeof *s->front))
+        return 0;
+    uint64_t i = s->front_len++;
+    while (i > 0 && hit_worse(s->front[(i - 1) / 2], h)) {
+        s->front[i] = s->front[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    s->front[i] = h;
+    return 1;
+}
+
+static hit front_pop(copse_scratch *s)
+{
+    hit top = s->front[0], last = s->front[--s->front_len];
+    uint64_t i = 0, n = s->front_len;
+    for (;;) {
+        uint64_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && hit_worse(s->front[c], s->front[c + 1]))
+            c++;
+        if (!hit_worse(last, s->front[c]))
+            break;
+        s->front[i] = s->front[c];
+        i = c;
+    }
+    if (n)
+        s->front[i] = last;
+    return top;
+}
+
+/* Best-first walk of the graph from the forest's candidates, keeping the ef nearest seen
+ * (s->best, a bounded max-heap); stops when the nearest unexpanded item is farther than the
+ * ef-th nearest seen, as HNSW's search of its bottom layer. */
+static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_t *n_best)
+{
+    const copse_index *ix = a->ix;
+    const cp_view *v = &ix->v;
+    copse_scratch *s = a->s;
+    uint64_t len = 0, deg = v->graph_degree;
+    uint32_t epoch = s->epoch;
+    s->front_len = 0;
+    if (!reserve((void **)&s->best, &s->best_cap, ef + 1, sizeof *s->best) ||
+        !reserve((void **)&s->fresh, &s->fresh_cap, deg, sizeof *s->fresh))
+        return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the graph walk");
+    for (uint64_t i = 0; i < n_seed; i++) {
+        hit h = {cp_dist_internal(&ix->g, &ix->kern, v, &a->q, s->cand[i]), s->cand[i]};
+        best_offer(s->best, &len, ef, h);
+        if (!front_push(s, h))
+            return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the graph walk");
+    }
+    while (s->front_len > 0) {
+        hit c = front_pop(s);
+        if (len == ef && hit_worse(c, s->best[0]))
+            break;
+        const uint32_t *nb = v->graph + (uint64_t)c.slot * deg;
+        uint64_t n_fresh = 0;
+        for (uint64_t j = 0; j < deg && nb[j] != UINT32_MAX; j++) {
+            if (nb[j] >= v->n_items)
+                return corrupt(s, "graph neighbour", nb[j]);
+            if (s->stamp[nb[j]] == epoch)
+                continue;
+            s->stamp[nb[j]] = epoch;
+            s->fresh[n_fresh++] = nb[j];
+            __builtin_prefetch(v->vectors + (uint64_t)nb[j] * ix->g.row_bytes);
+        }
+        for (uint64_t j = 0; j < n_fresh; j++) {
+            hit h = {cp_dist_internal(&ix->g, &ix->kern, v, &a->q, s->fresh[j]), s->fresh[j]};
+            if (len == ef && !hit_worse(s->best[0], h))
+                continue;
+            best_offer(s->best, &len, ef, h);
+            if (!front_push(s, h))
+                return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the graph walk");
+        }
+    }
+    *n_best = len;
+    return COPSE_OK;
+}
+
+/* Writes the k best of s->best[0..len) in order. */
+static void emit(const query_args *a, uint64_t len, int64_t *ids, float *dists, int64_t *n_out)
+{
+    const copse_index *ix = a->ix;
+    copse_scratch *s = a->s;
+    qsort(s->best, len, sizeof *s->best, cmp_hit);
+    uint64_t k = a->k < len ? a->k : len;
+    for (uint64_t i = 0; i < k; i++) {
+        ids[i] = cp_view_id(&ix->v, s->best[i].slot);
+        if (dists)
+            dists[i] = cp_dist_report(&ix->g, s->best[i].dist);
+    }
+    *n_out = (int64_t)k;
+}
+
 static int run_query(const query_args *a, int exact, int64_t *ids, float *dists, int64_t *n_out)
 {
     *n_out = 0;
@@ -321,10 +425,26 @@ static int run_query(const query_args *a, int exact, int64_t *ids, float *dists,
         return rank(a, NULL, a->ix->v.n_items, ids, dists, n_out);
     int rc = scratch_begin(a->s, a->ix->v.n_items);
     uint64_t n_cand = 0;
+    if (!a->ix->v.graph) {
+        if (rc == COPSE_OK)
+            rc = gather(a, &n_cand);
+        if (rc == COPSE_OK)
+            rc = rank(a, a->s->cand, n_cand, ids, dists, n_out);
+        return rc;
+    }
+    /* With a graph, search_k is the walk's width (ef: the nearest items kept while walking);
+     * the forest gathers about half as many seeds (measured on Fashion-MNIST and the recall
+     * tests' data: more seeds cost more than the walk they save). search_k = 0 gathers
+     * nothing, as without a graph. */
+    uint64_t ef = a->search_k > a->k ? a->search_k : a->k, len = 0;
+    query_args seeds = *a;
+    seeds.search_k = a->search_k ? (ef + 1) / 2 : 0;
     if (rc == COPSE_OK)
-        rc = gather(a, &n_cand);
+        rc = gather(&seeds, &n_cand);
     if (rc == COPSE_OK)
-        rc = rank(a, a->s->cand, n_cand, ids, dists, n_out);
+        rc = graph_walk(a, n_cand, ef, &len);
+    if (rc == COPSE_OK)
+        emit(a, len, ids, dists, n_out);
     return rc;
 }
 
@@ -410,6 +530,8 @@ static int one_query(const copse_index *ix, copse_scratch *scratch, const float 
         cp_free(tmp_s.pq);
         cp_free(tmp_s.cand);
         cp_free(tmp_s.best);
+        cp_free(tmp_s.front);
+        cp_free(tmp_s.fresh);
         cp_free(tmp_s.qbuf);
     }
     return rc;

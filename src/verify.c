@@ -208,6 +208,17 @@ static int check_labels(copse_index *ix)
     return COPSE_OK;
 }
 
+static int check_graph(copse_index *ix)
+{
+    const cp_view *v = &ix->v;
+    for (uint64_t i = 0; v->graph && i < v->n_items * v->graph_degree; i++)
+        if (v->graph[i] >= v->n_items && v->graph[i] != UINT32_MAX)
+            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "graph: item slot %llu lists %u, beyond %llu "
+                           "items", (unsigned long long)(i / v->graph_degree), v->graph[i],
+                           (unsigned long long)v->n_items);
+    return COPSE_OK;
+}
+
 int copse_verify(copse_index *ix)
 {
     if (!ix)
@@ -226,5 +237,7 @@ int copse_verify(copse_index *ix)
         rc = check_labels(ix);
     if (rc == COPSE_OK)
         rc = check_forest(ix);
+    if (rc == COPSE_OK)
+        rc = check_graph(ix);
     return rc;
 }

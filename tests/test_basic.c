@@ -211,10 +211,18 @@ static void test_auto_trees(t_ctx *t)
     copse_index *ix = t_index(t, 16, COPSE_ANGULAR, x, 2000, -1, 2);
     REQUIRE(t, ix);
     int nt = copse_n_trees(ix);
-    uint64_t raw = 2000ull * 16 * 4;
+    uint64_t raw = 2000ull * 16 * 4, forest = 0;
     CHECK(t, nt >= 1 && nt <= 1000);
-    /* The forest is sized to about half the vectors' space. */
-    CHECK(t, copse_file_size(ix) > raw * 5 / 4 && copse_file_size(ix) < raw * 2);
+    /* The forest (nodes, leaves, their items, roots) is sized to about half the vectors. */
+    for (int i = 0; i < copse_n_sections(ix); i++) {
+        const char *name;
+        uint64_t len;
+        CHECK_OK(t, copse_section_info(ix, i, &name, NULL, &len, NULL));
+        if (!strcmp(name, "nodes") || !strcmp(name, "leaves") || !strcmp(name, "leaf_items") ||
+            !strcmp(name, "roots"))
+            forest += len;
+    }
+    CHECK(t, forest > raw / 4 && forest < raw);
     CHECK_OK(t, copse_verify(ix));
     copse_free(ix);
     free(x);
@@ -283,6 +291,39 @@ static void test_angular_self(t_ctx *t)
     }
 }
 
+static void test_graph_degree(t_ctx *t)
+{
+    /* Degree 0 saves no graph section; a degree d lists at most d distinct others per item. */
+    float *x = t_clustered(t, 500, 8, 5, 0.3);
+    for (int deg = 0; deg <= 12; deg += 6) {
+        copse_index *ix;
+        CHECK_OK(t, copse_new(8, COPSE_EUCLIDEAN, &ix));
+        CHECK_OK(t, copse_set_graph_degree(ix, deg));
+        CHECK_OK(t, copse_add_items(ix, 500, NULL, 0, x));
+        CHECK_OK(t, copse_build(ix, 3, 2));
+        CHECK(t, copse_graph_degree(ix) == deg);
+        int has = 0;
+        for (int i = 0; i < copse_n_sections(ix); i++) {
+            const char *name;
+            uint64_t len;
+            CHECK_OK(t, copse_section_info(ix, i, &name, NULL, &len, NULL));
+            if (!strcmp(name, "graph")) {
+                has = 1;
+                CHECK(t, len == 500ull * (uint64_t)deg * 4);
+            }
+        }
+        CHECK(t, has == (deg > 0));
+        CHECK_OK(t, copse_verify(ix));
+        /* Exhaustive effort finds the exact answer with or without a graph. */
+        int64_t a[10], e[10], n;
+        CHECK_OK(t, copse_search_vector(ix, NULL, x, 10, 100000, a, NULL, &n));
+        CHECK_OK(t, copse_exact_vector(ix, NULL, x, 10, e, NULL, &n));
+        CHECK(t, memcmp(a, e, sizeof a) == 0);
+        copse_free(ix);
+    }
+    free(x);
+}
+
 static void test_versions(t_ctx *t)
 {
     int ma = -1, mi = -1;
@@ -312,6 +353,7 @@ const t_case basic_cases[] = {
     {"basic/duplicates", test_duplicates},
     {"basic/empty", test_empty},
     {"basic/angular_self", test_angular_self},
+    {"basic/graph_degree", test_graph_degree},
     {"basic/versions", test_versions},
     {NULL, NULL},
 };

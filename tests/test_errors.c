@@ -68,6 +68,9 @@ static void test_add(t_ctx *t)
     CHECK_OK(t, copse_add_items(ix, 3, NULL, 0, rows));
     CHECK(t, copse_n_items(ix) == 3);
     CHECK_RC(t, copse_set_leaf_size(ix, 1), COPSE_ERR_ARG);
+    CHECK_RC(t, copse_set_graph_degree(ix, -1), COPSE_ERR_ARG);
+    CHECK_RC(t, copse_set_graph_degree(ix, 256), COPSE_ERR_ARG);
+    CHECK(t, copse_graph_degree(ix) == 24);
     CHECK_RC(t, copse_set_kernels(ix, "no-such-kernels"), COPSE_ERR_ARG);
     CHECK_OK(t, copse_set_kernels(ix, "scalar"));
     CHECK(t, strcmp(copse_kernels_name(ix), "scalar") == 0);
@@ -75,6 +78,7 @@ static void test_add(t_ctx *t)
     CHECK_RC(t, copse_add_item(ix, 7, v), COPSE_ERR_STATE);
     CHECK_RC(t, copse_set_seed(ix, 3), COPSE_ERR_STATE);
     CHECK_RC(t, copse_set_label(ix, 0, "x"), COPSE_ERR_STATE);
+    CHECK_RC(t, copse_set_graph_degree(ix, 8), COPSE_ERR_STATE);
     CHECK(t, copse_n_items(ix) == 3);
     copse_free(ix);
 }

@@ -328,6 +328,14 @@ static void test_structure(t_ctx *t)
     reseal(bad);
     CHECK_OK(t, try_image(t, bad, len, &vrc));
     CHECK_RC(t, vrc, COPSE_ERR_CORRUPT);
+    /* A graph neighbour out of bounds: verify names it, queries stop with CORRUPT. */
+    REQUIRE(t, find_section(img, 12, &off, &slen));
+    memcpy(bad, img, len);
+    for (uint64_t i = 0; i < slen; i += 4)
+        wr32(bad + off + i, 700000);
+    reseal(bad);
+    CHECK_OK(t, try_image(t, bad, len, &vrc));
+    CHECK_RC(t, vrc, COPSE_ERR_CORRUPT);
     /* A root out of bounds is caught at load. */
     REQUIRE(t, find_section(img, 8, &off, &slen));
     memcpy(bad, img, len);

@@ -6,10 +6,14 @@
  * r-cran-rcppannoy) reaches on exactly the same data, n_trees and search_k, at the default
  * seed, rounded down to two decimals; copse must reach at least that. Measured with
  * `bash bench/reference/run.sh`, which prints both libraries' recall case by case.
+ * The forest cases (graph 0) use Annoy's search_k; the graph cases must reach the same
+ * recall with search_k 20 (100 for uniform random bits, where no structure helps), a tenth
+ * to a fiftieth of it.
  */
 #include "tests.h"
 
 typedef struct recall_case {
+    int graph; /* graph degree: 0 for the forest alone, whose search_k means what Annoy's does */
     copse_metric metric;
     int clustered;
     int dim;
@@ -35,6 +39,8 @@ static void dump(const recall_case *c, const float *x, int64_t n, int64_t nq)
         return;
     for (int part = 0; part < 2; part++) {
         char path[512];
+        if (c->graph)
+            return; /* Annoy has no graph: its figures come from the forest cases */
         snprintf(path, sizeof path, "%s/%s_%s_%d_%lld.%s.fvecs", dir, copse_metric_name(c->metric),
                  c->clustered ? "clustered" : "uniform", c->n_trees, (long long)c->search_k,
                  part ? "query" : "base");
@@ -56,16 +62,19 @@ static void run_case(t_ctx *t, const recall_case *c)
     float *all = make_data(t, c, c->n + NQ);
     const float *qs = all + c->n * c->dim;
     dump(c, all, c->n, NQ);
-    copse_index *ix = t_index(t, c->dim, c->metric, all, c->n, c->n_trees, 2);
-    REQUIRE(t, ix);
+    copse_index *ix = NULL;
+    REQUIRE(t, copse_new(c->dim, c->metric, &ix) == COPSE_OK);
+    CHECK_OK(t, copse_set_graph_degree(ix, c->graph));
+    CHECK_OK(t, copse_add_items(ix, c->n, NULL, 0, all));
+    CHECK_OK(t, copse_build(ix, c->n_trees, 2));
     int64_t *ids = malloc(sizeof(int64_t) * NQ * K);
     float *approx = malloc(sizeof(float) * NQ * K), *exact = malloc(sizeof(float) * NQ * K);
     CHECK_OK(t, copse_search_batch(ix, NULL, qs, NQ, K, c->search_k, 0, 2, ids, approx, NULL));
     CHECK_OK(t, copse_search_batch(ix, NULL, qs, NQ, K, -1, 1, 2, ids, exact, NULL));
     double r = t_recall(approx, exact, NQ, K, c->metric == COPSE_DOT);
-    printf("  %-9s %-9s n=%lld dim=%d trees=%d search_k=%lld: recall@10 %.3f (min %.2f)\n",
+    printf("  %-9s %-9s n=%lld dim=%d trees=%d graph=%d search_k=%lld: recall@10 %.3f (min %.2f)\n",
            copse_metric_name(c->metric), c->clustered ? "clustered" : "uniform", (long long)c->n,
-           c->dim, c->n_trees, (long long)c->search_k, r, c->min_recall);
+           c->dim, c->n_trees, c->graph, (long long)c->search_k, r, c->min_recall);
     CHECK(t, r >= c->min_recall);
     free(ids);
     free(approx);
@@ -75,16 +84,27 @@ static void run_case(t_ctx *t, const recall_case *c)
 }
 
 static const recall_case cases[] = {
-    {COPSE_ANGULAR, 1, 32, 10000, 10, 200, 0.86},
-    {COPSE_ANGULAR, 0, 16, 5000, 10, 300, 0.82},
-    {COPSE_EUCLIDEAN, 1, 32, 10000, 10, 200, 0.86},
-    {COPSE_EUCLIDEAN, 0, 16, 5000, 10, 300, 0.80},
-    {COPSE_MANHATTAN, 1, 32, 10000, 10, 200, 0.82},
-    {COPSE_MANHATTAN, 0, 16, 5000, 10, 300, 0.73},
-    {COPSE_DOT, 1, 32, 10000, 10, 200, 0.57},
-    {COPSE_DOT, 0, 16, 5000, 10, 300, 0.71},
-    {COPSE_HAMMING, 1, 128, 10000, 10, 200, 0.74},
-    {COPSE_HAMMING, 0, 128, 5000, 10, 1000, 0.80},
+    {0, COPSE_ANGULAR, 1, 32, 10000, 10, 200, 0.86},
+    {0, COPSE_ANGULAR, 0, 16, 5000, 10, 300, 0.82},
+    {0, COPSE_EUCLIDEAN, 1, 32, 10000, 10, 200, 0.86},
+    {0, COPSE_EUCLIDEAN, 0, 16, 5000, 10, 300, 0.80},
+    {0, COPSE_MANHATTAN, 1, 32, 10000, 10, 200, 0.82},
+    {0, COPSE_MANHATTAN, 0, 16, 5000, 10, 300, 0.73},
+    {0, COPSE_DOT, 1, 32, 10000, 10, 200, 0.57},
+    {0, COPSE_DOT, 0, 16, 5000, 10, 300, 0.71},
+    {0, COPSE_HAMMING, 1, 128, 10000, 10, 200, 0.74},
+    {0, COPSE_HAMMING, 0, 128, 5000, 10, 1000, 0.80},
+    /* With the graph: search_k 20 (the walk's width) against the same thresholds. */
+    {24, COPSE_ANGULAR, 1, 32, 10000, 10, 20, 0.86},
+    {24, COPSE_ANGULAR, 0, 16, 5000, 10, 20, 0.82},
+    {24, COPSE_EUCLIDEAN, 1, 32, 10000, 10, 20, 0.86},
+    {24, COPSE_EUCLIDEAN, 0, 16, 5000, 10, 20, 0.80},
+    {24, COPSE_MANHATTAN, 1, 32, 10000, 10, 20, 0.82},
+    {24, COPSE_MANHATTAN, 0, 16, 5000, 10, 20, 0.73},
+    {24, COPSE_DOT, 1, 32, 10000, 10, 20, 0.57},
+    {24, COPSE_DOT, 0, 16, 5000, 10, 20, 0.71},
+    {24, COPSE_HAMMING, 1, 128, 10000, 10, 20, 0.74},
+    {24, COPSE_HAMMING, 0, 128, 5000, 10, 100, 0.80},
 };
 
 #define RECALL_TEST(name, i) \
@@ -99,17 +119,37 @@ RECALL_TEST(r_dot_c, 6)
 RECALL_TEST(r_dot_u, 7)
 RECALL_TEST(r_ham_c, 8)
 RECALL_TEST(r_ham_u, 9)
+RECALL_TEST(g_ang_c, 10)
+RECALL_TEST(g_ang_u, 11)
+RECALL_TEST(g_euc_c, 12)
+RECALL_TEST(g_euc_u, 13)
+RECALL_TEST(g_man_c, 14)
+RECALL_TEST(g_man_u, 15)
+RECALL_TEST(g_dot_c, 16)
+RECALL_TEST(g_dot_u, 17)
+RECALL_TEST(g_ham_c, 18)
+RECALL_TEST(g_ham_u, 19)
 
 const t_case recall_cases[] = {
-    {"recall/angular_clustered", r_ang_c},
-    {"recall/angular_uniform", r_ang_u},
-    {"recall/euclidean_clustered", r_euc_c},
-    {"recall/euclidean_uniform", r_euc_u},
-    {"recall/manhattan_clustered", r_man_c},
-    {"recall/manhattan_uniform", r_man_u},
-    {"recall/dot_clustered", r_dot_c},
-    {"recall/dot_uniform", r_dot_u},
-    {"recall/hamming_clustered", r_ham_c},
-    {"recall/hamming_uniform", r_ham_u},
+    {"recall/forest/angular_clustered", r_ang_c},
+    {"recall/forest/angular_uniform", r_ang_u},
+    {"recall/forest/euclidean_clustered", r_euc_c},
+    {"recall/forest/euclidean_uniform", r_euc_u},
+    {"recall/forest/manhattan_clustered", r_man_c},
+    {"recall/forest/manhattan_uniform", r_man_u},
+    {"recall/forest/dot_clustered", r_dot_c},
+    {"recall/forest/dot_uniform", r_dot_u},
+    {"recall/forest/hamming_clustered", r_ham_c},
+    {"recall/forest/hamming_uniform", r_ham_u},
+    {"recall/graph/angular_clustered", g_ang_c},
+    {"recall/graph/angular_uniform", g_ang_u},
+    {"recall/graph/euclidean_clustered", g_euc_c},
+    {"recall/graph/euclidean_uniform", g_euc_u},
+    {"recall/graph/manhattan_clustered", g_man_c},
+    {"recall/graph/manhattan_uniform", g_man_u},
+    {"recall/graph/dot_clustered", g_dot_c},
+    {"recall/graph/dot_uniform", g_dot_u},
+    {"recall/graph/hamming_clustered", g_ham_c},
+    {"recall/graph/hamming_uniform", g_ham_u},
     {NULL, NULL},
 };

@@ -85,6 +85,17 @@ float cp_l1_avx2(const float *a, const float *b, size_t n)
     return hsum256(_mm256_add_ps(s0, s1));
 }
 
+void cp_blend_avx2(float *y, float keep, const float *x, float add, size_t n)
+{
+    const __m256 k = _mm256_set1_ps(keep), a = _mm256_set1_ps(add);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(y + i), k),
+                                              _mm256_mul_ps(_mm256_loadu_ps(x + i), a)));
+    for (; i < n; i++)
+        y[i] = y[i] * keep + x[i] * add;
+}
+
 uint64_t cp_hamming_avx2(const uint64_t *a, const uint64_t *b, size_t words)
 {
     uint64_t s = 0;

@@ -68,6 +68,20 @@ float cp_l1_avx512(const float *a, const float *b, size_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+void cp_blend_avx512(float *y, float keep, const float *x, float add, size_t n)
+{
+    const __m512 k = _mm512_set1_ps(keep), a = _mm512_set1_ps(add);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(y + i), k),
+                                              _mm512_mul_ps(_mm512_loadu_ps(x + i), a)));
+    if (i < n) {
+        __mmask16 m = tail16(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + i), k),
+                                                      _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), a)));
+    }
+}
+
 uint64_t cp_hamming_avx512(const uint64_t *a, const uint64_t *b, size_t words)
 {
     __m512i s = _mm512_setzero_si512();

@@ -7,12 +7,12 @@
 #include "kernels.h"
 
 static const cp_kernels scalar_set = {"scalar", cp_dot_scalar, cp_l2sq_scalar, cp_l1_scalar,
-                                      cp_hamming_scalar};
+                                      cp_hamming_scalar, cp_blend_scalar};
 #if defined(__x86_64__) || defined(_M_X64)
 static const cp_kernels avx2_set = {"avx2", cp_dot_avx2, cp_l2sq_avx2, cp_l1_avx2,
-                                    cp_hamming_avx2};
+                                    cp_hamming_avx2, cp_blend_avx2};
 static const cp_kernels avx512_set = {"avx512", cp_dot_avx512, cp_l2sq_avx512, cp_l1_avx512,
-                                      cp_hamming_avx512};
+                                      cp_hamming_avx512, cp_blend_avx512};
 
 static int has_avx2(void)
 {

@@ -15,6 +15,8 @@ typedef struct cp_kernels {
     float (*l2sq)(const float *a, const float *b, size_t n);
     float (*l1)(const float *a, const float *b, size_t n);
     uint64_t (*hamming)(const uint64_t *a, const uint64_t *b, size_t words);
+    /* y = y * keep + x * add: moving a two-means centroid towards an item */
+    void (*blend)(float *y, float keep, const float *x, float add, size_t n);
 } cp_kernels;
 
 /* Best set this CPU runs. */
@@ -26,15 +28,18 @@ float cp_dot_scalar(const float *a, const float *b, size_t n);
 float cp_l2sq_scalar(const float *a, const float *b, size_t n);
 float cp_l1_scalar(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_scalar(const uint64_t *a, const uint64_t *b, size_t words);
+void cp_blend_scalar(float *y, float keep, const float *x, float add, size_t n);
 
 float cp_dot_avx2(const float *a, const float *b, size_t n);
 float cp_l2sq_avx2(const float *a, const float *b, size_t n);
 float cp_l1_avx2(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_avx2(const uint64_t *a, const uint64_t *b, size_t words);
+void cp_blend_avx2(float *y, float keep, const float *x, float add, size_t n);
 
 float cp_dot_avx512(const float *a, const float *b, size_t n);
 float cp_l2sq_avx512(const float *a, const float *b, size_t n);
 float cp_l1_avx512(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_avx512(const uint64_t *a, const uint64_t *b, size_t words);
+void cp_blend_avx512(float *y, float keep, const float *x, float add, size_t n);
 
 #endif

@@ -55,6 +55,12 @@ float cp_l1_scalar(const float *a, const float *b, size_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
+void cp_blend_scalar(float *y, float keep, const float *x, float add, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = y[i] * keep + x[i] * add;
+}
+
 uint64_t cp_hamming_scalar(const uint64_t *a, const uint64_t *b, size_t words)
 {
     uint64_t s = 0;

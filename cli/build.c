@@ -23,6 +23,8 @@ typedef struct build_opts {
     int n_trees;
     int n_threads;
     int leaf_size;
+    int graph_degree;
+    int have_graph;
     uint64_t seed;
     int have_seed;
     int on_disk;
@@ -44,6 +46,8 @@ static const char build_help[] =
     "  -j, --threads N    build threads (default 0: one per CPU)\n"
     "      --seed S       seed of the random splits (default: the library's fixed seed)\n"
     "      --leaf-size N  most items in one leaf, 2..65535 (default 0: from the dimension)\n"
+    "      --graph N      neighbours listed per item in the neighbour graph, 0..255\n"
+    "                     (default 24; 0: the forest alone, as Annoy)\n"
     "      --on-disk      build in the output file instead of memory (data larger than RAM)\n"
     "  -q, --quiet        no progress bar and no summary\n" READER_HELP
     "  -h, --help         this help\n";
@@ -56,6 +60,7 @@ enum {
     OPT_THREADS,
     OPT_SEED,
     OPT_LEAF,
+    OPT_GRAPH,
     OPT_ON_DISK,
     OPT_QUIET,
     OPT_HELP
@@ -69,6 +74,7 @@ static const cli_opt build_options[] = {
     {"threads", 'j', 1, OPT_THREADS},
     {"seed", 0, 1, OPT_SEED},
     {"leaf-size", 0, 1, OPT_LEAF},
+    {"graph", 0, 1, OPT_GRAPH},
     {"on-disk", 0, 0, OPT_ON_DISK},
     {"quiet", 'q', 0, OPT_QUIET},
     {"help", 'h', 0, OPT_HELP},
@@ -101,6 +107,9 @@ static int apply_option(build_opts *o, int key, const char *v, cli_err *err)
         return cli_parse_u64(v, "--seed", &o->seed, err);
     case OPT_LEAF:
         return cli_parse_int(v, 0, 65535, "--leaf-size", &o->leaf_size, err);
+    case OPT_GRAPH:
+        o->have_graph = 1;
+        return cli_parse_int(v, 0, 255, "--graph", &o->graph_degree, err);
     case OPT_ON_DISK:
         o->on_disk = 1;
         return 0;
@@ -155,6 +164,8 @@ static int configure_index(const build_opts *o, int dim, copse_index **out, cli_
         return cli_fail_status(err, st, *out, "--seed");
     if (o->leaf_size != 0 && (st = copse_set_leaf_size(*out, o->leaf_size)) != COPSE_OK)
         return cli_fail_status(err, st, *out, "--leaf-size");
+    if (o->have_graph && (st = copse_set_graph_degree(*out, o->graph_degree)) != COPSE_OK)
+        return cli_fail_status(err, st, *out, "--graph");
     if (o->on_disk && (st = copse_on_disk_build(*out, o->output)) != COPSE_OK)
         return cli_fail_status(err, st, *out, o->output);
     return 0;

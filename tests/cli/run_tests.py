@@ -474,6 +474,14 @@ def group_build(c):
     c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", c.path("leaf.copse"),
            "--leaf-size", "7", "-q"])
     c.run(["info", c.path("leaf.copse")], out_has=["leaf size       7"])
+    # --graph sets the neighbour graph's degree; 0 leaves the graph section out.
+    for deg in ("0", "9"):
+        g = c.path("graph%s.copse" % deg)
+        c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", g, "--graph", deg, "-q"])
+        names = [s["name"] for s in json.loads(c.run(["info", g, "--json"])[0])["sections"]]
+        c.expect(("graph" in names) == (deg != "0"), "--graph %s: sections %r" % (deg, names))
+    c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", c.path("g.copse"),
+           "--graph", "256"], rc=EXIT_USAGE, err_has=["--graph"])
     c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", c.path("auto.copse"),
            "-q"])
     c.expect(json.loads(c.run(["info", c.path("auto.copse"), "--json"])[0])["trees"] >= 1,

@@ -63,8 +63,8 @@ static const char demo_help[] =
     "into a PNG (green frame: same class as the query, red: another class).\n"
     "\n"
     "  -o, --png FILE       the picture (default fashion-mnist-neighbours.png)\n"
-    "  -t, --trees N        trees (default 10)\n"
-    "      --search-k N     candidates per query (default 1000)\n"
+    "  -t, --trees N        trees (default 4)\n"
+    "      --search-k N     search effort per query: the graph walk's width (default 40)\n"
     "  -k N                 neighbours (default 10)\n"
     "  -j, --threads N      threads for building and querying (default 0: one per CPU)\n"
     "      --train-limit N  index only the first N training images\n"
@@ -149,8 +149,8 @@ static int parse_demo_args(int argc, char **argv, demo_opts *o, cli_err *err)
 {
     memset(o, 0, sizeof *o);
     o->png = "fashion-mnist-neighbours.png";
-    o->n_trees = 10;
-    o->search_k = 1000;
+    o->n_trees = 4;
+    o->search_k = 40;
     o->k = 10;
     o->train_limit = o->test_limit = o->exact_limit = -1;
     o->rows = 10;

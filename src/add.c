@@ -329,18 +329,21 @@ int cp_builder_from_view(copse_index *ix)
         if (ids[s] > b->max_id)
             b->max_id = ids[s];
     }
-    for (uint64_t s = 0; labels && s < n; s++) {
-        uint64_t a = v->label_offsets[s], e = v->label_offsets[s + 1];
-        if (e > a + 1) {
-            labels[s] = cp_malloc(e - a);
-            if (labels[s])
-                memcpy(labels[s], v->label_data + a, e - a);
-        }
-    }
     b->ids = ids;
     b->labels = labels;
+    b->n = n; /* from here cp_builder_free releases what was copied */
+    for (uint64_t s = 0; labels && s < n; s++) {
+        uint64_t a = v->label_offsets[s], e = v->label_offsets[s + 1];
+        if (e <= a + 1)
+            continue;
+        if (!(labels[s] = cp_malloc(e - a))) {
+            cp_builder_free(b);
+            return cp_fail(&ix->err, COPSE_ERR_NOMEM, "unbuild: no memory for labels");
+        }
+        memcpy(labels[s], v->label_data + a, e - a);
+    }
     b->rows = ix->built_mem[CP_SEC_VECTORS];
     ix->built_mem[CP_SEC_VECTORS] = NULL;
-    b->n = b->cap = n;
+    b->cap = n;
     return COPSE_OK;
 }

@@ -189,10 +189,16 @@ static void test_labels(t_ctx *t)
 static void test_unbuild_rebuild(t_ctx *t)
 {
     float *x = t_uniform(t, 300, 8);
-    copse_index *ix = t_index(t, 8, COPSE_EUCLIDEAN, x, 200, 4, 1);
-    REQUIRE(t, ix);
+    copse_index *ix;
+    CHECK_OK(t, copse_new(8, COPSE_EUCLIDEAN, &ix));
+    CHECK_OK(t, copse_add_items(ix, 200, NULL, 0, x));
+    CHECK_OK(t, copse_set_label(ix, 150, "kept"));
+    CHECK_OK(t, copse_build(ix, 4, 1));
     CHECK_RC(t, copse_add_item(ix, 999, x), COPSE_ERR_STATE);
     CHECK_OK(t, copse_unbuild(ix));
+    const char *l = NULL;
+    CHECK_OK(t, copse_get_label(ix, 150, &l, NULL));
+    CHECK(t, l && strcmp(l, "kept") == 0);
     CHECK(t, copse_state(ix) == COPSE_STATE_ADDING && copse_n_items(ix) == 200);
     CHECK_OK(t, copse_add_items(ix, 100, NULL, 200, x + 200 * 8));
     CHECK_OK(t, copse_build(ix, 4, 2));
@@ -200,6 +206,9 @@ static void test_unbuild_rebuild(t_ctx *t)
     float v[8];
     CHECK_OK(t, copse_get_item(ix, 250, v));
     CHECK(t, memcmp(v, x + 250 * 8, sizeof v) == 0);
+    int64_t id = -1;
+    CHECK_OK(t, copse_find_label(ix, "kept", &id));
+    CHECK(t, id == 150);
     CHECK_OK(t, copse_verify(ix));
     copse_free(ix);
     free(x);

@@ -82,7 +82,7 @@ def test_docstrings_and_signatures():
     for name in ["add_item", "add_items", "build", "unbuild", "save", "load", "unload",
                  "on_disk_build", "get_nns_by_item", "get_nns_by_vector", "get_nns_by_vectors",
                  "get_item_vector", "get_distance", "get_n_items", "get_n_trees", "verbose",
-                 "set_seed", "serialize", "deserialize"]:
+                 "set_seed", "serialize", "deserialize", "set_graph_degree"]:
         method = getattr(AnnoyIndex, name)
         assert method.__doc__ and len(method.__doc__) > 20, name
         inspect.signature(method)  # text signatures parse
@@ -698,3 +698,47 @@ def test_deserialize_errors(rng):
     with pytest.raises(OSError):
         t.deserialize(data[: len(data) // 2])
     assert t.state == "adding"
+
+
+def test_graph_degree(in_tmp, rng):
+    X = rng.normal(size=(2000, 8)).astype(np.float32)
+    sizes = {}
+    for degree in (0, 8, 32):
+        t = AnnoyIndex(8, "euclidean")
+        assert t.set_graph_degree(degree) is None
+        assert t.graph_degree == degree
+        t.add_items(None, X)
+        t.build(5)
+        assert t.graph_degree == degree
+        t.save("g%d.ann" % degree)
+        sizes[degree] = os.path.getsize("g%d.ann" % degree)
+        u = AnnoyIndex(8, "euclidean")
+        u.load("g%d.ann" % degree)
+        assert u.graph_degree == degree
+        assert u.get_nns_by_item(17, 10) == t.get_nns_by_item(17, 10)
+    assert sizes[0] < sizes[8] < sizes[32]
+    assert sizes[32] - sizes[8] >= 24 * 4 * 2000 * 0.9  # ~4 bytes per item per degree
+    with pytest.raises(ValueError):
+        AnnoyIndex(8, "euclidean").set_graph_degree(-1)
+    with pytest.raises(ValueError):
+        AnnoyIndex(8, "euclidean").set_graph_degree(256)
+    with pytest.raises(RuntimeError):
+        filled().set_graph_degree(4)  # built already
+
+
+def test_build_settings_survive_unload(rng):
+    X = rng.normal(size=(500, 8)).astype(np.float32)
+    a = AnnoyIndex(8, "euclidean")
+    a.set_seed(7)
+    a.set_graph_degree(0)
+    a.add_items(None, X[:10])
+    a.unload()
+    assert a.graph_degree == 0
+    a.add_items(None, X)
+    a.build(4)
+    b = AnnoyIndex(8, "euclidean")
+    b.set_seed(7)
+    b.set_graph_degree(0)
+    b.add_items(None, X)
+    b.build(4)
+    assert a.serialize() == b.serialize()

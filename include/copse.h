@@ -209,6 +209,11 @@ COPSE_API int copse_unbuild(copse_index *ix);
  * Errors: COPSE_ERR_STATE, COPSE_ERR_IO (with errno's text in copse_errmsg). */
 COPSE_API int copse_save(copse_index *ix, const char *path);
 
+/* Writes the bytes copse_save would write into buf, which must hold copse_file_size(ix)
+ * bytes (the rest of a larger buffer is left as it was). BUILT or LOADED.
+ * Errors: COPSE_ERR_STATE, COPSE_ERR_ARG (buf NULL or too small). */
+COPSE_API int copse_save_buffer(copse_index *ix, void *buf, size_t len);
+
 /* Maps path read-only and shared (MAP_SHARED: every process that loads one file shares its
  * pages) and checks its header, section table and sizes (not every checksum: see
  * copse_verify). prefault != 0 reads every page in now. The index must be in the ADDING

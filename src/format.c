@@ -97,7 +97,24 @@ void cp_header_encode(const copse_index *ix, const cp_layout *lay, const uint32_
     put32(h + 20, cp_crc32c(0, h, CP_HEADER_SIZE));
 }
 
-int cp_write_image(copse_index *ix, int fd, const char *name, int vectors_in_place)
+/* Where an image goes: a file (pwrite) or a caller's buffer (memcpy). The gaps between
+ * sections must read as zeros: a new file's holes do, a buffer is cleared first. */
+typedef struct image_sink {
+    int fd;
+    const char *name;
+    unsigned char *buf;
+} image_sink;
+
+static int sink_put(copse_index *ix, const image_sink *out, const void *data, size_t len, uint64_t off)
+{
+    if (out->buf) {
+        memcpy(out->buf + off, data, len);
+        return COPSE_OK;
+    }
+    return cp_io_pwrite_all(out->fd, data, len, off, out->name, &ix->err);
+}
+
+static int emit_image(copse_index *ix, const image_sink *out, int vectors_in_place)
 {
     cp_layout lay;
     uint32_t crcs[CP_SEC_KIND_MAX + 1] = {0};
@@ -110,15 +127,23 @@ int cp_write_image(copse_index *ix, int fd, const char *name, int vectors_in_pla
         crcs[k] = cp_crc32c(0, s->data, s->length);
         if (k == CP_SEC_VECTORS && vectors_in_place)
             continue;
-        int rc = cp_io_pwrite_all(fd, s->data, s->length, lay.offset[k], name, &ix->err);
+        int rc = sink_put(ix, out, s->data, s->length, lay.offset[k]);
         if (rc != COPSE_OK)
             return rc;
     }
-    int rc = cp_io_truncate(fd, lay.file_size, name, &ix->err);
-    if (rc != COPSE_OK)
-        return rc;
+    if (!out->buf) {
+        int rc = cp_io_truncate(out->fd, lay.file_size, out->name, &ix->err);
+        if (rc != COPSE_OK)
+            return rc;
+    }
     cp_header_encode(ix, &lay, crcs, hdr);
-    return cp_io_pwrite_all(fd, hdr, sizeof hdr, 0, name, &ix->err);
+    return sink_put(ix, out, hdr, sizeof hdr, 0);
+}
+
+int cp_write_image(copse_index *ix, int fd, const char *name, int vectors_in_place)
+{
+    image_sink out = {fd, name, NULL};
+    return emit_image(ix, &out, vectors_in_place);
 }
 
 /* ---- reading ---- */
@@ -409,6 +434,25 @@ int copse_save(copse_index *ix, const char *path)
         cp_io_discard(fd, tmp);
     cp_free(tmp);
     return rc;
+}
+
+int copse_save_buffer(copse_index *ix, void *buf, size_t len)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    if (ix->state == COPSE_STATE_ADDING)
+        return cp_fail(&ix->err, COPSE_ERR_STATE, "save_buffer: the index is not built");
+    uint64_t size = copse_file_size(ix);
+    if (!buf || len < size)
+        return cp_fail(&ix->err, COPSE_ERR_ARG, "save_buffer: a buffer of %zu bytes; the index "
+                       "needs %llu (copse_file_size)", buf ? len : 0, (unsigned long long)size);
+    if (ix->image) {
+        memcpy(buf, ix->image, ix->image_len);
+        return COPSE_OK;
+    }
+    memset(buf, 0, size);
+    image_sink out = {-1, NULL, buf};
+    return emit_image(ix, &out, 0);
 }
 
 static int check_loadable(copse_index *ix, const char *what)

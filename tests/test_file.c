@@ -107,6 +107,15 @@ static void test_round_trip(t_ctx *t)
         size_t l1, l2;
         unsigned char *f1 = t_read_file(path, &l1), *f2 = t_read_file(t_path(t, "rt2.copse"), &l2);
         CHECK(t, f1 && f2 && l1 == l2 && memcmp(f1, f2, l1) == 0);
+        /* save_buffer writes the file's bytes; too small a buffer is refused. */
+        unsigned char *mem = malloc(l1);
+        CHECK_RC(t, copse_save_buffer(ix, mem, l1 - 1), COPSE_ERR_ARG);
+        CHECK_OK(t, copse_save_buffer(ix, mem, l1));
+        CHECK(t, memcmp(mem, f1, l1) == 0);
+        memset(mem, 0xAB, l1);
+        CHECK_OK(t, copse_save_buffer(ld, mem, l1));
+        CHECK(t, memcmp(mem, f1, l1) == 0);
+        free(mem);
         /* A buffer, aligned or not, loads like the file. */
         unsigned char *shifted = malloc(l1 + 1);
         memcpy(shifted + 1, f1, l1);

@@ -8,8 +8,6 @@ from Annoy.
 
 numpy is optional: without it, ``get_nns_by_vectors`` returns lists.
 """
-import os
-import tempfile
 
 from . import _copse
 
@@ -75,20 +73,6 @@ class AnnoyIndex(_copse.Index):
         if _np is None:
             return _rows_as_lists(rows, k, ids, dists, counts)
         return _rows_as_arrays(rows, k, ids, dists)
-
-    def serialize(self):
-        """Returns the built or loaded index as bytes: the copse file save() would write.
-
-        deserialize() reads them back, in this process or another. Raises OSError when the
-        index is not built (as save does).
-        """
-        # The library writes indexes to files only; a private temporary folder keeps this
-        # atomic and leaves nothing behind.
-        with tempfile.TemporaryDirectory(prefix="copse-") as folder:
-            path = os.path.join(folder, "index.copse")
-            self.save(path)
-            with open(path, "rb") as fp:
-                return fp.read()
 
     def __repr__(self):
         cls = type(self)

@@ -438,6 +438,39 @@ static PyObject *Index_save(IndexObject *self, PyObject *args, PyObject *kwargs)
     Py_RETURN_TRUE;
 }
 
+PyDoc_STRVAR(serialize_doc,
+"serialize($self)\n--\n\n"
+"Returns the built or loaded index as bytes: the copse file save() would write.\n\n"
+"deserialize() reads them back, in this process or another. Raises OSError when the\n"
+"index is not built (as save does).");
+
+static PyObject *Index_serialize(IndexObject *self, PyObject *Py_UNUSED(ignored))
+{
+    int st;
+    if (begin_write(self) < 0)
+        return NULL;
+    uint64_t size = copse_file_size(self->ix);
+    if (copse_state(self->ix) == COPSE_STATE_ADDING || size > (uint64_t)PY_SSIZE_T_MAX) {
+        self->writer = 0;
+        return raise_index(self, PyExc_OSError, copse_save_buffer(self->ix, NULL, 0));
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (!out) {
+        self->writer = 0;
+        return NULL;
+    }
+    char *buf = PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    st = copse_save_buffer(self->ix, buf, (size_t)size);
+    Py_END_ALLOW_THREADS
+    self->writer = 0;
+    if (st != COPSE_OK) {
+        Py_DECREF(out);
+        return raise_index(self, PyExc_OSError, st);
+    }
+    return out;
+}
+
 /* Loads path into the fresh handle ix: a copse file, or else an Annoy file (read into memory,
  * so prefault has nothing to do there). Runs without the GIL. */
 static int load_any(copse_index *ix, const char *path, int prefault)
@@ -1028,6 +1061,7 @@ static PyMethodDef Index_methods[] = {
     {"build", (PyCFunction)(void (*)(void))Index_build, KW, build_doc},
     {"unbuild", (PyCFunction)Index_unbuild, METH_NOARGS, unbuild_doc},
     {"save", (PyCFunction)(void (*)(void))Index_save, KW, save_doc},
+    {"serialize", (PyCFunction)Index_serialize, METH_NOARGS, serialize_doc},
     {"load", (PyCFunction)(void (*)(void))Index_load, KW, load_doc},
     {"unload", (PyCFunction)Index_unload, METH_NOARGS, unload_doc},
     {"on_disk_build", (PyCFunction)(void (*)(void))Index_on_disk_build, KW, on_disk_build_doc},

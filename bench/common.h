@@ -31,7 +31,7 @@
 
 #define BENCH_GT_K 100
 
-static void bench_die(const char *fmt, ...)
+static inline void bench_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -42,7 +42,7 @@ static void bench_die(const char *fmt, ...)
     exit(2);
 }
 
-static double bench_now(void)
+static inline double bench_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -50,7 +50,7 @@ static double bench_now(void)
 }
 
 /* Peak resident set of this process so far, in KiB. */
-static long bench_peak_rss_kb(void)
+static inline long bench_peak_rss_kb(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -58,7 +58,7 @@ static long bench_peak_rss_kb(void)
 }
 
 /* Current resident set, in KiB (from /proc/self/statm). */
-static long bench_rss_kb(void)
+static inline long bench_rss_kb(void)
 {
     long pages = 0, resident = 0;
     FILE *f = fopen("/proc/self/statm", "r");
@@ -70,7 +70,7 @@ static long bench_rss_kb(void)
     return resident < 0 ? -1 : resident * 4;
 }
 
-static long long bench_file_size(const char *path)
+static inline long long bench_file_size(const char *path)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -80,7 +80,7 @@ static long long bench_file_size(const char *path)
 
 /* Reads an .fbin / .ibin file: 4-byte count, 4-byte dim, then count * dim 4-byte values.
  * max_rows > 0 reads only the first max_rows rows. */
-static void *bench_read_bin(const char *path, int max_rows, int *rows, int *dim)
+static inline void *bench_read_bin(const char *path, int max_rows, int *rows, int *dim)
 {
     int32_t hdr[2];
     FILE *f = fopen(path, "rb");
@@ -121,7 +121,7 @@ typedef struct bench_args {
     int batch;           /* > 0: also time the library's batch call with 1..batch threads */
 } bench_args;
 
-static void bench_usage(const char *prog)
+static inline void bench_usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s build|query --data DIR --dataset NAME --metric euclidean|angular\n"
@@ -131,7 +131,7 @@ static void bench_usage(const char *prog)
     exit(2);
 }
 
-static bench_args bench_parse(int argc, char **argv)
+static inline bench_args bench_parse(int argc, char **argv)
 {
     bench_args a;
     memset(&a, 0, sizeof a);
@@ -172,10 +172,10 @@ static bench_args bench_parse(int argc, char **argv)
     return a;
 }
 
-static int bench_is_angular(const bench_args *a) { return strcmp(a->metric, "angular") == 0; }
+static inline int bench_is_angular(const bench_args *a) { return strcmp(a->metric, "angular") == 0; }
 
 /* Integer value of key in "k=v;k=v", or def when absent. */
-static long bench_param(const char *params, const char *key, long def)
+static inline long bench_param(const char *params, const char *key, long def)
 {
     size_t kl = strlen(key);
     const char *p = params;
@@ -190,7 +190,7 @@ static long bench_param(const char *params, const char *key, long def)
 }
 
 /* Splits "v1,v2,..." into at most max longs; returns the count. */
-static int bench_knobs(const char *s, long *out, int max)
+static inline int bench_knobs(const char *s, long *out, int max)
 {
     int n = 0;
     while (s && *s && n < max) {
@@ -212,20 +212,20 @@ typedef struct bench_data {
     float *gt_dist;
 } bench_data;
 
-static void bench_path(char *buf, size_t len, const char *dir, const char *file)
+static inline void bench_path(char *buf, size_t len, const char *dir, const char *file)
 {
     if ((size_t)snprintf(buf, len, "%s/%s", dir, file) >= len)
         bench_die("path too long: %s/%s", dir, file);
 }
 
-static void bench_load_base(const bench_args *a, bench_data *d)
+static inline void bench_load_base(const bench_args *a, bench_data *d)
 {
     char p[4096];
     bench_path(p, sizeof p, a->data, "base.fbin");
     d->base = (float *)bench_read_bin(p, 0, &d->n, &d->dim);
 }
 
-static void bench_load_queries(const bench_args *a, bench_data *d)
+static inline void bench_load_queries(const bench_args *a, bench_data *d)
 {
     char p[4096];
     int dim, gk, gq;
@@ -244,7 +244,7 @@ static void bench_load_queries(const bench_args *a, bench_data *d)
  * items at distance <= the true k-th distance (ties at the k-th place all count, as in
  * ann-benchmarks; the exact top-100 holds every such tie in practice). Duplicates in one
  * answer count once. ids is nq * k, -1 for an empty slot. */
-static double bench_recall(const bench_data *d, const int64_t *ids, int k)
+static inline double bench_recall(const bench_data *d, const int64_t *ids, int k)
 {
     double total = 0;
     for (int q = 0; q < d->nq; q++) {
@@ -276,7 +276,7 @@ static double bench_recall(const bench_data *d, const int64_t *ids, int k)
 
 /* Unit-length copy of rows (for libraries that do cosine as inner product on normalised
  * vectors; a zero row stays zero). */
-static float *bench_normalized(const float *v, int n, int dim)
+static inline float *bench_normalized(const float *v, int n, int dim)
 {
     float *out = (float *)malloc((size_t)n * dim * sizeof(float));
     if (!out)
@@ -296,9 +296,24 @@ static float *bench_normalized(const float *v, int n, int dim)
 
 #define BENCH_CSV_HEADER                                                                     \
     "kind,dataset,library,params,query,rep,build_threads,build_s,index_bytes,load_ms,"       \
-    "peak_rss_kb,index_rss_kb,recall10,qps,nq,k\n"
+    "peak_rss_kb,index_rss_kb,recall10,qps,nq,k,loadavg1\n"
 
-static FILE *bench_csv_open(const char *path)
+/* The 1-minute load average when a row is written: near 1 while one single-threaded driver
+ * runs alone, above that when other work shares the machine (written with each row so a
+ * noisy figure can be told from a real one). */
+static inline double bench_loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+static inline FILE *bench_csv_open(const char *path)
 {
     FILE *f = fopen(path, "a");
     if (!f)
@@ -308,11 +323,12 @@ static FILE *bench_csv_open(const char *path)
     return f;
 }
 
-static void bench_write_build(const bench_args *a, const char *lib, double build_s)
+static inline void bench_write_build(const bench_args *a, const char *lib, double build_s)
 {
     FILE *f = bench_csv_open(a->out);
-    fprintf(f, "build,%s,%s,%s,,%d,%d,%.4f,%lld,,%ld,,,,,\n", a->dataset, lib, a->params,
-            a->rep, a->threads, build_s, bench_file_size(a->index), bench_peak_rss_kb());
+    fprintf(f, "build,%s,%s,%s,,%d,%d,%.4f,%lld,,%ld,,,,,,%.2f\n", a->dataset, lib, a->params,
+            a->rep, a->threads, build_s, bench_file_size(a->index), bench_peak_rss_kb(),
+            bench_loadavg());
     fclose(f);
     fprintf(stderr, "%-8s %-22s build threads=%d %.2fs file=%.1fMB peak_rss=%.0fMB\n", lib,
             a->params, a->threads, build_s, bench_file_size(a->index) / 1e6,
@@ -321,20 +337,20 @@ static void bench_write_build(const bench_args *a, const char *lib, double build
 
 /* kind is "query" (one query at a time, one thread) or "batch" (a library's own batch call,
  * with the thread count in the query column). */
-static void bench_write_row(const bench_args *a, const char *kind, const char *lib,
+static inline void bench_write_row(const bench_args *a, const char *kind, const char *lib,
                             const char *query, double load_ms, long index_rss_kb, double recall,
                             double qps, int nq)
 {
     FILE *f = bench_csv_open(a->out);
-    fprintf(f, "%s,%s,%s,%s,%s,%d,,,%lld,%.4f,%ld,%ld,%.5f,%.1f,%d,%d\n", kind, a->dataset,
-            lib, a->params, query, a->rep, bench_file_size(a->index), load_ms,
-            bench_peak_rss_kb(), index_rss_kb, recall, qps, nq, a->k);
+    fprintf(f, "%s,%s,%s,%s,%s,%d,,,%lld,%.4f,%ld,%ld,%.5f,%.1f,%d,%d,%.2f\n", kind,
+            a->dataset, lib, a->params, query, a->rep, bench_file_size(a->index), load_ms,
+            bench_peak_rss_kb(), index_rss_kb, recall, qps, nq, a->k, bench_loadavg());
     fclose(f);
     fprintf(stderr, "%-8s %-22s %-14s recall=%.4f qps=%8.1f load=%.3fms\n", lib, a->params,
             query, recall, qps, load_ms);
 }
 
-static void bench_write_query(const bench_args *a, const char *lib, const char *query,
+static inline void bench_write_query(const bench_args *a, const char *lib, const char *query,
                               double load_ms, long index_rss_kb, double recall, double qps,
                               int nq)
 {

@@ -5,8 +5,9 @@
  *       Fashion-MNIST (IDX3 ubyte, gzip'd as Debian ships it) to base.fbin (train, 60,000)
  *       and query.fbin (test, 10,000): pixel values 0..255 as float32, as ann-benchmarks does.
  *   prepare synthetic N NQ DIM CLUSTERS SEED OUTDIR
- *       Gaussian clusters with random centres and per-cluster spread: base.fbin (N rows) and
- *       query.fbin (NQ rows drawn from the same mixture).
+ *       Gaussian clusters (centres N(0, 3^2) per component, spread 1..4, so clusters
+ *       overlap and neighbours cross them), each row from a uniformly drawn cluster:
+ *       base.fbin (N rows) and query.fbin (NQ rows drawn from the same mixture).
  *   prepare gt DIR euclidean|angular THREADS
  *       Exact top-100 of every query of DIR/query.fbin among DIR/base.fbin by brute force:
  *       gt.ibin (ids) and gt_dist.fbin (euclidean: |q - x|; angular: sqrt(2 - 2 cos)).
@@ -119,7 +120,7 @@ static void synthetic(int n, int nq, int dim, int clusters, uint64_t seed, const
     float *centres = malloc((size_t)clusters * dim * sizeof(float));
     float *spread = malloc((size_t)clusters * sizeof(float));
     for (size_t i = 0; i < (size_t)clusters * dim; i++)
-        centres[i] = (float)(rng_gauss() * 10.0);
+        centres[i] = (float)(rng_gauss() * 3.0);
     for (int c = 0; c < clusters; c++)
         spread[c] = (float)(1.0 + 3.0 * rng_uniform());
     for (int part = 0; part < 2; part++) {

@@ -3,7 +3,7 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: all build demo test bench install clean deps-build
+.PHONY: all build demo test test-big fuzz bench install clean deps-build
 
 all: build
 
@@ -25,6 +25,23 @@ demo:
 test:
 	@bash scripts/deps.sh test
 	JOBS=$(JOBS) bash tests/run-all.sh
+
+# An index over 4 GiB with more than 2^31 vector components: built, saved, loaded, verified
+# and queried (about 3 minutes and 9 GB of RAM; BIG_DIR picks the folder for the 8 GiB file).
+BIG_DIR ?= $(CURDIR)/build-test
+test-big:
+	@bash scripts/deps.sh build
+	cmake -S . -B build-test/release -DCOPSE_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build-test/release -j$(JOBS) --target copse_static
+	$(MAKE) -C tests/hardening big
+	build-test/hardening/big $(BIG_DIR)
+
+# libFuzzer on every fuzz target for FUZZ_SECONDS each (default 60); findings in
+# build-test/fuzz/crashes (see tests/fuzz/Makefile and docs/TESTING.md).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash scripts/deps.sh test
+	$(MAKE) -C tests/fuzz fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS)
 
 # Side by side with Annoy, hnswlib and faiss (long: see bench/README.md).
 bench:

@@ -3,7 +3,10 @@
 # if an earlier one failed; the counts of every layer are added up into the closing line
 # "N passed, N failed". Exit status 0 only when every layer ran and nothing failed.
 #   layers: C unit tests (release), C tests under ASan+UBSan, threaded tests under TSan,
-#           CLI tests (ctest), Python tests (pytest).
+#           CLI tests (ctest), Python tests (pytest), and the hardening layers of issue 6
+#           (tests/hardening/run.sh: golden files, fuzz corpus replay, C bad input / leaks /
+#           crash safety / processes / threads, CLI bad input, Python bad input).
+#           docs/TESTING.md describes each.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -93,6 +96,13 @@ pytest_layer() {
     return $rc
 }
 layer "Python tests" pytest_layer
+
+# Hardening (issue 6). They use the build-test trees above; without them they report failure.
+layer "golden index files (ASan+UBSan)" bash tests/hardening/run.sh golden
+layer "fuzz corpus replay (ASan+UBSan)" bash tests/hardening/run.sh fuzz
+layer "hardening: C bad input, leaks, crash safety, processes, threads" bash tests/hardening/run.sh c
+layer "hardening: CLI bad input" bash tests/hardening/run.sh cli
+layer "hardening: Python bad input" bash tests/hardening/run.sh python
 
 echo
 [ -n "$broken" ] && echo "layers with failures or no result:$broken"

@@ -7,6 +7,8 @@
 #                                  LARGE_N=50000 bash bench/run.sh --quick --large: smaller
 #   options: --reps N  --nq N  --only "annoy hnswlib faiss copse"  --no-summary
 #            --datasets "fashion-mnist-784-euclidean fashion-mnist-784-angular"
+#            (a run narrowed by these writes bench/out/RESULTS-partial.md, leaving
+#            bench/RESULTS.md and bench/plots/ to whole runs)
 #
 # What it does, in order (everything it downloads or makes stays under bench/out/ and
 # bench/peers/vendor/, both git-ignored):
@@ -40,18 +42,19 @@ NQ=""
 ONLY="annoy hnswlib faiss copse"
 DATASETS=""
 SUMMARY=1
+PARTIAL=0 # a run narrowed by --reps/--nq/--only/--datasets keeps its outputs in bench/out/
 ARGS="$*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) MODE=quick ;;
     --full) MODE=full ;;
     --large) LARGE=1 ;;
-    --reps) REPS="$2"; shift ;;
-    --nq) NQ="$2"; shift ;;
-    --only) ONLY="$2"; shift ;;
-    --datasets) DATASETS="$2"; shift ;;
+    --reps) REPS="$2"; PARTIAL=1; shift ;;
+    --nq) NQ="$2"; PARTIAL=1; shift ;;
+    --only) ONLY="$2"; PARTIAL=1; shift ;;
+    --datasets) DATASETS="$2"; PARTIAL=1; shift ;;
     --no-summary) SUMMARY=0 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -216,6 +219,7 @@ if [ "$LARGE" = 1 ]; then
 fi
 
 RAW="$OUT/raw-$MODE.csv"
+[ "$PARTIAL" = 1 ] && RAW="$OUT/raw-$MODE-partial.csv"
 rm -f "$RAW"
 metric_of() { case "$1" in *angular) echo angular ;; *) echo euclidean ;; esac; }
 slug() { echo "$1" | tr ';=' '_-'; }
@@ -276,11 +280,33 @@ for ((rep = 1; rep <= REPS; rep++)); do
 done
 log "measurements done in $(( $(date +%s) - T0 )) s: $RAW"
 
+# How much work the peers do per query (leaves, candidates, distances): a few seconds, not
+# timed, for RESULTS.md's section on where the speed has to come from.
+STATS="${RAW%.csv}-peer-stats.txt"
+rm -f "$STATS"
+E=fashion-mnist-784-euclidean
+if want annoy && want hnswlib && case " $DATASETS " in *" $E "*) true ;; *) false ;; esac; then
+  compile "$BIN/peer_stats" "$BENCH/tools/peer_stats.cc" \
+    g++ $ANNOY_FLAGS -I"$VENDOR/annoy" -o "$BIN/peer_stats" "$BENCH/tools/peer_stats.cc" -lpthread
+  a50="$(index_path $E annoy "n_trees=50" 1)"
+  h16="$(index_path $E hnswlib "M=16;efc=200" 1)"
+  if [ -f "$a50" ] && [ -f "$h16" ]; then
+    { "$BIN/peer_stats" annoy "$DATA/$E" "$a50" 100,500,1000,1500,3000,8000
+      "$BIN/peer_stats" hnswlib "$DATA/$E" "$h16" 10,15,20,30,40; } > "$STATS"
+  fi
+fi
+
 # ---- 5. summary -------------------------------------------------------------------------
+# Only a whole quick or full run replaces the published bench/RESULTS.md and bench/plots/.
+if [ "$PARTIAL" = 1 ]; then
+  MD="$OUT/RESULTS-partial.md" PLOTS="$OUT/plots" RESULTS="$OUT/results-partial.csv"
+else
+  MD="$BENCH/RESULTS.md" PLOTS="$BENCH/plots" RESULTS="$OUT/results.csv"
+fi
 if [ "$SUMMARY" = 1 ]; then
   "$PY" "$BENCH/summarize.py" --raw "$RAW" --mode "$MODE" \
-    --command "bash bench/run.sh${ARGS:+ $ARGS}" --results "$OUT/results.csv" \
-    --md "$BENCH/RESULTS.md" --plots "$BENCH/plots" \
+    --command "bash bench/run.sh${ARGS:+ $ARGS}" --results "$RESULTS" \
+    --md "$MD" --plots "$PLOTS" --peer-stats "$STATS" \
     --versions "annoy=$(cat "$VENDOR/annoy/DEBIAN_VERSION" 2>/dev/null || echo '?') (r-cran-rcppannoy)" \
     --versions "hnswlib=$(dpkg-query -W -f '${Version}' libhnswlib-dev)" \
     --versions "faiss=$(dpkg-query -W -f '${Version}' libfaiss-dev)" \

@@ -141,8 +141,8 @@ COPSE_API void copse_free(copse_index *ix);
  * the saved file is byte-identical whatever the thread count. ADDING only. */
 COPSE_API int copse_set_seed(copse_index *ix, uint64_t seed);
 /* Largest number of items in one leaf, 2..65535; 0 (the default) picks one from the
- * dimension at build: clamp(dim + 2, 16, 64) with a graph, clamp(dim + 2, 16, 256) without
- * (copse_set_graph_degree), 32 for hamming.
+ * dimension at build: clamp(dim + 2, 16, 64) with a graph, clamp(dim + 2, 16, 1024) without
+ * (copse_set_graph_degree; Annoy's leaves hold dim + 2 items too), 32 for hamming.
  * Larger leaves make smaller files and faster builds; smaller leaves make each probe of the
  * forest more selective. ADDING only. */
 COPSE_API int copse_set_leaf_size(copse_index *ix, int leaf_size);
@@ -189,9 +189,10 @@ COPSE_API int copse_set_label(copse_index *ix, int64_t id, const char *label);
 
 /* Builds n_trees trees with n_threads worker threads (n_threads <= 0: one per online CPU;
  * if the system refuses a thread, the others do its share).
- * n_trees = -1 picks the count: trees are added until the forest's split nodes take half the
- * space of the vectors (estimated from the first tree), at least 1, at most 1000, so the
- * file stays near 1.5x the raw vectors. ADDING -> BUILT. An index with no items builds to an
+ * n_trees = -1 picks the count: trees are added until the forest (split nodes, leaves and
+ * their items) takes half the space of the vectors, or an eighth with a graph (estimated from
+ * the first tree), at least 1, at most 1000, so the file stays near 1.5x the raw vectors
+ * without a graph and near 1.2x with one. ADDING -> BUILT. An index with no items builds to an
  * empty forest (no trees), saves and loads, and answers every query with no results, as
  * Annoy's does.
  * Errors: COPSE_ERR_STATE, COPSE_ERR_ARG (n_trees 0, < -1 or > COPSE_MAX_TREES),
@@ -287,7 +288,8 @@ COPSE_API int copse_item_id_at(const copse_index *ix, int64_t pos, int64_t *id);
 COPSE_API int copse_get_item(const copse_index *ix, int64_t id, float *out);
 /* Distance between two items, as reported by queries. Errors: COPSE_ERR_NOTFOUND. */
 COPSE_API int copse_get_distance(const copse_index *ix, int64_t a, int64_t b, float *out);
-/* Distance between two vectors of copse_dim() floats under the index's metric. */
+/* Distance between two vectors of copse_dim() floats under the index's metric.
+ * Errors: COPSE_ERR_VALUE (a NaN or infinite component; no detail message, as ix is const). */
 COPSE_API int copse_distance(const copse_index *ix, const float *a, const float *b, float *out);
 /* Label of item id: *label points at *len bytes (NUL-terminated) inside the index, valid
  * until the index is unloaded, unbuilt or freed; NULL and 0 when the item has none.

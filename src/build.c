@@ -532,12 +532,14 @@ static int make_ids(copse_index *ix)
 }
 
 /* With a graph the forest only finds seeds, and every item of an opened leaf gets its
- * distance computed, so leaves stay small; without one, larger leaves keep the forest small. */
+ * distance computed, so leaves stay small. Without one, leaves grow with the dimension as
+ * Annoy's do (dim + 2 items, the space of one split node), which keeps the forest small and
+ * its build fast. */
 static int auto_leaf_size(const cp_geom *g, int graph)
 {
     if (g->metric == COPSE_HAMMING)
         return 32;
-    int l = g->dim + 2, max = graph ? 64 : 256;
+    int l = g->dim + 2, max = graph ? 64 : 1024;
     return l < 16 ? 16 : (l > max ? max : l);
 }
 
@@ -547,7 +549,8 @@ static uint64_t tree_bytes(const tree_out *t, size_t stride)
 }
 
 /* Builds the trees into ix->v, given rows already in place. n_trees == -1 sizes the forest
- * from tree 0. */
+ * from tree 0: trees are added until the forest takes half the vectors' space, or an eighth
+ * with a graph, which finds most neighbours itself (the forest then only seeds it). */
 static int grow_forest(copse_index *ix, const unsigned char *rows, int n_trees, int n_threads)
 {
     uint64_t want = n_trees > 0 ? (uint64_t)n_trees : 1;
@@ -560,7 +563,7 @@ static int grow_forest(copse_index *ix, const unsigned char *rows, int n_trees, 
     if (n_trees < 0) {
         build_tree(&c, 0, 0);
         uint64_t tb = tree_bytes(&c.trees[0], ix->g.node_stride);
-        uint64_t target = (uint64_t)ix->g.row_bytes * c.n / 2;
+        uint64_t target = (uint64_t)ix->g.row_bytes * c.n / (ix->graph_degree ? 8 : 2);
         want = (target + tb - 1) / tb;
         want = want < 1 ? 1 : (want > 1000 ? 1000 : want);
         c.first = 1;

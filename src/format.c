@@ -243,6 +243,11 @@ static int read_sections(copse_index *ix, const unsigned char *img, uint64_t len
         const unsigned char *e = img + TABLE_AT + i * ENTRY_SIZE;
         uint32_t kind = get32(e);
         uint64_t off = get64(e + 8), slen = get64(e + 16);
+        /* Every entry, known or not, must lie in the file: verify checksums them all. */
+        if (off % CP_ALIGN || off < CP_HEADER_SIZE || off > len || slen > len - off)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u at offset %llu, %llu bytes, "
+                           "is outside the %llu-byte file or misaligned", kind,
+                           (unsigned long long)off, (unsigned long long)slen, (unsigned long long)len);
         if (kind == 0 || kind > CP_SEC_KIND_MAX) {
             if (f->minor > COPSE_FORMAT_MINOR)
                 continue; /* a section from a newer minor version: readable without it */
@@ -250,10 +255,6 @@ static int read_sections(copse_index *ix, const unsigned char *img, uint64_t len
         }
         if (v->sec[kind].length)
             return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u appears twice", kind);
-        if (off % CP_ALIGN || off < CP_HEADER_SIZE || off > len || slen > len - off)
-            return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u at offset %llu, %llu bytes, "
-                           "is outside the %llu-byte file or misaligned", kind,
-                           (unsigned long long)off, (unsigned long long)slen, (unsigned long long)len);
         if (want[kind] != UINT64_MAX && slen != want[kind])
             return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u has %llu bytes, expected %llu",
                            kind, (unsigned long long)slen, (unsigned long long)want[kind]);

@@ -298,6 +298,10 @@ int copse_distance(const copse_index *ix, const float *a, const float *b, float 
 {
     if (!ix || !a || !b || !out)
         return COPSE_ERR_ARG;
+    /* ix is const (safe from many threads), so the detail has nowhere to go: the code says it. */
+    if (cp_check_finite(a, ix->g.dim, NULL, "") != COPSE_OK ||
+        cp_check_finite(b, ix->g.dim, NULL, "") != COPSE_OK)
+        return COPSE_ERR_VALUE;
     if (ix->g.metric != COPSE_HAMMING) {
         *out = row_distance(ix, a, b);
         return COPSE_OK;

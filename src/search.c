@@ -85,8 +85,11 @@ static int reserve(void **p, uint64_t *cap, uint64_t need, size_t elem)
     if (need <= *cap)
         return 1;
     uint64_t c = *cap ? *cap : 64;
-    while (c < need)
+    while (c < need) {
+        if (c > UINT64_MAX / 2)
+            return 0;
         c *= 2;
+    }
     void *q = cp_reallocarray(*p, c, elem);
     if (!q)
         return 0;
@@ -250,7 +253,9 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
     uint64_t n_cand = 0, pops = 0, max_pops = v->n_split + v->n_leaves + v->n_trees;
     uint64_t counted = 0; /* n_cand, or with count_repeats every candidate met */
     uint64_t leaf_size = (uint64_t)ix->built_leaf_size;
-    if (!reserve((void **)&s->cand, &s->cand_cap, a->search_k + leaf_size + 1, sizeof *s->cand))
+    /* Candidates are distinct slots: never more than the items, whatever search_k says. */
+    uint64_t want = a->search_k + leaf_size < v->n_items ? a->search_k + leaf_size : v->n_items;
+    if (!reserve((void **)&s->cand, &s->cand_cap, want + 1, sizeof *s->cand))
         return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
     for (uint64_t t = 0; t < v->n_trees; t++)
         if (!pq_push(s, v, top, v->roots[t]))
@@ -262,8 +267,10 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
             if (leaf >= v->n_leaves)
                 return corrupt(s, "leaf reference", e.ref);
             const cp_leaf *l = &v->leaves[leaf];
-            if (l->count > leaf_size && !reserve((void **)&s->cand, &s->cand_cap,
-                                                  n_cand + l->count, sizeof *s->cand))
+            if (l->start > v->n_leaf_items || l->count > v->n_leaf_items - l->start)
+                return corrupt(s, "leaf", leaf);
+            want = n_cand + l->count < v->n_items ? n_cand + l->count : v->n_items;
+            if (!reserve((void **)&s->cand, &s->cand_cap, want + 1, sizeof *s->cand))
                 return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
             int64_t got = open_leaf(v, s, leaf, n_cand);
             if (got < 0)
@@ -439,6 +446,8 @@ static int run_query(const query_args *a, int exact, int64_t *ids, float *dists,
     uint64_t ef = a->search_k > a->k ? a->search_k : a->k, len = 0;
     query_args seeds = *a;
     seeds.search_k = a->search_k ? (ef + 1) / 2 : 0;
+    if (ef > a->ix->v.n_items)
+        ef = a->ix->v.n_items;
     if (rc == COPSE_OK)
         rc = gather(&seeds, &n_cand);
     if (rc == COPSE_OK)
@@ -465,12 +474,18 @@ static int check_query(const copse_index *ix, copse_scratch *s, int64_t k, int64
     return COPSE_OK;
 }
 
+/* search_k as given, or k * n_trees for -1 (as Annoy), no larger than the forest can
+ * deliver (every leaf item; with a graph, twice the items, so that the seeds, half of it,
+ * can be every item), so a huge value means "all". */
 static uint64_t effective_search_k(const copse_index *ix, int64_t k, int64_t search_k)
 {
+    const cp_view *v = &ix->v;
+    uint64_t sk, most = v->graph ? 2 * v->n_items : v->n_leaf_items;
     if (search_k >= 0)
-        return (uint64_t)search_k;
-    uint64_t sk;
-    return cp_mul_add((uint64_t)k, ix->v.n_trees, 0, &sk) ? sk : UINT64_MAX;
+        sk = (uint64_t)search_k;
+    else if (!cp_mul_add((uint64_t)k, v->n_trees, 0, &sk))
+        sk = UINT64_MAX;
+    return sk < most ? sk : most;
 }
 
 /* Stored form of a user vector in s->qbuf (hamming packs; others point at the input). */
@@ -518,6 +533,8 @@ static int one_query(const copse_index *ix, copse_scratch *scratch, const float 
     query_args a = {ix, s, {NULL, 0}, (uint64_t)k, 0};
     if (rc == COPSE_OK) {
         a.search_k = effective_search_k(ix, k, search_k);
+        if (a.k > ix->v.n_items) /* no more results than items: bounds every buffer */
+            a.k = ix->v.n_items;
         if (qv)
             rc = cp_check_finite(qv, ix->g.dim, &s->err, what);
         if (rc == COPSE_OK)

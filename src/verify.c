@@ -91,6 +91,9 @@ static int check_node(walk *w, uint64_t node, uint64_t tree)
     if (g->metric == COPSE_HAMMING && nd->bit >= (uint32_t)g->dim && nd->bit != UINT32_MAX)
         return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu, split node %llu: bit %u >= %d",
                        (unsigned long long)tree, (unsigned long long)node, nd->bit, g->dim);
+    if (!isfinite(nd->offset))
+        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "split node %llu: offset is not finite",
+                       (unsigned long long)node);
     for (int d = 0; d < g->plane_dim; d++)
         if (!isfinite(nd->plane[d]))
             return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "split node %llu: plane component %d is "

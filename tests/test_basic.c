@@ -216,24 +216,30 @@ static void test_unbuild_rebuild(t_ctx *t)
 
 static void test_auto_trees(t_ctx *t)
 {
-    float *x = t_uniform(t, 2000, 16);
-    copse_index *ix = t_index(t, 16, COPSE_ANGULAR, x, 2000, -1, 2);
-    REQUIRE(t, ix);
-    int nt = copse_n_trees(ix);
-    uint64_t raw = 2000ull * 16 * 4, forest = 0;
-    CHECK(t, nt >= 1 && nt <= 1000);
-    /* The forest (nodes, leaves, their items, roots) is sized to about half the vectors. */
-    for (int i = 0; i < copse_n_sections(ix); i++) {
-        const char *name;
-        uint64_t len;
-        CHECK_OK(t, copse_section_info(ix, i, &name, NULL, &len, NULL));
-        if (!strcmp(name, "nodes") || !strcmp(name, "leaves") || !strcmp(name, "leaf_items") ||
-            !strcmp(name, "roots"))
-            forest += len;
+    /* The forest (nodes, leaves, their items, roots) is sized to about half the vectors
+     * without a graph and an eighth with one: check each within a factor of two. */
+    float *x = t_uniform(t, 4000, 16);
+    uint64_t raw = 4000ull * 16 * 4;
+    for (int graph = 0; graph <= 24; graph += 24) {
+        copse_index *ix;
+        CHECK_OK(t, copse_new(16, COPSE_ANGULAR, &ix));
+        CHECK_OK(t, copse_set_graph_degree(ix, graph));
+        CHECK_OK(t, copse_add_items(ix, 4000, NULL, 0, x));
+        CHECK_OK(t, copse_build(ix, -1, 2));
+        uint64_t forest = 0, target = raw / (graph ? 8 : 2);
+        CHECK(t, copse_n_trees(ix) >= 1 && copse_n_trees(ix) <= 1000);
+        for (int i = 0; i < copse_n_sections(ix); i++) {
+            const char *name;
+            uint64_t len;
+            CHECK_OK(t, copse_section_info(ix, i, &name, NULL, &len, NULL));
+            if (!strcmp(name, "nodes") || !strcmp(name, "leaves") || !strcmp(name, "leaf_items") ||
+                !strcmp(name, "roots"))
+                forest += len;
+        }
+        CHECK(t, forest > target / 2 && forest < target * 2);
+        CHECK_OK(t, copse_verify(ix));
+        copse_free(ix);
     }
-    CHECK(t, forest > raw / 4 && forest < raw);
-    CHECK_OK(t, copse_verify(ix));
-    copse_free(ix);
     free(x);
 }
 

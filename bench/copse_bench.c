@@ -29,11 +29,14 @@ int main(int argc, char **argv)
         bench_load_base(&a, &d);
         int n_trees = (int)bench_param(a.params, "n_trees", -1);
         int leaf = (int)bench_param(a.params, "leaf", 0);
+        int graph = (int)bench_param(a.params, "graph", -1); /* -1: the library's default */
         copse_index *ix = NULL;
         double t0 = bench_now();
         check(copse_new(d.dim, metric, &ix), ix, "new");
         if (leaf)
             check(copse_set_leaf_size(ix, leaf), ix, "set_leaf_size");
+        if (graph >= 0)
+            check(copse_set_graph_degree(ix, graph), ix, "set_graph_degree");
         check(copse_add_items(ix, d.n, NULL, 0, d.base), ix, "add_items");
         check(copse_build(ix, n_trees, a.threads), ix, "build");
         double build_s = bench_now() - t0;
@@ -41,8 +44,8 @@ int main(int argc, char **argv)
         bench_write_build(&a, "copse", build_s);
         int64_t n_split = 0, n_leaves = 0;
         copse_n_nodes(ix, &n_split, &n_leaves);
-        fprintf(stderr, "copse    trees=%d leaf_size=%d split_nodes=%lld leaves=%lld\n",
-                copse_n_trees(ix), copse_leaf_size(ix), (long long)n_split,
+        fprintf(stderr, "copse    trees=%d leaf_size=%d graph=%d split_nodes=%lld leaves=%lld\n",
+                copse_n_trees(ix), copse_leaf_size(ix), copse_graph_degree(ix), (long long)n_split,
                 (long long)n_leaves);
         copse_free(ix);
         return 0;

@@ -171,9 +171,11 @@ AK_F="100,200,300,400,500,700,1000,1500,2000,3000,4000,6000,8000,12000,20000"
 EF_Q="10,15,20,30,40,60,80,120,200"
 EF_F="10,12,15,20,25,30,40,50,60,80,100,120,160,200"
 NP_Q="1,2,3,4,6,8,12,16,32"
-# copse's search_k starts lower: its curve already reaches recall 0.99 near search_k = 100
-CK_Q="10,15,20,30,50,70,100,150,200,300,500,1000,2000,5000"
-CK_F="10,12,15,20,25,30,40,50,70,100,150,200,300,500,700,1000,2000,5000"
+# With its neighbour graph (the default), copse's search_k is the graph walk's width: its
+# curve reaches recall 0.99 near search_k = 40. "graph=0" builds the forest alone, whose
+# search_k counts candidates as Annoy's does, so it takes Annoy's knob values.
+CK_Q="10,15,20,30,40,60,80,120,200,300"
+CK_F="10,12,15,20,25,30,40,50,60,80,100,120,160,200,300"
 NP_F="1,2,3,4,5,6,8,10,12,16,20,24,32,48"
 PLAN=()
 add() { PLAN+=("$*"); }
@@ -187,7 +189,7 @@ if [ "$MODE" = quick ]; then
   # faiss's HNSW (75 s to build on one thread here) and exhaustive search: full mode only
   add $E faiss "type=ivf;nlist=256" "$NP_Q"
   add $E copse "n_trees=-1" "$CK_Q"
-  add $E copse "n_trees=50" "$CK_Q"
+  add $E copse "n_trees=50;graph=0" "$AK_Q"
   add $A annoy "n_trees=100" "$AK_Q" 1
   add $A hnswlib "M=16;efc=200" "$EF_Q" 1
   add $A copse "n_trees=-1" "$CK_Q" 1
@@ -202,12 +204,14 @@ else
   add $E faiss "type=hnsw;M=16;efc=200" "$EF_F"
   for nl in 256 1024; do add $E faiss "type=ivf;nlist=$nl" "$NP_F"; done
   add $E faiss "type=flat" "0" 1
-  for t in -1 25 50 100; do add $E copse "n_trees=$t" "$CK_F"; done
+  for t in -1 8; do add $E copse "n_trees=$t" "$CK_F"; done
+  for t in 50 100; do add $E copse "n_trees=$t;graph=0" "$AK_F"; done
   # the angular run checks that copse's gains hold on other data with the same defaults
   for t in 50 100; do add $A annoy "n_trees=$t" "$AK_F"; done
   add $A hnswlib "M=16;efc=200" "$EF_F"
   add $A faiss "type=hnsw;M=16;efc=200" "$EF_F" 2
-  for t in -1 50; do add $A copse "n_trees=$t" "$CK_F"; done
+  add $A copse "n_trees=-1" "$CK_F"
+  add $A copse "n_trees=50;graph=0" "$AK_F"
 fi
 if [ "$LARGE" = 1 ]; then
   DATASETS="$DATASETS $SYN"
@@ -215,7 +219,7 @@ if [ "$LARGE" = 1 ]; then
   add $S annoy "n_trees=100" "100,1000,5000,20000"
   add $S hnswlib "M=16;efc=200" "10,20,40,80,160"
   add $S faiss "type=ivf;nlist=1024" "1,4,16,64"
-  add $S copse "n_trees=-1" "10,30,100,300,1000,5000"
+  add $S copse "n_trees=-1" "10,20,40,80,160,300"
 fi
 
 RAW="$OUT/raw-$MODE.csv"

@@ -419,10 +419,8 @@ static void broken_sections(void)
     fmt_reseal(c, base_len);
     put_file("nodes-normal-nan", c, base_len, COPSE_OK, COPSE_ERR_CORRUPT);
     free(c);
-#ifdef GOLDEN_KNOWN_BUGS
-    /* FORMAT.md: "All floats in NODES and NORMS are finite", but copse_verify checks only
-     * the normal, not the offset (src/verify.c, check_node). Left out of the committed set
-     * until fixed; `make -C tests/golden known-bugs` shows it. */
+    /* FORMAT.md: "All floats in NODES and NORMS are finite" covers the offset too (found
+     * here: verify checked only the normal until 24edbc8). */
     c = edit();
     memcpy(c + off + stride + 16, &inff_, 4);
     fmt_reseal(c, base_len);
@@ -433,10 +431,6 @@ static void broken_sections(void)
     fmt_reseal(c, base_len);
     put_file("nodes-offset-nan", c, base_len, COPSE_OK, COPSE_ERR_CORRUPT);
     free(c);
-#else
-    (void)inff_;
-    (void)stride;
-#endif
 
     /* Leaves: empty, over the leaf size, running past LEAF_ITEMS, reserved field set. */
     off = sec_off(SEC_LEAVES, &len);
@@ -561,17 +555,13 @@ static void future_minor(void)
     fmt_wr16(c + 14, COPSE_FORMAT_MINOR);
     fmt_reseal(c, len);
     put_file("future-kind-current-minor", c, len, COPSE_ERR_CORRUPT, -1);
-#ifdef GOLDEN_KNOWN_BUGS
-    /* An unknown kind pointing outside the file: FORMAT.md says load checks every entry
-     * against the file's length, but read_sections skips unknown kinds before the bounds
-     * check, and copse_verify then computes a CRC32C over the entry (src/verify.c,
-     * check_checksums): a read out of bounds (ASan: heap-buffer-overflow; a mapped file:
-     * SIGSEGV). */
+    /* An unknown kind pointing outside the file: load checks every entry against the
+     * file's length, known kind or not (found by the verify fuzzer: until 24edbc8 load
+     * skipped unknown kinds unchecked and copse_verify read outside the file). */
     fmt_wr16(c + 14, 99);
     fmt_wr64(e + 8, len + (1u << 20));
     fmt_reseal(c, len);
     put_file("future-kind-out-of-bounds", c, len, COPSE_ERR_CORRUPT, -1);
-#endif
     free(c);
 }
 

@@ -252,10 +252,10 @@ static void test_queries(copse_metric m, const char *name)
     EXPECT(n == N);
     OK(copse_exact_vector(ix, s, X, INT64_MAX, ids, d, &n));
     EXPECT(n == N);
-#ifdef KNOWN_BUGS
-    /* Huge k and search_k (docs/TESTING.md, known bugs): hangs in src/search.c reserve()
-     * when search_k + leaf size passes 2^63, COPSE_ERR_NOMEM for search_k >= 2^62 or k >=
-     * 2^61, and no results for k = INT64_MAX with search_k = -1 (k * n_trees overflows). */
+    /* Huge k and search_k mean "everything" (found here: until 24edbc8 a query hung in
+     * src/search.c reserve() when search_k + leaf size passed 2^63, returned
+     * COPSE_ERR_NOMEM for search_k >= 2^62 or k >= 2^61, and nothing for k = INT64_MAX with
+     * search_k = -1). */
     OK(copse_search_vector(ix, s, X, INT64_MAX, INT64_MAX, ids, d, &n));
     EXPECT(n == N);
     OK(copse_search_vector(ix, s, X, INT64_MAX, -1, ids, d, &n));
@@ -264,7 +264,8 @@ static void test_queries(copse_metric m, const char *name)
     EXPECT(n == K);
     OK(copse_search_vector(ix, s, X, INT64_MAX / 4, -1, ids, d, &n));
     EXPECT(n == N);
-#endif
+    OK(copse_search_item(ix, s, 3, K, INT64_MAX, ids, d, &n));
+    EXPECT(n == K);
     /* search_k */
     BADQ(s, copse_search_vector(ix, s, X, K, -2, ids, d, &n), COPSE_ERR_ARG);
     BADQ(s, copse_search_vector(ix, s, X, K, INT64_MIN, ids, d, &n), COPSE_ERR_ARG);
@@ -308,14 +309,9 @@ static void test_queries(copse_metric m, const char *name)
     memcpy(q, X, sizeof q);
     q[1] = NAN;
     float dist;
-    int drc = copse_distance(ix, X, q, &dist);
-#ifdef KNOWN_BUGS
-    /* copse_distance checks no component: a NaN gives rc 0 and a finite distance for
-     * euclidean (0) and angular (1.414); every other call taking vectors says VALUE. */
-    EXPECT(drc == COPSE_ERR_VALUE);
-#else
-    (void)drc;
-#endif
+    /* (until 24edbc8 a NaN gave rc 0 and a finite distance: 0 for euclidean) */
+    EXPECT(copse_distance(ix, X, q, &dist) == COPSE_ERR_VALUE);
+    EXPECT(copse_distance(ix, q, X, &dist) == COPSE_ERR_VALUE);
     /* Batches: empty, negative, a bad row anywhere, thread counts. */
     float qs[4 * DIM];
     memcpy(qs, X, sizeof qs);

@@ -141,6 +141,15 @@ def main():
     case("query: k larger than the index", q("--item", "3", "-k", "1000000"), OK)
     case("query: k 0", q("--item", "3", "-k", "0"), USAGE)  # -k is 1..1000000
     case("query: search_k 0", q("--item", "3", "--search-k", "0"), OK)
+    case("query: search_k INT64_MAX", q("--item", "3", "--search-k", "9223372036854775807"), OK)
+    # The same on a forest without a graph (this hung until 24edbc8).
+    rc, _, err = run(copse, ["build", "-i", good_csv, "-m", "euclidean", "-t", "3", "-q",
+                             "--graph", "0", "-o", P("forest.copse")])
+    result(rc == 0, "build a forest without a graph", err)
+    case("query: search_k INT64_MAX, no graph",
+         ["query", P("forest.copse"), "--item", "3", "--search-k", "9223372036854775807"], OK)
+    case("query: search_k 2^62, no graph",
+         ["query", P("forest.copse"), "--item", "3", "--search-k", "4611686018427387904"], OK)
     case("query: query file with the wrong dimension", q("-q", write("q2.csv", "1,2\n3,4\n"), "--no-header"), DATA)
     case("query: query file with NaN", q("-q", write("qn.csv", "1,2,3\nnan,1,1\n"), "--no-header"), DATA)
     case("query: query file is a directory", q("-q", P("adir"), "-f", "csv"), IO)

@@ -62,7 +62,7 @@ extern "C" {
 #define COPSE_VERSION_NUMBER \
     (COPSE_VERSION_MAJOR * 10000 + COPSE_VERSION_MINOR * 100 + COPSE_VERSION_PATCH)
 #define COPSE_FORMAT_MAJOR 1
-#define COPSE_FORMAT_MINOR 0
+#define COPSE_FORMAT_MINOR 1 /* 1.1: the neighbour graph section */
 
 /* Status codes. Library codes sit in a reserved negative range so they never collide with
  * errno values or with a caller's own codes. */
@@ -141,7 +141,7 @@ COPSE_API void copse_free(copse_index *ix);
  * the saved file is byte-identical whatever the thread count. ADDING only. */
 COPSE_API int copse_set_seed(copse_index *ix, uint64_t seed);
 /* Largest number of items in one leaf, 2..65535; 0 (the default) picks one from the
- * dimension at build: clamp(dim + 2, 16, 64) with a graph, clamp(dim + 2, 16, 1024) without
+ * dimension at build: clamp(dim + 2, 16, 32) with a graph, clamp(dim + 2, 16, 1024) without
  * (copse_set_graph_degree; Annoy's leaves hold dim + 2 items too), 32 for hamming.
  * Larger leaves make smaller files and faster builds; smaller leaves make each probe of the
  * forest more selective. ADDING only. */
@@ -206,7 +206,8 @@ COPSE_API int copse_unbuild(copse_index *ix);
 
 /* Writes a BUILT or LOADED index to path atomically: a temporary file in the same folder is
  * written, fsynced and renamed over path, so a crash or a full disk never leaves a partial
- * file under path (and an existing file there stays intact until the rename).
+ * file under path (and an existing file there stays intact until the rename). Something at
+ * path that is not a regular file (a directory, a device) is never replaced.
  * Errors: COPSE_ERR_STATE, COPSE_ERR_IO (with errno's text in copse_errmsg). */
 COPSE_API int copse_save(copse_index *ix, const char *path);
 
@@ -232,8 +233,9 @@ COPSE_API int copse_load_buffer(copse_index *ix, const void *buf, size_t len);
  * keeps Annoy's trees node for node; search_k counts candidates with repeats, as Annoy does,
  * so queries give Annoy's neighbours. The file is read into memory, not mapped; copse_save
  * then writes an ordinary copse file (whose queries count distinct candidates).
- * Errors: COPSE_ERR_IO, COPSE_ERR_DIM (the size is not a whole number of nodes for this
- * dimension and metric), COPSE_ERR_CORRUPT (a reference out of bounds), COPSE_ERR_STATE. */
+ * Errors: COPSE_ERR_IO, COPSE_ERR_NOTCOPSE (an empty file), COPSE_ERR_DIM (the size is not a
+ * whole number of nodes for this dimension and metric, or the trees do not fit them),
+ * COPSE_ERR_CORRUPT (a reference out of bounds), COPSE_ERR_STATE. */
 COPSE_API int copse_load_annoy(copse_index *ix, const char *path);
 /* Opens path as a new LOADED index whose dimension and metric come from the file. *out is
  * set even on failure when memory allows (free it with copse_free). */

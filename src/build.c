@@ -539,7 +539,7 @@ static int auto_leaf_size(const cp_geom *g, int graph)
 {
     if (g->metric == COPSE_HAMMING)
         return 32;
-    int l = g->dim + 2, max = graph ? 64 : 1024;
+    int l = g->dim + 2, max = graph ? 32 : 1024;
     return l < 16 ? 16 : (l > max ? max : l);
 }
 

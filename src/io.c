@@ -76,6 +76,10 @@ void cp_io_unmap(void *addr, size_t len)
 
 int cp_io_temp_beside(const char *path, int *fd, char **tmp_name, cp_err *err)
 {
+    /* The file will be renamed over path: never over a directory, device or pipe. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return cp_fail(err, COPSE_ERR_IO, "%s exists and is not a regular file", path);
     size_t len = strlen(path);
     char *name = cp_malloc(len + 16);
     if (!name)

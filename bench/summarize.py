@@ -423,8 +423,10 @@ def targets(b, q, datasets, busy):
         out.append(f"| gains hold on {d} (vs Annoy at 0.90/0.95/0.99) | {' / '.join(rs)} | "
                    "see table above |")
     out.append("")
-    out.append("Not judged here: that two processes share one file's pages, and the angular "
-               "and synthetic runs' own targets beyond the ratios above; see the tables.\n")
+    out.append("Not judged here: that two processes share one file's pages (checked by "
+               "`tests/hardening/procs.c` in `make test`: 4 processes, all pages shared clean), "
+               "and the angular and synthetic runs' own targets beyond the ratios above; see "
+               "the tables.\n")
     return out
 
 

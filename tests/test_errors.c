@@ -177,6 +177,9 @@ static void test_files(t_ctx *t)
     struct stat st;
     CHECK(t, stat(t_path(t, "adir"), &st) == 0 && S_ISDIR(st.st_mode));
     CHECK_RC(t, copse_save(src, ""), COPSE_ERR_ARG);
+    /* A device in the way is refused, never replaced by the index. */
+    CHECK_RC(t, copse_save(src, "/dev/null"), COPSE_ERR_IO);
+    CHECK(t, stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode));
     /* Wrong dimension or metric for this handle. */
     copse_index *other;
     CHECK_OK(t, copse_new(7, COPSE_EUCLIDEAN, &other));

@@ -37,12 +37,6 @@ int cp_fail(cp_err *err, int status, const char *fmt, ...)
     return status;
 }
 
-void cp_err_clear(cp_err *err)
-{
-    if (err)
-        err->msg[0] = '\0';
-}
-
 const char *copse_errmsg(const copse_index *ix)
 {
     return ix ? ix->err.msg : "";

@@ -33,7 +33,6 @@ typedef struct cp_err {
  * `return cp_fail(err, COPSE_ERR_ARG, "k = %lld is negative", k);`. err may be NULL. */
 int cp_fail(cp_err *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void cp_err_clear(cp_err *err);
 
 /* ---- memory: overflow-checked helpers ---- */
 void *cp_malloc(size_t size);
@@ -213,7 +212,6 @@ int cp_builder_init(cp_builder *b);
 void cp_builder_free(cp_builder *b);
 int cp_builder_slot(const cp_builder *b, int64_t id, uint64_t *slot);
 const void *cp_builder_row(copse_index *ix, uint64_t slot, void *tmp);
-int cp_builder_load_rows(copse_index *ix, const unsigned char **rows, void **owned);
 int cp_builder_from_view(copse_index *ix);
 
 int cp_view_slot(const cp_view *v, int64_t id, uint64_t *slot);

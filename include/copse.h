@@ -117,6 +117,22 @@ COPSE_API const char *copse_strerror(int status);
  * Valid until the next call on ix. */
 COPSE_API const char *copse_errmsg(const copse_index *ix);
 
+/* ---- memory ------------------------------------------------------------------------------ */
+
+/* The functions every allocation of the library goes through (the C library's by default).
+ * Process-wide, like sqlite3_config: call it before the first copse_new, copse_open or
+ * copse_scratch_new; from then on it returns COPSE_ERR_STATE. NULL restores the default. The
+ * functions must be thread-safe (builds and batches allocate on worker threads) and behave as
+ * malloc, realloc and free; ctx is passed back to them. (qsort inside the C library may still
+ * allocate with malloc.) Errors: COPSE_ERR_STATE, COPSE_ERR_ARG (a NULL function). */
+typedef struct copse_allocator {
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*realloc)(void *ctx, void *ptr, size_t size);
+    void (*free)(void *ctx, void *ptr);
+    void *ctx;
+} copse_allocator;
+COPSE_API int copse_set_allocator(const copse_allocator *a);
+
 /* ---- metrics --------------------------------------------------------------------------- */
 
 /* Parses "angular" (also "cosine"), "euclidean", "manhattan", "dot", "hamming".

@@ -1,15 +1,61 @@
 /*
  * alloc.c: every allocation goes through these, so sizes that come from callers or files are
- * checked for overflow in one place.
+ * checked for overflow in one place, and an application can route the library's memory
+ * through its own allocator (copse_set_allocator).
+ *
+ * The allocator is process configuration, like sqlite3_config(SQLITE_CONFIG_MALLOC): set
+ * before the first handle exists and fixed from then on, so reading it needs no lock. It is
+ * the library's only global state; rejected alternative: an allocator per handle, which every
+ * internal allocation (worker threads, scratches, temporary names) would have to carry.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-void *cp_malloc(size_t size) { return malloc(size ? size : 1); }
+static void *libc_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
 
-void *cp_calloc(size_t n, size_t size) { return calloc(n ? n : 1, size ? size : 1); }
+static void *libc_realloc(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    return realloc(p, size);
+}
+
+static void libc_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+static copse_allocator allocator = {libc_malloc, libc_realloc, libc_free, NULL};
+static atomic_int allocator_fixed;
+
+int copse_set_allocator(const copse_allocator *a)
+{
+    if (atomic_load(&allocator_fixed))
+        return COPSE_ERR_STATE;
+    if (a && (!a->malloc || !a->realloc || !a->free))
+        return COPSE_ERR_ARG;
+    allocator = a ? *a : (copse_allocator){libc_malloc, libc_realloc, libc_free, NULL};
+    return COPSE_OK;
+}
+
+void cp_allocator_fix(void) { atomic_store(&allocator_fixed, 1); }
+
+void *cp_malloc(size_t size) { return allocator.malloc(allocator.ctx, size ? size : 1); }
+
+void *cp_calloc(size_t n, size_t size)
+{
+    void *p = cp_mallocarray(n ? n : 1, size ? size : 1);
+    if (p)
+        memset(p, 0, (n ? n : 1) * (size ? size : 1));
+    return p;
+}
 
 void *cp_mallocarray(size_t n, size_t size)
 {
@@ -23,19 +69,14 @@ void *cp_reallocarray(void *p, size_t n, size_t size)
     if (size && n > SIZE_MAX / size)
         return NULL;
     size_t bytes = n * size;
-    return realloc(p, bytes ? bytes : 1);
+    return allocator.realloc(allocator.ctx, p, bytes ? bytes : 1);
 }
 
-void *cp_aligned_alloc(size_t size)
+void cp_free(void *p)
 {
-    void *p = NULL;
-    if (posix_memalign(&p, CP_ALIGN, size ? size : 1) != 0)
-        return NULL;
-    memset(p, 0, size);
-    return p;
+    if (p)
+        allocator.free(allocator.ctx, p);
 }
-
-void cp_free(void *p) { free(p); }
 
 int cp_mul_add(uint64_t a, uint64_t b, uint64_t c, uint64_t *out)
 {

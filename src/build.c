@@ -402,7 +402,7 @@ static int assemble(copse_index *ix, tree_out *trees, uint64_t n_trees)
     uint64_t node_bytes;
     if (!cp_mul_add(ns, stride, 0, &node_bytes))
         return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: forest too large");
-    unsigned char *nodes = cp_aligned_alloc(node_bytes);
+    unsigned char *nodes = cp_calloc(node_bytes, 1);
     cp_leaf *leaves = cp_mallocarray(nl, sizeof *leaves);
     uint32_t *items = cp_mallocarray(ni, sizeof *items);
     uint64_t *roots = cp_mallocarray(n_trees, sizeof *roots);

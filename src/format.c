@@ -502,9 +502,10 @@ int copse_load_buffer(copse_index *ix, const void *buf, size_t len)
     if (!buf && len)
         return cp_fail(&ix->err, COPSE_ERR_ARG, "load_buffer: NULL buffer");
     const unsigned char *img = buf;
-    if ((uintptr_t)buf % CP_ALIGN) {
-        /* Sections are aligned relative to the image; typed reads need the image aligned. */
-        if (!(ix->buf_copy = cp_aligned_alloc(len)))
+    if ((uintptr_t)buf % 8) {
+        /* Sections start at multiples of 64 in the image; their 64-bit fields need the image
+         * itself 8-byte aligned (SIMD loads are unaligned anyway). */
+        if (!(ix->buf_copy = cp_malloc(len)))
             return cp_fail(&ix->err, COPSE_ERR_NOMEM, "load_buffer: no memory to align %zu bytes", len);
         memcpy(ix->buf_copy, buf, len);
         img = ix->buf_copy;

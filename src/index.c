@@ -29,6 +29,7 @@ int copse_new(int dim, copse_metric metric, copse_index **out)
 {
     if (!out)
         return COPSE_ERR_ARG;
+    cp_allocator_fix();
     copse_index *ix = cp_calloc(1, sizeof *ix);
     *out = ix;
     if (!ix)

@@ -39,8 +39,9 @@ void *cp_malloc(size_t size);
 void *cp_calloc(size_t n, size_t size);
 void *cp_mallocarray(size_t n, size_t size);
 void *cp_reallocarray(void *p, size_t n, size_t size);
-void *cp_aligned_alloc(size_t size); /* CP_ALIGN-aligned, zero-filled, freed with cp_free */
 void cp_free(void *p);
+/* Called when the first handle is made: copse_set_allocator refuses from then on. */
+void cp_allocator_fix(void);
 /* a * b + c without overflow; 0 on overflow, else 1 with the result in *out. */
 int cp_mul_add(uint64_t a, uint64_t b, uint64_t c, uint64_t *out);
 static inline uint64_t cp_align_up(uint64_t x) { return (x + CP_ALIGN - 1) & ~(uint64_t)(CP_ALIGN - 1); }

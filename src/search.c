@@ -60,6 +60,7 @@ int copse_scratch_new(copse_scratch **out)
 {
     if (!out)
         return COPSE_ERR_ARG;
+    cp_allocator_fix();
     *out = cp_calloc(1, sizeof **out);
     return *out ? COPSE_OK : COPSE_ERR_NOMEM;
 }

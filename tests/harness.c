@@ -113,7 +113,7 @@ void t_write_file(const char *path, const void *data, size_t len)
 }
 
 static const t_case *all_cases[] = {basic_cases, error_cases, recall_cases, file_cases,
-                                    kernel_cases, thread_cases};
+                                    kernel_cases, thread_cases, alloc_cases};
 
 int main(int argc, char **argv)
 {
@@ -130,6 +130,11 @@ int main(int argc, char **argv)
     }
     if (!have_seed)
         seed = getenv("COPSE_TEST_SEED") ? strtoull(getenv("COPSE_TEST_SEED"), NULL, 0) : 20261122;
+    /* Before any handle exists: afterwards the allocator is fixed. */
+    if (t_install_allocator() != COPSE_OK) {
+        fprintf(stderr, "copse_set_allocator refused\n");
+        return 2;
+    }
     if (copse_version_number() != COPSE_VERSION_NUMBER) {
         fprintf(stderr, "library version %d, header %d\n", copse_version_number(), COPSE_VERSION_NUMBER);
         return 2;

@@ -1160,11 +1160,36 @@ static struct PyModuleDef copse_module = {
     .m_size = -1,
 };
 
+/* The library's memory goes through Python's raw allocator (thread-safe without the GIL), so
+ * tracemalloc and Python's debug hooks see it. The extension carries its own copy of the
+ * library, so this choice touches no other user of copse in the process. */
+static void *raw_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return PyMem_RawMalloc(size);
+}
+
+static void *raw_realloc(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    return PyMem_RawRealloc(p, size);
+}
+
+static void raw_free(void *ctx, void *p)
+{
+    (void)ctx;
+    PyMem_RawFree(p);
+}
+
 PyMODINIT_FUNC PyInit__copse(void)
 {
     static int key_made;
+    static const copse_allocator raw = {raw_malloc, raw_realloc, raw_free, NULL};
     if (check_library_version() < 0 || PyType_Ready(&IndexType) < 0)
         return NULL;
+    /* Refused only when a handle already exists, i.e. on a second import of the module in
+     * another interpreter; the allocator chosen the first time stays. */
+    (void)copse_set_allocator(&raw);
     if (!key_made && pthread_key_create(&scratch_key, scratch_destroy) != 0)
         return PyErr_Format(PyExc_ImportError, "copse: no thread-local storage key left");
     key_made = 1;

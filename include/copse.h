@@ -236,7 +236,10 @@ COPSE_API int copse_save_buffer(copse_index *ix, void *buf, size_t len);
  * pages) and checks its header, section table and sizes (not every checksum: see
  * copse_verify). prefault != 0 reads every page in now. The index must be in the ADDING
  * state with no items; its dimension and metric must match the file's (COPSE_ERR_DIM,
- * COPSE_ERR_METRIC). copse_open() makes the index from the file instead.
+ * COPSE_ERR_METRIC). copse_open() makes the index from the file instead. Pointers into the
+ * file (labels) stay valid until unload or free. The file must not be truncated or rewritten
+ * in place while loaded (the mapping would fault); copse_save never does that: it renames a
+ * new file over the old, and processes that loaded the old one keep reading it.
  * Errors: COPSE_ERR_IO, COPSE_ERR_NOTCOPSE, COPSE_ERR_VERSION, COPSE_ERR_CORRUPT,
  * COPSE_ERR_DIM, COPSE_ERR_METRIC, COPSE_ERR_STATE. */
 COPSE_API int copse_load(copse_index *ix, const char *path, int prefault);

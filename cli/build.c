@@ -217,11 +217,20 @@ static void announce_done(const build_opts *o)
         fputs("\r\033[K", stderr);
 }
 
+/* The library reports build progress from its threads, one call at a time. */
+static void on_build_progress(void *ctx, double fraction)
+{
+    progress_update(ctx, fraction, -1);
+}
+
 static int build_and_save(copse_index *ix, const build_opts *o, cli_err *err)
 {
-    announce(o, "building trees");
+    cli_progress bar;
+    progress_start(&bar, "building", NULL, !o->quiet);
+    copse_set_progress(ix, on_build_progress, &bar);
     int st = copse_build(ix, o->n_trees, o->n_threads);
-    announce_done(o);
+    copse_set_progress(ix, NULL, NULL);
+    progress_end(&bar);
     if (st != COPSE_OK)
         return cli_fail_status(err, st, ix, "build");
     if (o->on_disk)

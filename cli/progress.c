@@ -66,7 +66,8 @@ void progress_update(cli_progress *p, double fraction, int64_t done)
     fprintf(stderr, "\r%s ", p->label);
     if (fraction >= 0.0) {
         draw_bar(fraction);
-        fprintf(stderr, "  %lld %s  %s/s", (long long)done, p->unit, rate);
+        if (p->unit) /* a count to show; a build reports only its fraction */
+            fprintf(stderr, "  %lld %s  %s/s", (long long)done, p->unit, rate);
         if (fraction > 0.01) {
             char eta[32];
             format_duration(elapsed * (1.0 - fraction) / fraction, eta, sizeof eta);

@@ -16,9 +16,11 @@ typedef struct cli_progress {
     int drawn;           /* something is on the line and must be erased at the end */
 } cli_progress;
 
-/* enabled: the caller's wish; the bar still stays off unless stderr is a terminal. */
+/* enabled: the caller's wish; the bar still stays off unless stderr is a terminal.
+ * unit NULL: no count is shown, only the fraction and the ETA. */
 void progress_start(cli_progress *p, const char *label, const char *unit, int enabled);
-/* fraction in 0..1, or < 0 when the total is unknown; redraws at most ten times a second. */
+/* fraction in 0..1, or < 0 when the total is unknown (then unit must be set); redraws at
+ * most ten times a second. */
 void progress_update(cli_progress *p, double fraction, int64_t done);
 /* Erases the bar. */
 void progress_end(cli_progress *p);

@@ -163,6 +163,13 @@ COPSE_API int copse_set_seed(copse_index *ix, uint64_t seed);
  * forest more selective. ADDING only. */
 COPSE_API int copse_set_leaf_size(copse_index *ix, int leaf_size);
 
+/* Progress of copse_build: fn(ctx, fraction) with fraction rising from 0 to 1, once per tree
+ * and per graph step (a few dozen to a few thousand calls), from the building threads but
+ * never two at once. fn must not call the library on this index. NULL turns it off.
+ * Any state. */
+typedef void (*copse_progress_fn)(void *ctx, double fraction);
+COPSE_API int copse_set_progress(copse_index *ix, copse_progress_fn fn, void *ctx);
+
 /* Degree of the neighbour graph built beside the forest: each item lists up to this many items
  * near it, and queries walk those lists from the forest's candidates, which reaches high
  * recall with far fewer distance computations than the forest alone. 0 builds no graph (the

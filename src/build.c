@@ -90,6 +90,7 @@ typedef struct build_ctx {
     uint64_t seed;
     uint64_t first; /* work item i builds, into trees[i], the tree of stream first + i */
     tree_out *trees;
+    cp_progress *progress;
 } build_ctx;
 
 /* Scratch one tree needs besides its output. */
@@ -380,6 +381,7 @@ static void build_tree(void *ctx, uint64_t i, int worker)
     cp_free(tmp);
     cp_free(w.side);
     cp_free(w.p);
+    cp_progress_step(c->progress);
 }
 
 /* ---- assembly ---- */
@@ -555,7 +557,7 @@ static int grow_forest(copse_index *ix, const unsigned char *rows, int n_trees, 
 {
     uint64_t want = n_trees > 0 ? (uint64_t)n_trees : 1;
     build_ctx c = {&ix->g, &ix->kern, rows, ix->v.norms, ix->b.n, ix->built_leaf_size, ix->seed,
-                   0, NULL};
+                   0, NULL, &ix->progress};
     c.trees = cp_calloc(n_trees > 0 ? want : 1000, sizeof *c.trees);
     if (!c.trees)
         return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory");
@@ -566,6 +568,7 @@ static int grow_forest(copse_index *ix, const unsigned char *rows, int n_trees, 
         uint64_t target = (uint64_t)ix->g.row_bytes * c.n / (ix->graph_degree ? 8 : 2);
         want = (target + tb - 1) / tb;
         want = want < 1 ? 1 : (want > 1000 ? 1000 : want);
+        ix->progress.total += want - 1; /* tree 0 was counted as the one tree expected */
         c.first = 1;
         c.trees = all + 1;
     }
@@ -606,7 +609,7 @@ int cp_for_each_leaf(copse_index *ix, const unsigned char *rows, int n_trees, in
                      void *ctx)
 {
     build_ctx c = {&ix->g, &ix->kern, rows, ix->v.norms, ix->v.n_items, leaf_size,
-                   ix->seed, first_stream, NULL};
+                   ix->seed, first_stream, NULL, &ix->progress};
     c.trees = cp_calloc((size_t)n_trees, sizeof *c.trees);
     if (!c.trees)
         return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory");
@@ -620,6 +623,7 @@ int cp_for_each_leaf(copse_index *ix, const unsigned char *rows, int n_trees, in
         if (rc == COPSE_OK)
             cp_parallel_for(n_threads, c.trees[t].n_leaves, leaf_one, &j);
         tree_out_free(&c.trees[t]);
+        cp_progress_step(&ix->progress);
     }
     cp_free(c.trees);
     return rc;
@@ -714,9 +718,16 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
         return cp_fail(&ix->err, COPSE_ERR_ARG, "build: n_trees = %d; want -1 (automatic) or "
                        "1..%d", n_trees, COPSE_MAX_TREES);
     ix->built_leaf_size = ix->leaf_size ? ix->leaf_size : auto_leaf_size(&ix->g, ix->graph_degree > 0);
-    int rc;
+    /* Units: each forest tree, and with a graph each throwaway tree built and its leaves
+     * paired, and the final lists. */
+    uint64_t units = (n_trees > 0 ? (uint64_t)n_trees : 1) +
+                     (ix->graph_degree > 0 && ix->b.n >= 2 ? 2 * CP_GRAPH_TREES + 1 : 0);
+    int rc = cp_progress_begin(&ix->progress, units);
+    if (rc != COPSE_OK)
+        return cp_fail(&ix->err, rc, "build: no memory");
     if (ix->b.disk_fd >= 0) {
         rc = finish_on_disk(ix, n_trees, n_threads);
+        cp_progress_end(&ix->progress);
         if (rc != COPSE_OK) {
             cp_release_view(ix);
             return rc;
@@ -724,6 +735,7 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
         cp_builder_free(&ix->b);
     } else {
         rc = build_view(ix, ix->b.rows, n_trees, n_threads);
+        cp_progress_end(&ix->progress);
         if (rc != COPSE_OK) {
             cp_release_view(ix);
             return rc;

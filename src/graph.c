@@ -24,7 +24,7 @@
 
 #include "internal.h"
 
-#define GRAPH_TREES 8
+#define GRAPH_TREES CP_GRAPH_TREES
 #define GRAPH_LEAF 32
 #define GRAPH_STREAM (1ull << 40) /* far from the stored trees' streams 0, 1, ... */
 
@@ -219,6 +219,7 @@ int cp_graph_build(copse_index *ix, const unsigned char *rows, int n_threads)
                               leaf_pairs, &g);
     if (rc == COPSE_OK)
         rc = finish(ix, &g, n_threads, out);
+    cp_progress_step(&ix->progress);
     cp_free(g.dist);
     cp_free(g.id);
     cp_free(g.len);

@@ -93,6 +93,15 @@ int copse_set_leaf_size(copse_index *ix, int leaf_size)
     return COPSE_OK;
 }
 
+int copse_set_progress(copse_index *ix, copse_progress_fn fn, void *ctx)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    ix->progress.fn = fn;
+    ix->progress.ctx = ctx;
+    return COPSE_OK;
+}
+
 int copse_set_graph_degree(copse_index *ix, int degree)
 {
     if (!ix)

@@ -22,6 +22,7 @@
 #define CP_LEAF_FLAG (1ull << 63) /* a node reference with this bit names a leaf */
 #define CP_MAX_LABEL 65535
 #define CP_DEFAULT_GRAPH_DEGREE 24
+#define CP_GRAPH_TREES 8 /* throwaway trees the graph's candidate edges come from */
 #define CP_MAX_GRAPH_DEGREE 255
 
 /* ---- errors ---- */
@@ -169,6 +170,19 @@ void cp_parallel_for(int n_threads, uint64_t n, void (*fn)(void *ctx, uint64_t i
                      void *ctx);
 int cp_online_cpus(void);
 
+/* Build progress: units of work done out of a total, reported to the user's callback under a
+ * lock so it is never called twice at once (threads.c). */
+typedef struct cp_progress {
+    copse_progress_fn fn;
+    void *ctx;
+    uint64_t done, total; /* total may grow once the automatic tree count is known */
+    double shown;         /* the last fraction reported: reports never go back */
+    void *lock;           /* a pthread mutex, made by cp_progress_begin */
+} cp_progress;
+int cp_progress_begin(cp_progress *p, uint64_t total);
+void cp_progress_step(cp_progress *p);
+void cp_progress_end(cp_progress *p);
+
 /* ---- the builder (ADDING state) ---- */
 typedef struct cp_builder {
     unsigned char *rows;   /* in memory: cap rows; NULL for on-disk */
@@ -192,6 +206,7 @@ struct copse_index {
     uint64_t seed;
     int leaf_size;          /* as set (0 = auto) */
     int graph_degree;       /* as set for the next build (0 = no graph) */
+    cp_progress progress;   /* build progress callback and its counters */
     int built_leaf_size;    /* as used by the forest in the view */
     cp_builder b;
     cp_view v;

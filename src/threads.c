@@ -38,6 +38,49 @@ int cp_online_cpus(void)
     return n < 1 ? 1 : (n > 1024 ? 1024 : (int)n);
 }
 
+int cp_progress_begin(cp_progress *p, uint64_t total)
+{
+    p->done = 0;
+    p->total = total ? total : 1;
+    p->shown = 0;
+    p->lock = NULL;
+    if (!p->fn)
+        return COPSE_OK;
+    pthread_mutex_t *m = cp_malloc(sizeof *m);
+    if (!m || pthread_mutex_init(m, NULL) != 0) {
+        cp_free(m);
+        return COPSE_ERR_NOMEM;
+    }
+    p->lock = m;
+    p->fn(p->ctx, 0.0);
+    return COPSE_OK;
+}
+
+void cp_progress_step(cp_progress *p)
+{
+    if (!p->lock)
+        return;
+    pthread_mutex_lock(p->lock);
+    if (p->done < p->total)
+        p->done++;
+    double f = (double)p->done / (double)p->total;
+    if (f > p->shown)
+        p->shown = f;
+    p->fn(p->ctx, p->shown);
+    pthread_mutex_unlock(p->lock);
+}
+
+void cp_progress_end(cp_progress *p)
+{
+    if (!p->lock)
+        return;
+    if (p->done < p->total)
+        p->fn(p->ctx, 1.0);
+    pthread_mutex_destroy(p->lock);
+    cp_free(p->lock);
+    p->lock = NULL;
+}
+
 int cp_thread_count(int n_threads, uint64_t n)
 {
     if (n_threads <= 0)

@@ -69,6 +69,43 @@ static void test_many_threads(t_ctx *t)
     free(x);
 }
 
+typedef struct progress_log {
+    int calls, inside, overlapped, backwards;
+    double last;
+} progress_log;
+
+static void on_progress(void *ctx, double f)
+{
+    progress_log *p = ctx;
+    if (__atomic_fetch_add(&p->inside, 1, __ATOMIC_SEQ_CST) != 0)
+        p->overlapped = 1;
+    p->backwards |= f < p->last || f > 1.0;
+    p->last = f;
+    p->calls++;
+    __atomic_fetch_sub(&p->inside, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_progress(t_ctx *t)
+{
+    /* Build progress rises from 0 to 1, once per unit of work, never two calls at once. */
+    float *x = t_clustered(t, 3000, 16, 8, 0.3);
+    const int trees[] = {6, -1};
+    for (int graph = 0; graph <= 24; graph += 24)
+        for (int i = 0; i < 2; i++) {
+            progress_log log = {0, 0, 0, 0, 0.0};
+            copse_index *ix;
+            CHECK_OK(t, copse_new(16, COPSE_EUCLIDEAN, &ix));
+            CHECK_OK(t, copse_set_graph_degree(ix, graph));
+            CHECK_OK(t, copse_set_progress(ix, on_progress, &log));
+            CHECK_OK(t, copse_add_items(ix, 3000, NULL, 0, x));
+            CHECK_OK(t, copse_build(ix, trees[i], 2));
+            CHECK(t, !log.overlapped && !log.backwards && log.last == 1.0);
+            CHECK(t, log.calls >= copse_n_trees(ix) + (graph ? 17 : 0));
+            copse_free(ix);
+        }
+    free(x);
+}
+
 static void test_padding(t_ctx *t)
 {
     float *x = t_uniform(t, 5, 3);
@@ -88,5 +125,6 @@ static void test_padding(t_ctx *t)
 const t_case thread_cases[] = {
     {"threads/many_threads", test_many_threads},
     {"threads/padding", test_padding},
+    {"threads/progress", test_progress},
     {NULL, NULL},
 };

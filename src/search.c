@@ -299,6 +299,21 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
     return COPSE_OK;
 }
 
+/* Writes the k best of s->best[0..len) in order. */
+static void emit(const query_args *a, uint64_t len, int64_t *ids, float *dists, int64_t *n_out)
+{
+    const copse_index *ix = a->ix;
+    copse_scratch *s = a->s;
+    qsort(s->best, len, sizeof *s->best, cmp_hit);
+    uint64_t k = a->k < len ? a->k : len;
+    for (uint64_t i = 0; i < k; i++) {
+        ids[i] = cp_view_id(&ix->v, s->best[i].slot);
+        if (dists)
+            dists[i] = cp_dist_report(&ix->g, s->best[i].dist);
+    }
+    *n_out = (int64_t)k;
+}
+
 /* Ranks slots (all of them when cand is NULL) and writes the k best. */
 static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *ids, float *dists,
                 int64_t *n_out)
@@ -316,13 +331,7 @@ static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *
         hit h = {cp_dist_internal(&ix->g, &ix->kern, &ix->v, &a->q, slot), slot};
         best_offer(s->best, &len, k, h);
     }
-    qsort(s->best, len, sizeof *s->best, cmp_hit);
-    for (uint64_t i = 0; i < len; i++) {
-        ids[i] = cp_view_id(&ix->v, s->best[i].slot);
-        if (dists)
-            dists[i] = cp_dist_report(&ix->g, s->best[i].dist);
-    }
-    *n_out = (int64_t)len;
+    emit(a, len, ids, dists, n_out);
     return COPSE_OK;
 }
 
@@ -409,20 +418,6 @@ static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_
     return COPSE_OK;
 }
 
-/* Writes the k best of s->best[0..len) in order. */
-static void emit(const query_args *a, uint64_t len, int64_t *ids, float *dists, int64_t *n_out)
-{
-    const copse_index *ix = a->ix;
-    copse_scratch *s = a->s;
-    qsort(s->best, len, sizeof *s->best, cmp_hit);
-    uint64_t k = a->k < len ? a->k : len;
-    for (uint64_t i = 0; i < k; i++) {
-        ids[i] = cp_view_id(&ix->v, s->best[i].slot);
-        if (dists)
-            dists[i] = cp_dist_report(&ix->g, s->best[i].dist);
-    }
-    *n_out = (int64_t)k;
-}
 
 static int run_query(const query_args *a, int exact, int64_t *ids, float *dists, int64_t *n_out)
 {

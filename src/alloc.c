@@ -72,6 +72,24 @@ void *cp_reallocarray(void *p, size_t n, size_t size)
     return allocator.realloc(allocator.ctx, p, bytes ? bytes : 1);
 }
 
+int cp_grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 1;
+    uint64_t c = *cap ? *cap : 64;
+    while (c < need) {
+        if (c > UINT64_MAX / 2)
+            return 0;
+        c *= 2;
+    }
+    void *q = cp_reallocarray(*p, c, elem);
+    if (!q)
+        return 0;
+    *p = q;
+    *cap = c;
+    return 1;
+}
+
 void cp_free(void *p)
 {
     if (p)

@@ -68,21 +68,6 @@ static const unsigned char *node_ptr(const conv *c, uint64_t i) { return c->img 
 static int32_t n_desc(const conv *c, uint64_t i) { return rd_i32(node_ptr(c, i)); }
 static int32_t child(const conv *c, uint64_t i, uint64_t j) { return rd_i32(node_ptr(c, i) + c->L.children + 4 * j); }
 
-static int grow_arr(void **p, uint64_t *cap, uint64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 1;
-    uint64_t n = *cap ? *cap * 2 : 256;
-    while (n < need)
-        n *= 2;
-    void *q = cp_reallocarray(*p, n, elem);
-    if (!q)
-        return 0;
-    *p = q;
-    *cap = n;
-    return 1;
-}
-
 /* Annoy's own rule: scan back from the end while n_descendants stays that of the last node;
  * the first node of that run is the last tree's original root when more than one remains. */
 static uint64_t find_roots(const conv *c)
@@ -105,9 +90,9 @@ static int bad(conv *c, const char *what, uint64_t node)
 
 static uint64_t add_leaf(conv *c, uint64_t annoy, const int32_t *members, uint64_t count)
 {
-    if (!grow_arr((void **)&c->leaves, &c->cap_leaves, c->n_leaves + 1, sizeof *c->leaves) ||
-        !grow_arr((void **)&c->leaf_keys, &c->cap_lkeys, c->n_leaves + 1, sizeof *c->leaf_keys) ||
-        !grow_arr((void **)&c->items, &c->cap_items, c->n_items + count, sizeof *c->items))
+    if (!cp_grow((void **)&c->leaves, &c->cap_leaves, c->n_leaves + 1, sizeof *c->leaves) ||
+        !cp_grow((void **)&c->leaf_keys, &c->cap_lkeys, c->n_leaves + 1, sizeof *c->leaf_keys) ||
+        !cp_grow((void **)&c->items, &c->cap_items, c->n_items + count, sizeof *c->items))
         return UINT64_MAX;
     c->leaf_keys[c->n_leaves] = (uint32_t)annoy;
     c->leaves[c->n_leaves] = (cp_leaf){c->n_items, (uint32_t)count, 0};
@@ -167,8 +152,8 @@ static int convert_tree(conv *c, uint64_t root, uint64_t *out_ref)
                 return bad(c, "leaf without items", a);
             ref = add_leaf(c, a, members, n);
         } else if (nd > 1) {
-            if (!grow_arr((void **)&c->nodes, &c->cap_split, c->n_split + 1, stride) ||
-                !grow_arr((void **)&c->split_keys, &c->cap_skeys, c->n_split + 1, sizeof *c->split_keys))
+            if (!cp_grow((void **)&c->nodes, &c->cap_split, c->n_split + 1, stride) ||
+                !cp_grow((void **)&c->split_keys, &c->cap_skeys, c->n_split + 1, sizeof *c->split_keys))
                 return cp_fail(&c->ix->err, COPSE_ERR_NOMEM, "Annoy file: no memory");
             c->split_keys[c->n_split] = (uint32_t)a;
             ref = c->n_split++;

@@ -295,25 +295,10 @@ static void partition(tree_work *w, uint32_t *idx, uint64_t count, uint32_t *tmp
     memcpy(idx + a, tmp, b * sizeof *idx);
 }
 
-static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 1;
-    uint64_t c = *cap ? *cap * 2 : 64;
-    while (c < need)
-        c *= 2;
-    void *q = cp_reallocarray(*p, c, elem);
-    if (!q)
-        return 0;
-    *p = q;
-    *cap = c;
-    return 1;
-}
-
 static uint64_t add_leaf(tree_work *w, const uint32_t *idx, uint64_t count)
 {
     tree_out *o = w->out;
-    if (!grow((void **)&o->leaves, &o->cap_leaves, o->n_leaves + 1, sizeof(cp_leaf))) {
+    if (!cp_grow((void **)&o->leaves, &o->cap_leaves, o->n_leaves + 1, sizeof(cp_leaf))) {
         o->rc = COPSE_ERR_NOMEM;
         return 0;
     }
@@ -335,7 +320,7 @@ static uint64_t build_subtree(tree_work *w, uint32_t *idx, uint64_t count, uint3
     if (count <= (uint64_t)w->c->leaf_size)
         return add_leaf(w, idx, count);
     size_t stride = w->c->g->node_stride;
-    if (!grow((void **)&o->nodes, &o->cap_nodes, o->n_nodes + 1, stride)) {
+    if (!cp_grow((void **)&o->nodes, &o->cap_nodes, o->n_nodes + 1, stride)) {
         o->rc = COPSE_ERR_NOMEM;
         return 0;
     }

@@ -45,6 +45,14 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
+uint32_t cp_table_count(const unsigned char *img) { return get32(img + 104); }
+
+cp_table_entry cp_table_get(const unsigned char *img, uint32_t i)
+{
+    const unsigned char *e = img + TABLE_AT + i * ENTRY_SIZE;
+    return (cp_table_entry){get32(e), get32(e + 4), get64(e + 8), get64(e + 16)};
+}
+
 void cp_layout_compute(const cp_view *v, cp_layout *lay)
 {
     uint64_t pos = CP_HEADER_SIZE;
@@ -240,9 +248,9 @@ static int read_sections(copse_index *ix, const unsigned char *img, uint64_t len
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: counts overflow");
     cp_view *v = &ix->v;
     for (uint32_t i = 0; i < f->n_sections; i++) {
-        const unsigned char *e = img + TABLE_AT + i * ENTRY_SIZE;
-        uint32_t kind = get32(e);
-        uint64_t off = get64(e + 8), slen = get64(e + 16);
+        cp_table_entry e = cp_table_get(img, i);
+        uint32_t kind = e.kind;
+        uint64_t off = e.offset, slen = e.length;
         /* Every entry, known or not, must lie in the file: verify checksums them all. */
         if (off % CP_ALIGN || off < CP_HEADER_SIZE || off > len || slen > len - off)
             return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u at offset %llu, %llu bytes, "
@@ -403,9 +411,9 @@ int copse_section_info(const copse_index *ix, int i, const char **name, uint64_t
         *length = s->length;
     if (checksum) {
         *checksum = 0;
-        for (uint32_t e = 0; ix->image && e < get32(ix->image + 104); e++)
-            if (get32(ix->image + TABLE_AT + e * ENTRY_SIZE) == (uint32_t)kind)
-                *checksum = get32(ix->image + TABLE_AT + e * ENTRY_SIZE + 4);
+        for (uint32_t e = 0; ix->image && e < cp_table_count(ix->image); e++)
+            if (cp_table_get(ix->image, e).kind == (uint32_t)kind)
+                *checksum = cp_table_get(ix->image, e).crc;
         if (!ix->image)
             *checksum = cp_crc32c(0, s->data, s->length);
     }

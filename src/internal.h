@@ -41,6 +41,9 @@ void *cp_calloc(size_t n, size_t size);
 void *cp_mallocarray(size_t n, size_t size);
 void *cp_reallocarray(void *p, size_t n, size_t size);
 void cp_free(void *p);
+/* Makes *p hold at least need elements of elem bytes, doubling *cap; 0 when out of memory
+ * (the old block stays). */
+int cp_grow(void **p, uint64_t *cap, uint64_t need, size_t elem);
 /* Called when the first handle is made: copse_set_allocator refuses from then on. */
 void cp_allocator_fix(void);
 /* a * b + c without overflow; 0 on overflow, else 1 with the result in *out. */
@@ -257,6 +260,13 @@ void cp_header_encode(const copse_index *ix, const cp_layout *lay, const uint32_
 /* Checks an image and fills ix->v from it (dimension and metric must match ix->g unless
  * adopt, in which case ix->g is set from the file). */
 int cp_image_open(copse_index *ix, const unsigned char *img, uint64_t len, int adopt);
+/* The section table of a file image (its header already checked): entry count, and entry i. */
+typedef struct cp_table_entry {
+    uint32_t kind, crc;
+    uint64_t offset, length;
+} cp_table_entry;
+uint32_t cp_table_count(const unsigned char *img);
+cp_table_entry cp_table_get(const unsigned char *img, uint32_t i);
 /* Writes the view's sections (all, or all but the vectors already in place) and the header
  * to fd, sized to the finished file. */
 int cp_write_image(copse_index *ix, int fd, const char *name, int vectors_in_place);

@@ -65,10 +65,9 @@ int copse_scratch_new(copse_scratch **out)
     return *out ? COPSE_OK : COPSE_ERR_NOMEM;
 }
 
-void copse_scratch_free(copse_scratch *s)
+/* Frees what a scratch holds, not the scratch itself (a temporary one lives on the stack). */
+static void scratch_release(copse_scratch *s)
 {
-    if (!s)
-        return;
     cp_free(s->stamp);
     cp_free(s->pq);
     cp_free(s->cand);
@@ -76,28 +75,17 @@ void copse_scratch_free(copse_scratch *s)
     cp_free(s->front);
     cp_free(s->fresh);
     cp_free(s->qbuf);
+}
+
+void copse_scratch_free(copse_scratch *s)
+{
+    if (!s)
+        return;
+    scratch_release(s);
     cp_free(s);
 }
 
 const char *copse_scratch_errmsg(const copse_scratch *s) { return s ? s->err.msg : ""; }
-
-static int reserve(void **p, uint64_t *cap, uint64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 1;
-    uint64_t c = *cap ? *cap : 64;
-    while (c < need) {
-        if (c > UINT64_MAX / 2)
-            return 0;
-        c *= 2;
-    }
-    void *q = cp_reallocarray(*p, c, elem);
-    if (!q)
-        return 0;
-    *p = q;
-    *cap = c;
-    return 1;
-}
 
 /* Starts a query over n items: a fresh epoch, stamps for every slot. */
 static int scratch_begin(copse_scratch *s, uint64_t n)
@@ -133,7 +121,7 @@ static uint32_t ref_key(const cp_view *v, uint64_t ref)
 
 static int pq_push(copse_scratch *s, const cp_view *v, float pri, uint64_t ref)
 {
-    if (!reserve((void **)&s->pq, &s->pq_cap, s->pq_len + 1, sizeof *s->pq))
+    if (!cp_grow((void **)&s->pq, &s->pq_cap, s->pq_len + 1, sizeof *s->pq))
         return 0;
     pq_entry e = {pri, ref_key(v, ref), ref};
     uint64_t i = s->pq_len++;
@@ -256,7 +244,7 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
     uint64_t leaf_size = (uint64_t)ix->built_leaf_size;
     /* Candidates are distinct slots: never more than the items, whatever search_k says. */
     uint64_t want = a->search_k + leaf_size < v->n_items ? a->search_k + leaf_size : v->n_items;
-    if (!reserve((void **)&s->cand, &s->cand_cap, want + 1, sizeof *s->cand))
+    if (!cp_grow((void **)&s->cand, &s->cand_cap, want + 1, sizeof *s->cand))
         return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
     for (uint64_t t = 0; t < v->n_trees; t++)
         if (!pq_push(s, v, top, v->roots[t]))
@@ -271,7 +259,7 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
             if (l->start > v->n_leaf_items || l->count > v->n_leaf_items - l->start)
                 return corrupt(s, "leaf", leaf);
             want = n_cand + l->count < v->n_items ? n_cand + l->count : v->n_items;
-            if (!reserve((void **)&s->cand, &s->cand_cap, want + 1, sizeof *s->cand))
+            if (!cp_grow((void **)&s->cand, &s->cand_cap, want + 1, sizeof *s->cand))
                 return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
             int64_t got = open_leaf(v, s, leaf, n_cand);
             if (got < 0)
@@ -321,7 +309,7 @@ static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *
     const copse_index *ix = a->ix;
     copse_scratch *s = a->s;
     uint64_t k = a->k < n ? a->k : n, len = 0;
-    if (!reserve((void **)&s->best, &s->best_cap, k + 1, sizeof *s->best))
+    if (!cp_grow((void **)&s->best, &s->best_cap, k + 1, sizeof *s->best))
         return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for %llu results",
                        (unsigned long long)k);
     for (uint64_t i = 0; i < n && k > 0; i++) {
@@ -339,7 +327,7 @@ static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *
 
 static int front_push(copse_scratch *s, hit h)
 {
-    if (!reserve((void **)&s->front, &s->front_cap, s->front_len + 1, sizeof *s->front))
+    if (!cp_grow((void **)&s->front, &s->front_cap, s->front_len + 1, sizeof *s->front))
         return 0;
     uint64_t i = s->front_len++;
     while (i > 0 && hit_worse(s->front[(i - 1) / 2], h)) {
@@ -381,8 +369,8 @@ static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_
     uint64_t len = 0, deg = v->graph_degree;
     uint32_t epoch = s->epoch;
     s->front_len = 0;
-    if (!reserve((void **)&s->best, &s->best_cap, ef + 1, sizeof *s->best) ||
-        !reserve((void **)&s->fresh, &s->fresh_cap, deg, sizeof *s->fresh))
+    if (!cp_grow((void **)&s->best, &s->best_cap, ef + 1, sizeof *s->best) ||
+        !cp_grow((void **)&s->fresh, &s->fresh_cap, deg, sizeof *s->fresh))
         return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the graph walk");
     for (uint64_t i = 0; i < n_seed; i++) {
         hit h = {cp_dist_internal(&ix->g, &ix->kern, v, &a->q, s->cand[i]), s->cand[i]};
@@ -488,7 +476,7 @@ static uint64_t effective_search_k(const copse_index *ix, int64_t k, int64_t sea
 static int prepare_vector(const copse_index *ix, copse_scratch *s, const float *q, cp_query *out)
 {
     if (ix->g.metric == COPSE_HAMMING) {
-        if (!reserve((void **)&s->qbuf, (uint64_t *)&s->qbuf_cap, ix->g.row_bytes, 1))
+        if (!cp_grow((void **)&s->qbuf, (uint64_t *)&s->qbuf_cap, ix->g.row_bytes, 1))
             return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory");
         cp_encode(&ix->g, q, s->qbuf);
         out->row = s->qbuf;
@@ -538,15 +526,8 @@ static int one_query(const copse_index *ix, copse_scratch *scratch, const float 
     }
     if (rc == COPSE_OK)
         rc = run_query(&a, exact, ids, dists, n_out);
-    if (s == &tmp_s) {
-        cp_free(tmp_s.stamp);
-        cp_free(tmp_s.pq);
-        cp_free(tmp_s.cand);
-        cp_free(tmp_s.best);
-        cp_free(tmp_s.front);
-        cp_free(tmp_s.fresh);
-        cp_free(tmp_s.qbuf);
-    }
+    if (s == &tmp_s)
+        scratch_release(&tmp_s);
     return rc;
 }
 

@@ -10,24 +10,14 @@
 
 #include "internal.h"
 
-#define TABLE_AT 128
-#define ENTRY_SIZE 24
-
-static uint32_t le32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-
-static uint64_t le64(const unsigned char *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-
 static int check_checksums(copse_index *ix)
 {
-    const unsigned char *h = ix->image;
-    uint32_t n = le32(h + 104);
-    for (uint32_t i = 0; i < n; i++) {
-        const unsigned char *e = h + TABLE_AT + i * ENTRY_SIZE;
-        uint32_t kind = le32(e), want = le32(e + 4);
-        uint64_t off = le64(e + 8), len = le64(e + 16);
-        if (cp_crc32c(0, h + off, len) != want)
+    for (uint32_t i = 0; i < cp_table_count(ix->image); i++) {
+        cp_table_entry e = cp_table_get(ix->image, i);
+        if (cp_crc32c(0, ix->image + e.offset, e.length) != e.crc)
             return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "section kind %u (offset %llu, %llu bytes): "
-                           "checksum mismatch", kind, (unsigned long long)off, (unsigned long long)len);
+                           "checksum mismatch", e.kind, (unsigned long long)e.offset,
+                           (unsigned long long)e.length);
     }
     return COPSE_OK;
 }

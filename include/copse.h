@@ -114,7 +114,9 @@ COPSE_API void copse_format_version(int *major, int *minor);
 /* Static text for a status code; never NULL ("unknown status code" for foreign values). */
 COPSE_API const char *copse_strerror(int status);
 /* Detail of the last failed non-const call on ix ("" if none). NULL ix gives "".
- * Valid until the next call on ix. */
+ * Valid until the next call on ix. Calls that take a const index (queries, lookups,
+ * distances) may run on many threads at once and never change it: when one fails, its status
+ * says why (copse_strerror), and a query's detail is in its scratch (copse_scratch_errmsg). */
 COPSE_API const char *copse_errmsg(const copse_index *ix);
 
 /* ---- memory ------------------------------------------------------------------------------ */
@@ -218,6 +220,9 @@ COPSE_API int copse_set_label(copse_index *ix, int64_t id, const char *label);
  * without a graph and near 1.2x with one. ADDING -> BUILT. An index with no items builds to an
  * empty forest (no trees), saves and loads, and answers every query with no results, as
  * Annoy's does.
+ * A failed build leaves the index ADDING with every item it had, so it can be built again
+ * (for an on-disk build: whatever failed before the finished file is renamed into place,
+ * a full disk, no memory, something in the way at the path, keeps the temporary file).
  * Errors: COPSE_ERR_STATE, COPSE_ERR_ARG (n_trees 0, < -1 or > COPSE_MAX_TREES),
  * COPSE_ERR_NOMEM, COPSE_ERR_IO (on-disk). */
 COPSE_API int copse_build(copse_index *ix, int n_trees, int n_threads);
@@ -300,7 +305,7 @@ COPSE_API void copse_file_version(const copse_index *ix, int *major, int *minor)
 COPSE_API int copse_n_sections(const copse_index *ix);
 /* Section i (0 <= i < copse_n_sections), in file order: *name is static ("vectors", "norms",
  * "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots", "label_offsets",
- * "label_data", "label_order"), with its offset and length in bytes in the file and its
+ * "label_data", "label_order", "graph"), with its offset and length in bytes in the file and its
  * CRC32C (read from the file when loaded, computed otherwise). Out-parameters may be NULL.
  * Errors: COPSE_ERR_ARG (i out of range). */
 COPSE_API int copse_section_info(const copse_index *ix, int i, const char **name,

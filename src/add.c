@@ -22,12 +22,11 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-int cp_builder_init(cp_builder *b)
+void cp_builder_init(cp_builder *b)
 {
     memset(b, 0, sizeof *b);
     b->max_id = -1;
     b->disk_fd = -1;
-    return COPSE_OK;
 }
 
 void cp_builder_free(cp_builder *b)
@@ -98,14 +97,13 @@ static int map_grow(cp_builder *b, uint64_t want_items)
 }
 
 /* Room for `more` new items in the slot arrays and the map. */
-static int builder_reserve(copse_index *ix, uint64_t more)
+static int builder_reserve(cp_builder *b, const cp_geom *g, uint64_t more, cp_err *err)
 {
-    cp_builder *b = &ix->b;
     uint64_t want = b->n + more;
     if (want > COPSE_MAX_ITEMS || want < b->n)
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "more than %u items", COPSE_MAX_ITEMS);
+        return cp_fail(err, COPSE_ERR_NOMEM, "more than %u items", COPSE_MAX_ITEMS);
     if (map_grow(b, want) != COPSE_OK)
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "no memory for the id map of %llu items",
+        return cp_fail(err, COPSE_ERR_NOMEM, "no memory for the id map of %llu items",
                        (unsigned long long)want);
     if (want <= b->cap)
         return COPSE_OK;
@@ -114,52 +112,50 @@ static int builder_reserve(copse_index *ix, uint64_t more)
         cap += cap / 2;
     int64_t *ids = cp_reallocarray(b->ids, cap, sizeof *ids);
     if (!ids)
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "no memory for %llu items", (unsigned long long)cap);
+        return cp_fail(err, COPSE_ERR_NOMEM, "no memory for %llu items", (unsigned long long)cap);
     b->ids = ids;
     if (b->labels) {
         char **labels = cp_reallocarray(b->labels, cap, sizeof *labels);
         if (!labels)
-            return cp_fail(&ix->err, COPSE_ERR_NOMEM, "no memory for labels");
+            return cp_fail(err, COPSE_ERR_NOMEM, "no memory for labels");
         memset(labels + b->cap, 0, (cap - b->cap) * sizeof *labels);
         b->labels = labels;
     }
     if (b->disk_fd < 0) {
-        unsigned char *rows = cp_reallocarray(b->rows, cap, ix->g.row_bytes);
+        unsigned char *rows = cp_reallocarray(b->rows, cap, g->row_bytes);
         if (!rows)
-            return cp_fail(&ix->err, COPSE_ERR_NOMEM, "no memory for %llu vectors of %zu bytes",
-                           (unsigned long long)cap, ix->g.row_bytes);
+            return cp_fail(err, COPSE_ERR_NOMEM, "no memory for %llu vectors of %zu bytes",
+                           (unsigned long long)cap, g->row_bytes);
         b->rows = rows;
     }
     b->cap = cap;
     return COPSE_OK;
 }
 
-static int write_row(copse_index *ix, uint64_t slot, const float *v)
+static int write_row(cp_builder *b, const cp_geom *g, uint64_t slot, const float *v, cp_err *err)
 {
-    cp_builder *b = &ix->b;
     if (b->disk_fd < 0) {
-        cp_encode(&ix->g, v, b->rows + slot * ix->g.row_bytes);
+        cp_encode(g, v, b->rows + slot * g->row_bytes);
         return COPSE_OK;
     }
     unsigned char stackbuf[4096];
-    unsigned char *buf = ix->g.row_bytes <= sizeof stackbuf ? stackbuf : cp_malloc(ix->g.row_bytes);
+    unsigned char *buf = g->row_bytes <= sizeof stackbuf ? stackbuf : cp_malloc(g->row_bytes);
     if (!buf)
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "no memory for one vector");
-    cp_encode(&ix->g, v, buf);
-    int rc = cp_io_pwrite_all(b->disk_fd, buf, ix->g.row_bytes,
-                              CP_HEADER_SIZE + slot * ix->g.row_bytes, b->disk_tmp, &ix->err);
+        return cp_fail(err, COPSE_ERR_NOMEM, "no memory for one vector");
+    cp_encode(g, v, buf);
+    int rc = cp_io_pwrite_all(b->disk_fd, buf, g->row_bytes, CP_HEADER_SIZE + slot * g->row_bytes,
+                              b->disk_tmp, err);
     if (buf != stackbuf)
         cp_free(buf);
     return rc;
 }
 
 /* Stores one checked row; room has been reserved. */
-static int put_item(copse_index *ix, int64_t id, const float *v)
+static int put_item(cp_builder *b, const cp_geom *g, int64_t id, const float *v, cp_err *err)
 {
-    cp_builder *b = &ix->b;
     uint64_t pos = map_find_pos(b, id);
     uint64_t slot = b->map_keys[pos] ? b->map_slots[pos] : b->n;
-    int rc = write_row(ix, slot, v);
+    int rc = write_row(b, g, slot, v, err);
     if (rc != COPSE_OK)
         return rc;
     if (slot == b->n) {
@@ -175,87 +171,58 @@ static int put_item(copse_index *ix, int64_t id, const float *v)
     return COPSE_OK;
 }
 
-static int check_adding(copse_index *ix, const char *what)
+int cp_builder_add(cp_builder *b, const cp_geom *g, int64_t id, const float *v, cp_err *err)
 {
-    if (ix->state != COPSE_STATE_ADDING)
-        return cp_fail(&ix->err, COPSE_ERR_STATE, "%s: the index is %s; items can only be added "
-                       "before build (unbuild or unload first)", what,
-                       ix->state == COPSE_STATE_BUILT ? "built" : "loaded");
-    return COPSE_OK;
-}
-
-int copse_add_item(copse_index *ix, int64_t id, const float *v)
-{
-    if (!ix)
-        return COPSE_ERR_ARG;
-    int rc = check_adding(ix, "add_item");
-    if (rc != COPSE_OK)
-        return rc;
     if (!v)
-        return cp_fail(&ix->err, COPSE_ERR_ARG, "add_item: vector is NULL");
+        return cp_fail(err, COPSE_ERR_ARG, "add_item: vector is NULL");
     if (id < 0)
-        return cp_fail(&ix->err, COPSE_ERR_ID, "add_item: id %lld is negative", (long long)id);
-    if ((rc = cp_check_finite(v, ix->g.dim, &ix->err, "add_item")) != COPSE_OK)
-        return rc;
-    if ((rc = builder_reserve(ix, 1)) != COPSE_OK)
-        return rc;
-    return put_item(ix, id, v);
+        return cp_fail(err, COPSE_ERR_ID, "add_item: id %lld is negative", (long long)id);
+    int rc = cp_check_finite(v, g->dim, err, "add_item");
+    if (rc == COPSE_OK)
+        rc = builder_reserve(b, g, 1, err);
+    return rc == COPSE_OK ? put_item(b, g, id, v, err) : rc;
 }
 
-int copse_add_items(copse_index *ix, int64_t n, const int64_t *ids, int64_t first_id,
-                    const float *vs)
+int cp_builder_add_many(cp_builder *b, const cp_geom *g, int64_t n, const int64_t *ids,
+                        int64_t first_id, const float *vs, cp_err *err)
 {
-    if (!ix)
-        return COPSE_ERR_ARG;
-    int rc = check_adding(ix, "add_items");
-    if (rc != COPSE_OK)
-        return rc;
     if (n < 0 || (n > 0 && !vs))
-        return cp_fail(&ix->err, COPSE_ERR_ARG, "add_items: n = %lld with %s vectors",
+        return cp_fail(err, COPSE_ERR_ARG, "add_items: n = %lld with %s vectors",
                        (long long)n, vs ? "" : "NULL");
     if (!ids && (first_id < 0 || first_id > INT64_MAX - n))
-        return cp_fail(&ix->err, COPSE_ERR_ID, "add_items: ids %lld + %lld out of range",
+        return cp_fail(err, COPSE_ERR_ID, "add_items: ids %lld + %lld out of range",
                        (long long)first_id, (long long)n);
-    size_t dim = (size_t)ix->g.dim;
+    size_t dim = (size_t)g->dim;
     for (int64_t i = 0; i < n; i++) {
         if (ids && ids[i] < 0)
-            return cp_fail(&ix->err, COPSE_ERR_ID, "add_items: row %lld: id %lld is negative",
+            return cp_fail(err, COPSE_ERR_ID, "add_items: row %lld: id %lld is negative",
                            (long long)i, (long long)ids[i]);
         const float *row = vs + (size_t)i * dim;
         for (size_t j = 0; j < dim; j++)
             if (!(row[j] - row[j] == 0.0f)) /* false for NaN and infinities */
-                return cp_fail(&ix->err, COPSE_ERR_VALUE, "add_items: row %lld: component %zu "
+                return cp_fail(err, COPSE_ERR_VALUE, "add_items: row %lld: component %zu "
                                "is NaN or infinite", (long long)i, j);
     }
-    if ((rc = builder_reserve(ix, (uint64_t)n)) != COPSE_OK)
-        return rc;
-    for (int64_t i = 0; i < n; i++)
-        if ((rc = put_item(ix, ids ? ids[i] : first_id + i, vs + (size_t)i * dim)) != COPSE_OK)
-            return rc;
-    return COPSE_OK;
+    int rc = builder_reserve(b, g, (uint64_t)n, err);
+    for (int64_t i = 0; i < n && rc == COPSE_OK; i++)
+        rc = put_item(b, g, ids ? ids[i] : first_id + i, vs + (size_t)i * dim, err);
+    return rc;
 }
 
-int copse_set_label(copse_index *ix, int64_t id, const char *label)
+int cp_builder_set_label(cp_builder *b, int64_t id, const char *label, cp_err *err)
 {
-    if (!ix)
-        return COPSE_ERR_ARG;
-    int rc = check_adding(ix, "set_label");
-    if (rc != COPSE_OK)
-        return rc;
-    cp_builder *b = &ix->b;
     uint64_t slot;
     if (!cp_builder_slot(b, id, &slot))
-        return cp_fail(&ix->err, COPSE_ERR_NOTFOUND, "set_label: item %lld was not added",
-                       (long long)id);
+        return cp_fail(err, COPSE_ERR_NOTFOUND, "set_label: item %lld was not added", (long long)id);
     size_t len = label ? strlen(label) : 0;
     if (len > CP_MAX_LABEL)
-        return cp_fail(&ix->err, COPSE_ERR_ARG, "set_label: label of %zu bytes is longer than %d",
+        return cp_fail(err, COPSE_ERR_ARG, "set_label: label of %zu bytes is longer than %d",
                        len, CP_MAX_LABEL);
     if (!b->labels && !(b->labels = cp_calloc(b->cap, sizeof *b->labels)))
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "set_label: no memory");
+        return cp_fail(err, COPSE_ERR_NOMEM, "set_label: no memory");
     char *copy = NULL;
     if (len && !(copy = cp_malloc(len + 1)))
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "set_label: no memory");
+        return cp_fail(err, COPSE_ERR_NOMEM, "set_label: no memory");
     if (copy)
         memcpy(copy, label, len + 1);
     cp_free(b->labels[slot]);
@@ -263,55 +230,47 @@ int copse_set_label(copse_index *ix, int64_t id, const char *label)
     return COPSE_OK;
 }
 
-int copse_on_disk_build(copse_index *ix, const char *path)
+int cp_builder_on_disk(cp_builder *b, const char *path, cp_err *err)
 {
-    if (!ix)
-        return COPSE_ERR_ARG;
-    int rc = check_adding(ix, "on_disk_build");
-    if (rc != COPSE_OK)
-        return rc;
     if (!path || !*path)
-        return cp_fail(&ix->err, COPSE_ERR_ARG, "on_disk_build: empty path");
-    if (ix->b.n > 0 || ix->b.disk_fd >= 0)
-        return cp_fail(&ix->err, COPSE_ERR_STATE, "on_disk_build: must come before the first "
+        return cp_fail(err, COPSE_ERR_ARG, "on_disk_build: empty path");
+    if (b->n > 0 || b->disk_fd >= 0)
+        return cp_fail(err, COPSE_ERR_STATE, "on_disk_build: must come before the first "
                        "add_item and only once");
     size_t plen = strlen(path);
     char *dup = cp_malloc(plen + 1);
     if (!dup)
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "on_disk_build: no memory");
+        return cp_fail(err, COPSE_ERR_NOMEM, "on_disk_build: no memory");
     memcpy(dup, path, plen + 1);
     int fd;
     char *tmp;
-    if ((rc = cp_io_temp_beside(path, &fd, &tmp, &ix->err)) != COPSE_OK) {
+    int rc = cp_io_temp_beside(path, &fd, &tmp, err);
+    if (rc != COPSE_OK) {
         cp_free(dup);
         return rc;
     }
-    cp_free(ix->b.rows);
-    ix->b.rows = NULL;
-    ix->b.cap = 0;
-    ix->b.disk_fd = fd;
-    ix->b.disk_tmp = tmp;
-    ix->b.disk_path = dup;
+    cp_free(b->rows);
+    b->rows = NULL;
+    b->cap = 0;
+    b->disk_fd = fd;
+    b->disk_tmp = tmp;
+    b->disk_path = dup;
     return COPSE_OK;
 }
 
-const void *cp_builder_row(copse_index *ix, uint64_t slot, void *tmp)
+const void *cp_builder_row(const cp_builder *b, const cp_geom *g, uint64_t slot, void *tmp,
+                           cp_err *err)
 {
-    cp_builder *b = &ix->b;
     if (b->disk_fd < 0)
-        return b->rows + slot * ix->g.row_bytes;
-    if (cp_io_pread_all(b->disk_fd, tmp, ix->g.row_bytes, CP_HEADER_SIZE + slot * ix->g.row_bytes,
-                        b->disk_tmp, &ix->err) != COPSE_OK)
+        return b->rows + slot * g->row_bytes;
+    if (cp_io_pread_all(b->disk_fd, tmp, g->row_bytes, CP_HEADER_SIZE + slot * g->row_bytes,
+                        b->disk_tmp, err) != COPSE_OK)
         return NULL;
     return tmp;
 }
 
-/* Back from a built in-memory view to ADDING: the vector block, the ids and the labels return
- * to the builder, and the id map is rebuilt. */
-int cp_builder_from_view(copse_index *ix)
+int cp_builder_from_view(cp_builder *b, cp_view *v, cp_err *err)
 {
-    cp_builder *b = &ix->b;
-    const cp_view *v = &ix->v;
     uint64_t n = v->n_items;
     cp_builder_free(b);
     int64_t *ids = cp_mallocarray(n ? n : 1, sizeof *ids);
@@ -319,7 +278,7 @@ int cp_builder_from_view(copse_index *ix)
     if (!ids || (v->label_offsets && !labels) || map_grow(b, n) != COPSE_OK) {
         cp_free(ids);
         cp_free(labels);
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "unbuild: no memory");
+        return cp_fail(err, COPSE_ERR_NOMEM, "unbuild: no memory");
     }
     for (uint64_t s = 0; s < n; s++) {
         ids[s] = cp_view_id(v, s);
@@ -338,12 +297,11 @@ int cp_builder_from_view(copse_index *ix)
             continue;
         if (!(labels[s] = cp_malloc(e - a))) {
             cp_builder_free(b);
-            return cp_fail(&ix->err, COPSE_ERR_NOMEM, "unbuild: no memory for labels");
+            return cp_fail(err, COPSE_ERR_NOMEM, "unbuild: no memory for labels");
         }
         memcpy(labels[s], v->label_data + a, e - a);
     }
-    b->rows = ix->built_mem[CP_SEC_VECTORS];
-    ix->built_mem[CP_SEC_VECTORS] = NULL;
+    b->rows = cp_sections_take(v->block, v->n_blocks, v->vectors);
     b->cap = n;
     return COPSE_OK;
 }

@@ -21,6 +21,7 @@
  *   hamming    n_descendants@0  children@4  v@16 (uint64 words; split bit v[0], counted from
  *              the most significant bit of word v[0] / 64)
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,10 @@ typedef struct annoy_layout {
 } annoy_layout;
 
 typedef struct conv {
-    copse_index *ix;
+    const cp_geom *g;
+    const cp_kernels *k;
+    cp_err *err;
+    cp_sections *out;
     const unsigned char *img;
     uint64_t n_nodes, m;
     annoy_layout L;
@@ -84,7 +88,7 @@ static uint64_t find_roots(const conv *c)
 
 static int bad(conv *c, const char *what, uint64_t node)
 {
-    return cp_fail(&c->ix->err, COPSE_ERR_CORRUPT, "Annoy file: %s at node %llu", what,
+    return cp_fail(c->err, COPSE_ERR_CORRUPT, "Annoy file: %s at node %llu", what,
                    (unsigned long long)node);
 }
 
@@ -103,7 +107,7 @@ static uint64_t add_leaf(conv *c, uint64_t annoy, const int32_t *members, uint64
 
 static void fill_split(conv *c, uint64_t annoy, cp_node *nd)
 {
-    const cp_geom *g = &c->ix->g;
+    const cp_geom *g = c->g;
     const unsigned char *p = node_ptr(c, annoy);
     if (g->metric == COPSE_HAMMING) {
         uint64_t b;
@@ -125,7 +129,7 @@ static void fill_split(conv *c, uint64_t annoy, cp_node *nd)
 /* Converts the tree under Annoy node `root`; returns its copse reference or UINT64_MAX. */
 static int convert_tree(conv *c, uint64_t root, uint64_t *out_ref)
 {
-    size_t stride = c->ix->g.node_stride;
+    size_t stride = c->g->node_stride;
     /* Stack entries: Annoy node, and where its copse reference goes (parent * 2 + side, or
      * UINT64_MAX for the root). */
     uint64_t top = 0, visits = 0;
@@ -154,7 +158,7 @@ static int convert_tree(conv *c, uint64_t root, uint64_t *out_ref)
         } else if (nd > 1) {
             if (!cp_grow((void **)&c->nodes, &c->cap_split, c->n_split + 1, stride) ||
                 !cp_grow((void **)&c->split_keys, &c->cap_skeys, c->n_split + 1, sizeof *c->split_keys))
-                return cp_fail(&c->ix->err, COPSE_ERR_NOMEM, "Annoy file: no memory");
+                return cp_fail(c->err, COPSE_ERR_NOMEM, "Annoy file: no memory");
             c->split_keys[c->n_split] = (uint32_t)a;
             ref = c->n_split++;
             cp_node *cn = (cp_node *)(c->nodes + ref * stride);
@@ -171,7 +175,7 @@ static int convert_tree(conv *c, uint64_t root, uint64_t *out_ref)
             return bad(c, "node without descendants in a tree", a);
         }
         if (ref == UINT64_MAX)
-            return cp_fail(&c->ix->err, COPSE_ERR_NOMEM, "Annoy file: no memory");
+            return cp_fail(c->err, COPSE_ERR_NOMEM, "Annoy file: no memory");
         if (dest == UINT64_MAX)
             *out_ref = ref;
         else
@@ -185,7 +189,7 @@ static int make_items(conv *c, uint32_t **slot_of_out, uint64_t *n_out)
 {
     uint32_t *slot_of = cp_mallocarray(c->n_nodes, sizeof *slot_of);
     if (!slot_of)
-        return cp_fail(&c->ix->err, COPSE_ERR_NOMEM, "Annoy file: no memory");
+        return cp_fail(c->err, COPSE_ERR_NOMEM, "Annoy file: no memory");
     memset(slot_of, 0xff, c->n_nodes * sizeof *slot_of);
     for (uint64_t i = 0; i < c->n_items; i++)
         slot_of[c->items[i]] = 0;
@@ -202,20 +206,20 @@ static int make_items(conv *c, uint32_t **slot_of_out, uint64_t *n_out)
 
 static int fill_items(conv *c, const uint32_t *slot_of, uint64_t n)
 {
-    copse_index *ix = c->ix;
-    cp_view *v = &ix->v;
-    size_t rb = ix->g.row_bytes;
+    const cp_geom *g = c->g;
+    size_t rb = g->row_bytes;
     unsigned char *rows = cp_mallocarray(n, rb);
     int64_t *ids = cp_mallocarray(n, sizeof *ids);
     uint32_t *order = cp_mallocarray(n, sizeof *order);
-    float *norms = cp_metric_has_norms(ix->g.metric) ? cp_mallocarray(n, sizeof *norms) : NULL;
-    ix->built_mem[CP_SEC_VECTORS] = rows;
-    ix->built_mem[CP_SEC_SLOT_IDS] = ids;
-    ix->built_mem[CP_SEC_ID_ORDER] = order;
-    ix->built_mem[CP_SEC_NORMS] = norms;
-    if (!rows || !ids || !order || (cp_metric_has_norms(ix->g.metric) && !norms))
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "Annoy file: no memory for %llu items",
+    float *norms = cp_metric_has_norms(g->metric) ? cp_mallocarray(n, sizeof *norms) : NULL;
+    if (!rows || !ids || !order || (cp_metric_has_norms(g->metric) && !norms)) {
+        cp_free(rows);
+        cp_free(ids);
+        cp_free(order);
+        cp_free(norms);
+        return cp_fail(c->err, COPSE_ERR_NOMEM, "Annoy file: no memory for %llu items",
                        (unsigned long long)n);
+    }
     int identity = 1;
     for (uint64_t a = 0; a < c->n_nodes; a++) {
         uint32_t s = slot_of[a];
@@ -225,135 +229,125 @@ static int fill_items(conv *c, const uint32_t *slot_of, uint64_t n)
         ids[s] = (int64_t)a;
         order[s] = s; /* slots follow Annoy's index order, so ids are already sorted */
         identity &= a == s;
-        v->max_id = (int64_t)a;
-        if (ix->g.metric == COPSE_ANGULAR) {
+        c->out->meta.max_id = (int64_t)a;
+        if (g->metric == COPSE_ANGULAR) {
             const float *x = (const float *)(rows + (size_t)s * rb);
-            norms[s] = ix->kern.dot(x, x, (size_t)ix->g.dim);
+            norms[s] = c->k->dot(x, x, (size_t)g->dim);
         } else if (norms) {
             norms[s] = rd_f32(node_ptr(c, a) + c->L.extra);
         }
     }
-    v->n_items = n;
-    v->vectors = rows;
-    v->norms = norms;
-    v->sec[CP_SEC_VECTORS] = (cp_section){rows, n * rb};
+    c->out->meta.n_items = n;
+    cp_emit(c->out, CP_SEC_VECTORS, rows, n * rb);
     if (norms)
-        v->sec[CP_SEC_NORMS] = (cp_section){norms, n * sizeof *norms};
-    if (!identity) {
-        v->slot_ids = ids;
-        v->id_order = order;
-        v->sec[CP_SEC_SLOT_IDS] = (cp_section){ids, n * sizeof *ids};
-        v->sec[CP_SEC_ID_ORDER] = (cp_section){order, n * sizeof *order};
+        cp_emit(c->out, CP_SEC_NORMS, norms, n * sizeof *norms);
+    if (identity) {
+        cp_free(ids);
+        cp_free(order);
+    } else {
+        cp_emit(c->out, CP_SEC_SLOT_IDS, ids, n * sizeof *ids);
+        cp_emit(c->out, CP_SEC_ID_ORDER, order, n * sizeof *order);
     }
     return COPSE_OK;
 }
 
+/* The file's geometry is the caller's: a mismatch shows only as trees that do not add up. */
+static int mismatch(conv *c, const char *why)
+{
+    return cp_fail(c->err, COPSE_ERR_DIM, "not an Annoy index of dimension %d and metric %s%s",
+                   c->g->dim, copse_metric_name(c->g->metric), why);
+}
+
 static int convert(conv *c)
 {
-    copse_index *ix = c->ix;
-    cp_view *v = &ix->v;
     uint64_t n_roots = find_roots(c);
     int32_t m = n_desc(c, c->n_nodes - 1);
-    v->max_id = -1;
+    char why[CP_ERRMSG_SIZE + 8];
+    c->out->meta.max_id = -1;
     /* Annoy's empty index is roots without descendants, and nothing else. */
     for (uint64_t i = 0; m == 0 && i < c->n_nodes; i++)
         if (n_desc(c, i) != 0)
             m = -1;
-    if (m < 0)
-        return cp_fail(&ix->err, COPSE_ERR_DIM, "not an Annoy index of dimension %d and metric %s "
-                       "(its last node has %d descendants)", ix->g.dim,
-                       copse_metric_name(ix->g.metric), (int)n_desc(c, c->n_nodes - 1));
+    if (m < 0) {
+        snprintf(why, sizeof why, " (its last node has %d descendants)", (int)n_desc(c, c->n_nodes - 1));
+        return mismatch(c, why);
+    }
     c->m = (uint64_t)m;
     if (c->m == 0)
         return COPSE_OK;
     uint64_t *roots = cp_mallocarray(n_roots, sizeof *roots);
+    cp_emit(c->out, CP_SEC_ROOTS, roots, n_roots * sizeof *roots);
     c->stack = cp_mallocarray(2 * c->n_nodes + 4, sizeof *c->stack);
     c->members = cp_mallocarray(c->L.k, sizeof *c->members);
-    ix->built_mem[CP_SEC_ROOTS] = roots;
     if (!roots || !c->stack || !c->members)
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "Annoy file: no memory");
+        return cp_fail(c->err, COPSE_ERR_NOMEM, "Annoy file: no memory");
     /* Annoy's root list runs from the last node backwards. Every tree holds all m items: a
      * file read with the wrong dimension or metric (whose size happens to divide) fails this. */
     for (uint64_t t = 0; t < n_roots; t++) {
         uint64_t before = c->n_items;
         int rc = convert_tree(c, c->n_nodes - 1 - t, &roots[t]);
-        if (rc != COPSE_OK)
-            return cp_fail(&ix->err, COPSE_ERR_DIM, "not an Annoy index of dimension %d and metric "
-                           "%s (%s)", ix->g.dim, copse_metric_name(ix->g.metric), ix->err.msg);
-        if (c->n_items - before != c->m)
-            return cp_fail(&ix->err, COPSE_ERR_DIM, "not an Annoy index of dimension %d and metric "
-                           "%s: tree %llu holds %llu items, its root says %llu", ix->g.dim,
-                           copse_metric_name(ix->g.metric), (unsigned long long)t,
-                           (unsigned long long)(c->n_items - before), (unsigned long long)c->m);
+        if (rc != COPSE_OK) {
+            snprintf(why, sizeof why, " (%s)", c->err->msg);
+            return mismatch(c, why);
+        }
+        if (c->n_items - before != c->m) {
+            snprintf(why, sizeof why, ": tree %llu holds %llu items, its root says %llu",
+                     (unsigned long long)t, (unsigned long long)(c->n_items - before),
+                     (unsigned long long)c->m);
+            return mismatch(c, why);
+        }
     }
     uint32_t *slot_of = NULL;
     uint64_t n = 0;
     int rc = make_items(c, &slot_of, &n);
-    if (rc == COPSE_OK && n != c->m)
-        rc = cp_fail(&ix->err, COPSE_ERR_DIM, "not an Annoy index of dimension %d and metric %s: "
-                     "its trees hold %llu distinct items, not %llu", ix->g.dim,
-                     copse_metric_name(ix->g.metric), (unsigned long long)n, (unsigned long long)c->m);
+    if (rc == COPSE_OK && n != c->m) {
+        snprintf(why, sizeof why, ": its trees hold %llu distinct items, not %llu",
+                 (unsigned long long)n, (unsigned long long)c->m);
+        rc = mismatch(c, why);
+    }
     if (rc == COPSE_OK)
         rc = fill_items(c, slot_of, n);
     cp_free(slot_of);
     if (rc != COPSE_OK)
         return rc;
-    ix->built_mem[CP_SEC_NODES] = c->nodes;
-    ix->built_mem[CP_SEC_LEAVES] = c->leaves;
-    ix->built_mem[CP_SEC_LEAF_ITEMS] = c->items;
-    v->nodes = c->nodes;
-    v->leaves = c->leaves;
-    v->leaf_items = c->items;
-    v->roots = roots;
-    v->n_split = c->n_split;
-    v->n_leaves = c->n_leaves;
-    v->n_leaf_items = c->n_items;
-    v->n_trees = n_roots;
-    v->sec[CP_SEC_NODES] = (cp_section){c->nodes, c->n_split * ix->g.node_stride};
-    v->sec[CP_SEC_LEAVES] = (cp_section){c->leaves, c->n_leaves * sizeof(cp_leaf)};
-    v->sec[CP_SEC_LEAF_ITEMS] = (cp_section){c->items, c->n_items * sizeof(uint32_t)};
-    v->sec[CP_SEC_ROOTS] = (cp_section){roots, n_roots * sizeof *roots};
+    cp_meta *meta = &c->out->meta;
+    cp_emit(c->out, CP_SEC_NODES, c->nodes, c->n_split * c->g->node_stride);
+    cp_emit(c->out, CP_SEC_LEAVES, c->leaves, c->n_leaves * sizeof(cp_leaf));
+    cp_emit(c->out, CP_SEC_LEAF_ITEMS, c->items, c->n_items * sizeof(uint32_t));
+    meta->n_split = c->n_split;
+    meta->n_leaves = c->n_leaves;
+    meta->n_leaf_items = c->n_items;
+    meta->n_trees = n_roots;
+    cp_emit_block(c->out, c->split_keys);
+    cp_emit_block(c->out, c->leaf_keys);
+    c->out->split_keys = c->split_keys;
+    c->out->leaf_keys = c->leaf_keys;
     c->nodes = NULL;
     c->leaves = NULL;
     c->items = NULL;
-    v->count_repeats = 1;
-    ix->annoy_keys[0] = c->split_keys;
-    ix->annoy_keys[1] = c->leaf_keys;
-    v->split_keys = c->split_keys;
-    v->leaf_keys = c->leaf_keys;
     c->split_keys = c->leaf_keys = NULL;
     return COPSE_OK;
 }
 
-int copse_load_annoy(copse_index *ix, const char *path)
+int cp_annoy_read(const cp_geom *g, const cp_kernels *k, const unsigned char *img, size_t len,
+                  const char *path, cp_sections *out, cp_err *err)
 {
-    if (!ix)
-        return COPSE_ERR_ARG;
-    if (ix->state != COPSE_STATE_ADDING || ix->b.n > 0 || ix->b.disk_fd >= 0)
-        return cp_fail(&ix->err, COPSE_ERR_STATE, "load_annoy: the index must be empty (unload first)");
-    if (!path)
-        return cp_fail(&ix->err, COPSE_ERR_ARG, "load_annoy: path is NULL");
-    conv c = {.ix = ix};
-    layout_for(&ix->g, &c.L);
+    conv c = {.g = g, .k = k, .err = err, .out = out, .img = img};
+    layout_for(g, &c.L);
     if (c.L.k > 65535)
-        return cp_fail(&ix->err, COPSE_ERR_DIM, "load_annoy: dimension %d is too large for Annoy "
-                       "files copse reads", ix->g.dim);
-    void *map;
-    size_t len;
-    int rc = cp_io_map_file(path, 0, &map, &len, &ix->err);
-    if (rc != COPSE_OK)
-        return rc;
-    if (len % c.L.s != 0 || len / c.L.s > INT32_MAX) {
-        cp_io_unmap(map, len);
-        return cp_fail(&ix->err, COPSE_ERR_DIM, "%s: %zu bytes is not a whole number of Annoy "
+        return cp_fail(err, COPSE_ERR_DIM, "load_annoy: dimension %d is too large for Annoy "
+                       "files copse reads", g->dim);
+    if (len % c.L.s != 0 || len / c.L.s > INT32_MAX)
+        return cp_fail(err, COPSE_ERR_DIM, "%s: %zu bytes is not a whole number of Annoy "
                        "nodes of %zu bytes: not an Annoy index of dimension %d and metric %s",
-                       path, len, c.L.s, ix->g.dim, copse_metric_name(ix->g.metric));
-    }
-    c.img = map;
+                       path, len, c.L.s, g->dim, copse_metric_name(g->metric));
     c.n_nodes = len / c.L.s;
-    memset(&ix->v, 0, sizeof ix->v);
-    rc = convert(&c);
-    cp_io_unmap(map, len);
+    memset(out, 0, sizeof *out);
+    out->meta.metric = (uint32_t)g->metric;
+    out->meta.dim = (uint32_t)g->dim;
+    out->meta.leaf_size = (uint32_t)c.L.k;
+    out->meta.seed = CP_DEFAULT_SEED;
+    int rc = convert(&c);
     cp_free(c.nodes);
     cp_free(c.leaves);
     cp_free(c.items);
@@ -361,11 +355,7 @@ int copse_load_annoy(copse_index *ix, const char *path)
     cp_free(c.members);
     cp_free(c.split_keys);
     cp_free(c.leaf_keys);
-    if (rc != COPSE_OK) {
-        cp_release_view(ix);
-        return rc;
-    }
-    ix->built_leaf_size = (int)c.L.k;
-    ix->state = COPSE_STATE_LOADED;
-    return COPSE_OK;
+    if (rc != COPSE_OK)
+        cp_sections_free(out);
+    return rc;
 }

@@ -1,23 +1,8 @@
 /*
- * build.c: the forest. Each tree splits the item set recursively until a part fits in a leaf.
- *
- * A split is the hyperplane equidistant from two centroids found by a short two-means over
- * items sampled from the part (Annoy's method: 200 steps, each moving the nearer centroid
- * towards one sampled item). Angular and dot split normalised vectors through the origin; dot
- * uses the augmented vectors of metric.c, so a split separates directions on one sphere.
- * Euclidean and manhattan split at the midpoint of the centroids. Hamming splits on one bit,
- * the most balanced of a few sampled. A split leaving more than 95% on one side is retried
- * (three tries); past 99%, items are dealt to the sides at random and the node's normal is
- * zero, so queries explore both sides alike. This bounds depth even on duplicate vectors.
- *
- * Departures from Annoy: leaves are bounded by leaf_size, not by the space of a node (Annoy's
- * leaves grow with the dimension); items are numbered by dense slots, whatever their ids; and
- * every tree draws from its own random stream seeded by (seed, tree number), so a tree is the
- * same whichever thread builds it and in whatever order: the file is byte-identical for any
- * thread count (Annoy's is not: its #603).
- *
- * Each tree is built into its own buffers with local references; assembly then concatenates
- * the trees in order and rebases the references.
+ * build.c: a whole build, from the builder's rows to every section: the items' norms and ids,
+ * the labels, the forest and the graph, each emitted by its producer into one list that the
+ * view then adopts. An on-disk build writes the same sections into the file that already
+ * holds the rows.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -25,447 +10,28 @@
 
 #include "internal.h"
 
-#define TWO_MEANS_STEPS 200
-#define SPLIT_TRIES 3
-#define HAMMING_BIT_TRIES 8
-
-/* ---- random stream (xoshiro256**, seeded by splitmix64) ---- */
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(rng *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xd1b54a32d192ed03ull);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix(&x);
-}
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = (s[3] << 45) | (s[3] >> 19);
-    return result;
-}
-
-static uint64_t rng_below(rng *r, uint64_t n)
-{
-    return (uint64_t)(((unsigned __int128)rng_next(r) * n) >> 64);
-}
-
-/* ---- per-tree output ---- */
-typedef struct tree_out {
-    unsigned char *nodes;
-    uint64_t n_nodes, cap_nodes;
-    cp_leaf *leaves;
-    uint64_t n_leaves, cap_leaves;
-    uint32_t *items;
-    uint64_t n_items;
-    uint64_t root;
-    int rc;
-} tree_out;
-
-typedef struct build_ctx {
-    const cp_geom *g;
-    const cp_kernels *k;
-    const unsigned char *rows;
-    const float *norms;
-    uint64_t n;
-    int leaf_size;
-    uint64_t seed;
-    uint64_t first; /* work item i builds, into trees[i], the tree of stream first + i */
-    tree_out *trees;
-    cp_progress *progress;
-} build_ctx;
-
-/* Scratch one tree needs besides its output. */
-typedef struct tree_work {
-    const build_ctx *c;
-    tree_out *out;
-    rng r;
-    uint32_t *idx;
-    unsigned char *side;
-    float *p, *q, *x; /* centroids and one augmented item, plane_dim floats each */
-} tree_work;
-
-static void tree_out_free(tree_out *t)
-{
-    cp_free(t->nodes);
-    cp_free(t->leaves);
-    cp_free(t->items);
-    memset(t, 0, sizeof *t);
-}
-
-static const float *row_f(const build_ctx *c, uint32_t slot)
-{
-    return (const float *)(c->rows + (size_t)slot * c->g->row_bytes);
-}
-
-/* Item as the split sees it: plane_dim floats (augmented for dot) in w->x. */
-static const float *split_vector(tree_work *w, uint32_t slot)
-{
-    const build_ctx *c = w->c;
-    if (c->g->metric != COPSE_DOT)
-        return row_f(c, slot);
-    memcpy(w->x, row_f(c, slot), (size_t)c->g->dim * sizeof(float));
-    w->x[c->g->dim] = c->norms[slot];
-    return w->x;
-}
-
-static int is_spherical(copse_metric m) { return m == COPSE_ANGULAR || m == COPSE_DOT; }
-
-static float vec_norm(const cp_kernels *k, const float *v, size_t n)
-{
-    return sqrtf(k->dot(v, v, n));
-}
-
-static void normalize(const cp_kernels *k, float *v, size_t n)
-{
-    float nv = vec_norm(k, v, n);
-    if (nv > 0)
-        for (size_t i = 0; i < n; i++)
-            v[i] /= nv;
-}
-
-static float split_dist(const build_ctx *c, const float *a, const float *b, size_t n)
-{
-    if (c->g->metric == COPSE_MANHATTAN)
-        return c->k->l1(a, b, n);
-    return c->k->l2sq(a, b, n); /* on unit vectors this orders like the angle */
-}
-
-/* Two-means over items sampled from idx[0..count): centroids end in w->p and w->q. */
-static void two_means(tree_work *w, const uint32_t *idx, uint64_t count)
-{
-    const build_ctx *c = w->c;
-    size_t pd = (size_t)c->g->plane_dim;
-    int sph = is_spherical(c->g->metric);
-    uint64_t i = rng_below(&w->r, count), j = rng_below(&w->r, count - 1);
-    j += (j >= i);
-    memcpy(w->p, split_vector(w, idx[i]), pd * sizeof(float));
-    memcpy(w->q, split_vector(w, idx[j]), pd * sizeof(float));
-    if (sph) {
-        normalize(c->k, w->p, pd);
-        normalize(c->k, w->q, pd);
-    }
-    float ic = 1, jc = 1;
-    for (int step = 0; step < TWO_MEANS_STEPS; step++) {
-        const float *x = split_vector(w, idx[rng_below(&w->r, count)]);
-        float norm = sph ? vec_norm(c->k, x, pd) : 1.0f;
-        if (!(norm > 0))
-            continue;
-        float di = ic * split_dist(c, w->p, x, pd), dj = jc * split_dist(c, w->q, x, pd);
-        float *m = di < dj ? w->p : (dj < di ? w->q : NULL);
-        float *cnt = di < dj ? &ic : &jc;
-        if (!m)
-            continue;
-        /* m = (m * cnt + x / norm) / (cnt + 1), with the divisions taken out of the loop. */
-        c->k->blend(m, *cnt / (*cnt + 1), x, 1.0f / (norm * (*cnt + 1)), pd);
-        *cnt += 1;
-    }
-}
-
-/* Fills node's plane and offset from the centroids. */
-static void plane_from_means(tree_work *w, cp_node *node)
-{
-    const build_ctx *c = w->c;
-    size_t pd = (size_t)c->g->plane_dim;
-    for (size_t d = 0; d < pd; d++)
-        node->plane[d] = w->p[d] - w->q[d];
-    normalize(c->k, node->plane, pd);
-    node->offset = 0;
-    if (!is_spherical(c->g->metric)) {
-        float off = 0;
-        for (size_t d = 0; d < pd; d++)
-            off += node->plane[d] * (w->p[d] + w->q[d]) * 0.5f;
-        node->offset = -off;
-    }
-}
-
-static int bit_of(const build_ctx *c, uint32_t slot, uint32_t bit)
-{
-    uint64_t word;
-    memcpy(&word, c->rows + (size_t)slot * c->g->row_bytes + (size_t)(bit / 64) * 8, 8);
-    return (int)((word >> (bit % 64)) & 1u);
-}
-
-/* Hamming: the most balanced of a few sampled bits. */
-static void choose_bit(tree_work *w, const uint32_t *idx, uint64_t count, cp_node *node)
-{
-    const build_ctx *c = w->c;
-    uint64_t best_gap = UINT64_MAX;
-    for (int t = 0; t < HAMMING_BIT_TRIES; t++) {
-        uint32_t bit = (uint32_t)rng_below(&w->r, (uint64_t)c->g->dim);
-        uint64_t ones = 0;
-        for (uint64_t i = 0; i < count; i++)
-            ones += (uint64_t)bit_of(c, idx[i], bit);
-        uint64_t gap = ones * 2 > count ? ones * 2 - count : count - ones * 2;
-        if (gap < best_gap) {
-            best_gap = gap;
-            node->bit = bit;
-        }
-    }
-}
-
-/* Side of each item under node (0 or 1, ties at random); returns how many went to side 1. */
-static uint64_t assign_sides(tree_work *w, const uint32_t *idx, uint64_t count, const cp_node *node)
-{
-    const build_ctx *c = w->c;
-    uint64_t ones = 0;
-    for (uint64_t i = 0; i < count; i++) {
-        int s;
-        if (c->g->metric == COPSE_HAMMING) {
-            s = bit_of(c, idx[i], node->bit);
-        } else {
-            /* For dot the items' extra component meets the plane's last entry. */
-            float m = c->k->dot(node->plane, row_f(c, idx[i]), (size_t)c->g->dim) + node->offset;
-            if (c->g->metric == COPSE_DOT)
-                m += node->plane[c->g->dim] * c->norms[idx[i]];
-            s = m > 0 ? 1 : (m < 0 ? 0 : (int)(rng_next(&w->r) >> 63));
-        }
-        w->side[i] = (unsigned char)s;
-        ones += (uint64_t)s;
-    }
-    return ones;
-}
-
-static double imbalance(uint64_t ones, uint64_t count)
-{
-    uint64_t big = ones * 2 > count ? ones : count - ones;
-    return (double)big / (double)count;
-}
-
-/* Finds a split of idx[0..count) into node; returns the number on side 1 (w->side filled). */
-static uint64_t make_split(tree_work *w, const uint32_t *idx, uint64_t count, cp_node *node)
-{
-    const build_ctx *c = w->c;
-    uint64_t ones = 0;
-    for (int t = 0; t < SPLIT_TRIES; t++) {
-        if (c->g->metric == COPSE_HAMMING) {
-            choose_bit(w, idx, count, node);
-        } else {
-            two_means(w, idx, count);
-            plane_from_means(w, node);
-        }
-        ones = assign_sides(w, idx, count, node);
-        if (imbalance(ones, count) <= 0.95)
-            return ones;
-    }
-    if (imbalance(ones, count) <= 0.99)
-        return ones;
-    /* No useful hyperplane (e.g. duplicates): deal at random under a zero normal. */
-    memset(node->plane, 0, (size_t)c->g->plane_dim * sizeof(float));
-    node->offset = 0;
-    node->bit = UINT32_MAX; /* hamming: no bit, margin 0 */
-    do {
-        ones = 0;
-        for (uint64_t i = 0; i < count; i++) {
-            w->side[i] = (unsigned char)(rng_next(&w->r) >> 63);
-            ones += w->side[i];
-        }
-    } while (imbalance(ones, count) > 0.99 && count >= 2);
-    return ones;
-}
-
-/* Moves side-0 items before side-1 items, keeping each side's order. */
-static void partition(tree_work *w, uint32_t *idx, uint64_t count, uint32_t *tmp)
-{
-    uint64_t a = 0, b = 0;
-    for (uint64_t i = 0; i < count; i++) {
-        if (w->side[i])
-            tmp[b++] = idx[i];
-        else
-            idx[a++] = idx[i];
-    }
-    memcpy(idx + a, tmp, b * sizeof *idx);
-}
-
-static uint64_t add_leaf(tree_work *w, const uint32_t *idx, uint64_t count)
-{
-    tree_out *o = w->out;
-    if (!cp_grow((void **)&o->leaves, &o->cap_leaves, o->n_leaves + 1, sizeof(cp_leaf))) {
-        o->rc = COPSE_ERR_NOMEM;
-        return 0;
-    }
-    memcpy(o->items + o->n_items, idx, count * sizeof *idx);
-    o->leaves[o->n_leaves] = (cp_leaf){o->n_items, (uint32_t)count, 0};
-    o->n_items += count;
-    return CP_LEAF_FLAG | o->n_leaves++;
-}
-
-static cp_node *node_at(const tree_work *w, uint64_t i)
-{
-    return (cp_node *)(w->out->nodes + i * w->c->g->node_stride);
-}
-
-/* Builds the subtree over idx[0..count) and returns its local reference. */
-static uint64_t build_subtree(tree_work *w, uint32_t *idx, uint64_t count, uint32_t *tmp)
-{
-    tree_out *o = w->out;
-    if (count <= (uint64_t)w->c->leaf_size)
-        return add_leaf(w, idx, count);
-    size_t stride = w->c->g->node_stride;
-    if (!cp_grow((void **)&o->nodes, &o->cap_nodes, o->n_nodes + 1, stride)) {
-        o->rc = COPSE_ERR_NOMEM;
-        return 0;
-    }
-    uint64_t me = o->n_nodes++;
-    memset(node_at(w, me), 0, stride);
-    uint64_t ones = make_split(w, idx, count, node_at(w, me));
-    partition(w, idx, count, tmp);
-    uint64_t left = build_subtree(w, idx, count - ones, tmp);
-    if (o->rc)
-        return 0;
-    uint64_t right = build_subtree(w, idx + (count - ones), ones, tmp);
-    if (o->rc)
-        return 0;
-    node_at(w, me)->child[0] = left;
-    node_at(w, me)->child[1] = right;
-    return me;
-}
-
-static void build_tree(void *ctx, uint64_t i, int worker)
-{
-    const build_ctx *c = ctx;
-    uint64_t t = c->first + i;
-    tree_out *o = &c->trees[i];
-    (void)worker; /* a tree depends on its number only, never on who builds it */
-    tree_work w = {.c = c, .out = o};
-    size_t pd = (size_t)c->g->plane_dim + 1;
-    rng_seed(&w.r, c->seed, t);
-    w.idx = cp_mallocarray(c->n, sizeof *w.idx);
-    uint32_t *tmp = cp_mallocarray(c->n, sizeof *tmp);
-    w.side = cp_malloc(c->n);
-    w.p = cp_mallocarray(3 * pd, sizeof(float));
-    o->items = cp_mallocarray(c->n, sizeof *o->items);
-    if (!w.idx || !tmp || !w.side || !w.p || !o->items) {
-        o->rc = COPSE_ERR_NOMEM;
-    } else {
-        w.q = w.p + pd;
-        w.x = w.q + pd;
-        for (uint64_t s = 0; s < c->n; s++)
-            w.idx[s] = (uint32_t)s;
-        o->root = build_subtree(&w, w.idx, c->n, tmp);
-    }
-    cp_free(w.idx);
-    cp_free(tmp);
-    cp_free(w.side);
-    cp_free(w.p);
-    cp_progress_step(c->progress);
-}
-
-/* ---- assembly ---- */
-
-static uint64_t rebase(uint64_t ref, uint64_t node_base, uint64_t leaf_base)
-{
-    return (ref & CP_LEAF_FLAG) ? CP_LEAF_FLAG | ((ref & ~CP_LEAF_FLAG) + leaf_base) : ref + node_base;
-}
-
-static int assemble(copse_index *ix, tree_out *trees, uint64_t n_trees)
-{
-    cp_view *v = &ix->v;
-    size_t stride = ix->g.node_stride;
-    uint64_t ns = 0, nl = 0, ni = 0;
-    for (uint64_t t = 0; t < n_trees; t++) {
-        ns += trees[t].n_nodes;
-        nl += trees[t].n_leaves;
-        ni += trees[t].n_items;
-    }
-    uint64_t node_bytes;
-    if (!cp_mul_add(ns, stride, 0, &node_bytes))
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: forest too large");
-    unsigned char *nodes = cp_calloc(node_bytes, 1);
-    cp_leaf *leaves = cp_mallocarray(nl, sizeof *leaves);
-    uint32_t *items = cp_mallocarray(ni, sizeof *items);
-    uint64_t *roots = cp_mallocarray(n_trees, sizeof *roots);
-    if (!nodes || !leaves || !items || !roots) {
-        cp_free(nodes);
-        cp_free(leaves);
-        cp_free(items);
-        cp_free(roots);
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory for a forest of %llu nodes",
-                       (unsigned long long)ns);
-    }
-    uint64_t nb = 0, lb = 0, ib = 0;
-    for (uint64_t t = 0; t < n_trees; t++) {
-        tree_out *o = &trees[t];
-        if (o->n_nodes) /* a tree that is one leaf has no nodes buffer */
-            memcpy(nodes + nb * stride, o->nodes, o->n_nodes * stride);
-        for (uint64_t i = 0; i < o->n_nodes; i++) {
-            cp_node *nd = (cp_node *)(nodes + (nb + i) * stride);
-            nd->child[0] = rebase(nd->child[0], nb, lb);
-            nd->child[1] = rebase(nd->child[1], nb, lb);
-        }
-        for (uint64_t i = 0; i < o->n_leaves; i++) {
-            leaves[lb + i] = o->leaves[i];
-            leaves[lb + i].start += ib;
-        }
-        memcpy(items + ib, o->items, o->n_items * sizeof *items);
-        roots[t] = rebase(o->root, nb, lb);
-        nb += o->n_nodes;
-        lb += o->n_leaves;
-        ib += o->n_items;
-        tree_out_free(o);
-    }
-    ix->built_mem[CP_SEC_NODES] = nodes;
-    ix->built_mem[CP_SEC_LEAVES] = leaves;
-    ix->built_mem[CP_SEC_LEAF_ITEMS] = items;
-    ix->built_mem[CP_SEC_ROOTS] = roots;
-    v->nodes = nodes;
-    v->leaves = leaves;
-    v->leaf_items = items;
-    v->roots = roots;
-    v->n_split = ns;
-    v->n_leaves = nl;
-    v->n_leaf_items = ni;
-    v->n_trees = n_trees;
-    v->sec[CP_SEC_NODES] = (cp_section){nodes, node_bytes};
-    v->sec[CP_SEC_LEAVES] = (cp_section){leaves, nl * sizeof *leaves};
-    v->sec[CP_SEC_LEAF_ITEMS] = (cp_section){items, ni * sizeof *items};
-    v->sec[CP_SEC_ROOTS] = (cp_section){roots, n_trees * sizeof *roots};
-    return COPSE_OK;
-}
-
-/* ---- the items' side: norms and ids ---- */
-
 /* NORMS holds |x|^2 for angular (so an item's distance to itself is exactly 0: see
  * cp_dist_internal) and, for dot, the extra component that puts items on one sphere. */
-static int make_norms(copse_index *ix, const unsigned char *rows, uint64_t n)
+static int make_norms(const cp_build_args *a, const unsigned char *rows, uint64_t n,
+                      cp_sections *out, cp_err *err)
 {
-    if (!cp_metric_has_norms(ix->g.metric))
+    if (!cp_metric_has_norms(a->g->metric) || n == 0)
         return COPSE_OK;
     float *norms = cp_mallocarray(n, sizeof *norms);
     if (!norms)
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory for norms");
+        return cp_fail(err, COPSE_ERR_NOMEM, "build: no memory for norms");
     float max_sq = 0;
     for (uint64_t s = 0; s < n; s++) {
-        const float *x = (const float *)(rows + s * ix->g.row_bytes);
-        float sq = ix->kern.dot(x, x, (size_t)ix->g.dim);
+        const float *x = (const float *)(rows + s * a->g->row_bytes);
+        float sq = a->k->dot(x, x, (size_t)a->g->dim);
         norms[s] = sq;
         if (sq > max_sq)
             max_sq = sq;
     }
-    if (ix->g.metric == COPSE_DOT)
+    if (a->g->metric == COPSE_DOT)
         for (uint64_t s = 0; s < n; s++)
             norms[s] = sqrtf(max_sq - norms[s] > 0 ? max_sq - norms[s] : 0);
-    ix->built_mem[CP_SEC_NORMS] = norms;
-    ix->v.norms = norms;
-    ix->v.sec[CP_SEC_NORMS] = (cp_section){norms, n * sizeof *norms};
+    cp_emit(out, CP_SEC_NORMS, norms, n * sizeof *norms);
     return COPSE_OK;
 }
 
@@ -481,21 +47,22 @@ static int cmp_id_slot(const void *a, const void *b)
 }
 
 /* Slot -> id and the slots in id order; neither when every id equals its slot. */
-static int make_ids(copse_index *ix)
+static int make_ids(const cp_builder *b, cp_sections *out, cp_err *err)
 {
-    cp_builder *b = &ix->b;
     uint64_t n = b->n, s = 0;
     while (s < n && b->ids[s] == (int64_t)s)
         s++;
-    ix->v.max_id = b->max_id;
+    out->meta.max_id = b->max_id;
     if (s == n)
         return COPSE_OK;
     id_slot *pairs = cp_mallocarray(n, sizeof *pairs);
     uint32_t *order = cp_mallocarray(n, sizeof *order);
-    if (!pairs || !order) {
+    int64_t *ids = cp_mallocarray(n, sizeof *ids);
+    if (!pairs || !order || !ids) {
         cp_free(pairs);
         cp_free(order);
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory for the id index");
+        cp_free(ids);
+        return cp_fail(err, COPSE_ERR_NOMEM, "build: no memory for the id index");
     }
     for (s = 0; s < n; s++)
         pairs[s] = (id_slot){b->ids[s], (uint32_t)s};
@@ -503,18 +70,9 @@ static int make_ids(copse_index *ix)
     for (s = 0; s < n; s++)
         order[s] = pairs[s].slot;
     cp_free(pairs);
-    int64_t *ids = cp_mallocarray(n, sizeof *ids);
-    if (!ids) {
-        cp_free(order);
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory for the id index");
-    }
     memcpy(ids, b->ids, n * sizeof *ids);
-    ix->built_mem[CP_SEC_SLOT_IDS] = ids;
-    ix->built_mem[CP_SEC_ID_ORDER] = order;
-    ix->v.slot_ids = ids;
-    ix->v.id_order = order;
-    ix->v.sec[CP_SEC_SLOT_IDS] = (cp_section){ids, n * sizeof *ids};
-    ix->v.sec[CP_SEC_ID_ORDER] = (cp_section){order, n * sizeof *order};
+    cp_emit(out, CP_SEC_SLOT_IDS, ids, n * sizeof *ids);
+    cp_emit(out, CP_SEC_ID_ORDER, order, n * sizeof *order);
     return COPSE_OK;
 }
 
@@ -522,7 +80,7 @@ static int make_ids(copse_index *ix)
  * distance computed, so leaves stay small. Without one, leaves grow with the dimension as
  * Annoy's do (dim + 2 items, the space of one split node), which keeps the forest small and
  * its build fast. */
-static int auto_leaf_size(const cp_geom *g, int graph)
+int cp_auto_leaf_size(const cp_geom *g, int graph)
 {
     if (g->metric == COPSE_HAMMING)
         return 32;
@@ -530,221 +88,97 @@ static int auto_leaf_size(const cp_geom *g, int graph)
     return l < 16 ? 16 : (l > max ? max : l);
 }
 
-static uint64_t tree_bytes(const tree_out *t, size_t stride)
+/* Every section but the vectors, over rows already in place. n_trees == -1 sizes the forest
+ * until it takes half the vectors' space, or an eighth with a graph, which finds most
+ * neighbours itself (the forest then only seeds it). */
+static int build_sections(const cp_build_args *a, const cp_builder *b, const unsigned char *rows,
+                          cp_sections *out, cp_err *err)
 {
-    return t->n_nodes * stride + t->n_leaves * sizeof(cp_leaf) + t->n_items * sizeof(uint32_t) + 8;
-}
-
-/* Builds the trees into ix->v, given rows already in place. n_trees == -1 sizes the forest
- * from tree 0: trees are added until the forest takes half the vectors' space, or an eighth
- * with a graph, which finds most neighbours itself (the forest then only seeds it). */
-static int grow_forest(copse_index *ix, const unsigned char *rows, int n_trees, int n_threads)
-{
-    uint64_t want = n_trees > 0 ? (uint64_t)n_trees : 1;
-    build_ctx c = {&ix->g, &ix->kern, rows, ix->v.norms, ix->b.n, ix->built_leaf_size, ix->seed,
-                   0, NULL, &ix->progress};
-    c.trees = cp_calloc(n_trees > 0 ? want : 1000, sizeof *c.trees);
-    if (!c.trees)
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory");
-    tree_out *all = c.trees;
-    if (n_trees < 0) {
-        build_tree(&c, 0, 0);
-        uint64_t tb = tree_bytes(&c.trees[0], ix->g.node_stride);
-        uint64_t target = (uint64_t)ix->g.row_bytes * c.n / (ix->graph_degree ? 8 : 2);
-        want = (target + tb - 1) / tb;
-        want = want < 1 ? 1 : (want > 1000 ? 1000 : want);
-        ix->progress.total += want - 1; /* tree 0 was counted as the one tree expected */
-        c.first = 1;
-        c.trees = all + 1;
-    }
-    if (want > c.first)
-        cp_parallel_for(n_threads, want - c.first, build_tree, &c);
-    c.trees = all;
-    int rc = COPSE_OK;
-    for (uint64_t t = 0; t < want && rc == COPSE_OK; t++)
-        if (c.trees[t].rc)
-            rc = cp_fail(&ix->err, c.trees[t].rc, "build: no memory for tree %llu",
-                         (unsigned long long)t);
+    uint64_t n = b->n;
+    cp_meta *m = &out->meta;
+    m->metric = (uint32_t)a->g->metric;
+    m->dim = (uint32_t)a->g->dim;
+    m->leaf_size = (uint32_t)a->leaf_size;
+    m->seed = a->seed;
+    m->n_items = n;
+    m->max_id = -1;
+    int rc = make_norms(a, rows, n, out, err);
     if (rc == COPSE_OK)
-        rc = assemble(ix, c.trees, want);
-    for (uint64_t t = 0; t < want; t++)
-        tree_out_free(&c.trees[t]);
-    cp_free(c.trees);
-    return rc;
-}
-
-/* ---- throwaway trees for the graph ---- */
-
-typedef struct leaf_job {
-    tree_out *tree;
-    void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker);
-    void *ctx;
-} leaf_job;
-
-static void leaf_one(void *p, uint64_t i, int worker)
-{
-    leaf_job *j = p;
-    const cp_leaf *l = &j->tree->leaves[i];
-    j->fn(j->ctx, j->tree->items + l->start, l->count, worker);
-}
-
-int cp_for_each_leaf(copse_index *ix, const unsigned char *rows, int n_trees, int leaf_size,
-                     uint64_t first_stream, int n_threads,
-                     void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker),
-                     void *ctx)
-{
-    build_ctx c = {&ix->g, &ix->kern, rows, ix->v.norms, ix->v.n_items, leaf_size,
-                   ix->seed, first_stream, NULL, &ix->progress};
-    c.trees = cp_calloc((size_t)n_trees, sizeof *c.trees);
-    if (!c.trees)
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory");
-    cp_parallel_for(n_threads, (uint64_t)n_trees, build_tree, &c);
-    int rc = COPSE_OK;
-    for (int t = 0; t < n_trees; t++) {
-        if (c.trees[t].rc && rc == COPSE_OK)
-            rc = cp_fail(&ix->err, c.trees[t].rc, "build: no memory for a graph tree");
-        /* One tree at a time: within a tree every item is in exactly one leaf. */
-        leaf_job j = {&c.trees[t], fn, ctx};
-        if (rc == COPSE_OK)
-            cp_parallel_for(n_threads, c.trees[t].n_leaves, leaf_one, &j);
-        tree_out_free(&c.trees[t]);
-        cp_progress_step(&ix->progress);
-    }
-    cp_free(c.trees);
-    return rc;
-}
-
-/* ---- the public calls ---- */
-
-void cp_release_view(copse_index *ix)
-{
-    for (int k = 0; k <= CP_SEC_KIND_MAX; k++) {
-        cp_free(ix->built_mem[k]);
-        ix->built_mem[k] = NULL;
-    }
-    for (int k = 0; k < 2; k++) {
-        cp_free(ix->annoy_keys[k]);
-        ix->annoy_keys[k] = NULL;
-    }
-    if (ix->map_addr)
-        cp_io_unmap(ix->map_addr, ix->map_len);
-    ix->map_addr = NULL;
-    ix->map_len = 0;
-    cp_free(ix->buf_copy);
-    ix->buf_copy = NULL;
-    ix->from_file = 0;
-    ix->image = NULL;
-    ix->image_len = 0;
-    memset(&ix->v, 0, sizeof ix->v);
-    ix->v.max_id = -1;
-}
-
-/* Items' sections and the forest over rows, into ix->v (whose memory is in built_mem). */
-static int build_view(copse_index *ix, const unsigned char *rows, int n_trees, int n_threads)
-{
-    cp_view *v = &ix->v;
-    uint64_t n = ix->b.n;
-    v->n_items = n;
-    v->vectors = rows;
-    v->sec[CP_SEC_VECTORS] = (cp_section){rows, n * ix->g.row_bytes};
-    int rc = make_norms(ix, rows, n);
+        rc = make_ids(b, out, err);
     if (rc == COPSE_OK)
-        rc = make_ids(ix);
-    if (rc == COPSE_OK)
-        rc = cp_labels_build(ix);
+        rc = cp_labels_build(b, out, err);
+    cp_rows in = {a->g, a->k, rows, out->sec[CP_SEC_NORMS].data, n, a->seed, a->n_threads,
+                  a->progress};
     /* No items, no trees: an empty index answers every query with nothing, as Annoy's does. */
     if (rc == COPSE_OK && n > 0)
-        rc = grow_forest(ix, rows, n_trees, n_threads);
-    v->graph_degree = n >= 2 ? (uint32_t)ix->graph_degree : 0;
-    if (rc == COPSE_OK)
-        rc = cp_graph_build(ix, rows, n_threads);
+        rc = cp_forest_grow(&in, a->n_trees, a->leaf_size,
+                            (uint64_t)a->g->row_bytes * n / (a->graph_degree ? 8 : 2), out, err);
+    if (rc == COPSE_OK && a->graph_degree > 0 && n >= 2) {
+        m->graph_degree = (uint32_t)a->graph_degree;
+        rc = cp_graph_build(&in, m->graph_degree, out, err);
+    }
     return rc;
 }
 
-/* On-disk: the rows are in the temporary file; the forest is appended there, the header
- * written, the file renamed into place and mapped like any loaded file. */
-static int finish_on_disk(copse_index *ix, int n_trees, int n_threads)
+int cp_build_in_memory(const cp_build_args *a, cp_builder *b, cp_view *v, cp_err *err)
 {
-    cp_builder *b = &ix->b;
-    uint64_t rows_len = b->n * ix->g.row_bytes;
-    void *map = NULL;
-    size_t map_len = 0;
+    cp_sections out = {0};
+    int rc = build_sections(a, b, b->rows, &out, err);
+    if (rc != COPSE_OK) {
+        cp_sections_free(&out);
+        return rc;
+    }
+    cp_emit(&out, CP_SEC_VECTORS, b->rows, b->n * a->g->row_bytes);
+    b->rows = NULL;
+    cp_builder_free(b);
+    cp_view_adopt(v, &out);
+    return COPSE_OK;
+}
+
+/* Appends the sections to the builder's file and maps the finished file. */
+static int complete_file(const cp_build_args *a, cp_builder *b, void **map, size_t *map_len,
+                         cp_err *err)
+{
+    uint64_t rows_len = b->n * a->g->row_bytes;
+    void *rows_map = NULL;
+    size_t rows_map_len = 0;
+    cp_sections out = {0};
     int rc = COPSE_OK;
     if (b->n > 0)
-        rc = cp_io_map_fd(b->disk_fd, CP_HEADER_SIZE + rows_len, &map, &map_len, b->disk_tmp, &ix->err);
+        rc = cp_io_map_fd(b->disk_fd, CP_HEADER_SIZE + rows_len, &rows_map, &rows_map_len,
+                          b->disk_tmp, err);
+    const unsigned char *rows = rows_map ? (const unsigned char *)rows_map + CP_HEADER_SIZE : NULL;
     if (rc == COPSE_OK)
-        rc = build_view(ix, map ? (const unsigned char *)map + CP_HEADER_SIZE : NULL, n_trees, n_threads);
+        rc = build_sections(a, b, rows, &out, err);
+    if (rc == COPSE_OK && b->n > 0)
+        out.sec[CP_SEC_VECTORS] = (cp_section){rows, rows_len};
+    cp_sink sink = {b->disk_fd, b->disk_tmp, NULL};
     if (rc == COPSE_OK)
-        rc = cp_write_image(ix, b->disk_fd, b->disk_tmp, 1);
-    if (map)
-        cp_io_unmap(map, map_len);
-    cp_release_view(ix);
-    if (rc != COPSE_OK)
-        return rc;
-    rc = cp_io_commit(b->disk_fd, b->disk_tmp, b->disk_path, &ix->err);
-    b->disk_fd = -1;
-    if (rc != COPSE_OK)
-        return rc;
-    if ((rc = cp_io_map_file(b->disk_path, 0, &map, &map_len, &ix->err)) != COPSE_OK)
-        return rc;
-    ix->map_addr = map;
-    ix->map_len = map_len;
-    return cp_image_open(ix, map, map_len, 0);
+        rc = cp_format_emit(&out.meta, out.sec, &sink, 1, err);
+    uint64_t size = cp_format_layout(out.sec, NULL);
+    cp_sections_free(&out);
+    if (rows_map)
+        cp_io_unmap(rows_map, rows_map_len);
+    if (rc == COPSE_OK)
+        rc = cp_io_map_fd(b->disk_fd, size, map, map_len, b->disk_tmp, err);
+    return rc;
 }
 
-int copse_build(copse_index *ix, int n_trees, int n_threads)
+int cp_build_on_disk(const cp_build_args *a, cp_builder *b, cp_view *v, cp_err *err)
 {
-    if (!ix)
-        return COPSE_ERR_ARG;
-    if (ix->state != COPSE_STATE_ADDING)
-        return cp_fail(&ix->err, COPSE_ERR_STATE, "build: the index is already %s",
-                       ix->state == COPSE_STATE_BUILT ? "built (unbuild first)" : "loaded");
-    if (n_trees == 0 || n_trees < -1 || n_trees > COPSE_MAX_TREES)
-        return cp_fail(&ix->err, COPSE_ERR_ARG, "build: n_trees = %d; want -1 (automatic) or "
-                       "1..%d", n_trees, COPSE_MAX_TREES);
-    ix->built_leaf_size = ix->leaf_size ? ix->leaf_size : auto_leaf_size(&ix->g, ix->graph_degree > 0);
-    /* Units: each forest tree, and with a graph each throwaway tree built and its leaves
-     * paired, and the final lists. */
-    uint64_t units = (n_trees > 0 ? (uint64_t)n_trees : 1) +
-                     (ix->graph_degree > 0 && ix->b.n >= 2 ? 2 * CP_GRAPH_TREES + 1 : 0);
-    int rc = cp_progress_begin(&ix->progress, units);
-    if (rc != COPSE_OK)
-        return cp_fail(&ix->err, rc, "build: no memory");
-    if (ix->b.disk_fd >= 0) {
-        rc = finish_on_disk(ix, n_trees, n_threads);
-        cp_progress_end(&ix->progress);
-        if (rc != COPSE_OK) {
-            cp_release_view(ix);
-            return rc;
-        }
-        cp_builder_free(&ix->b);
-    } else {
-        rc = build_view(ix, ix->b.rows, n_trees, n_threads);
-        cp_progress_end(&ix->progress);
-        if (rc != COPSE_OK) {
-            cp_release_view(ix);
-            return rc;
-        }
-        ix->built_mem[CP_SEC_VECTORS] = ix->b.rows;
-        ix->b.rows = NULL;
-        cp_builder_free(&ix->b);
+    void *map = NULL;
+    size_t map_len = 0;
+    /* Everything that can fail for want of memory or space happens before the rename, while
+     * the builder still holds its file: a failure there loses nothing. */
+    int rc = complete_file(a, b, &map, &map_len, err);
+    if (rc == COPSE_OK)
+        rc = cp_io_commit(b->disk_fd, b->disk_tmp, b->disk_path, err);
+    if (rc != COPSE_OK) {
+        if (map)
+            cp_io_unmap(map, map_len);
+        return rc;
     }
-    ix->state = COPSE_STATE_BUILT;
-    return COPSE_OK;
-}
-
-int copse_unbuild(copse_index *ix)
-{
-    if (!ix)
-        return COPSE_ERR_ARG;
-    if (ix->state != COPSE_STATE_BUILT || ix->map_addr)
-        return cp_fail(&ix->err, COPSE_ERR_STATE, "unbuild: only an index built in memory can be "
-                       "unbuilt (this one is %s)", ix->state == COPSE_STATE_ADDING ? "not built" :
-                       ix->state == COPSE_STATE_LOADED ? "loaded" : "built on disk");
-    int rc = cp_builder_from_view(ix);
-    if (rc != COPSE_OK)
-        return rc;
-    cp_release_view(ix);
-    ix->state = COPSE_STATE_ADDING;
-    return COPSE_OK;
+    b->disk_fd = -1; /* renamed into place: nothing left to discard */
+    cp_builder_free(b);
+    return cp_view_open_image(v, map, map_len, map, map_len, NULL, err);
 }

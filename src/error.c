@@ -36,8 +36,3 @@ int cp_fail(cp_err *err, int status, const char *fmt, ...)
     }
     return status;
 }
-
-const char *copse_errmsg(const copse_index *ix)
-{
-    return ix ? ix->err.msg : "";
-}

@@ -29,8 +29,7 @@
 #define GRAPH_STREAM (1ull << 40) /* far from the stored trees' streams 0, 1, ... */
 
 typedef struct knn_lists {
-    const copse_index *ix;
-    const unsigned char *rows;
+    const cp_rows *in;
     uint32_t k;
     float *dist;
     uint32_t *id;
@@ -63,11 +62,11 @@ static void offer(knn_lists *g, uint32_t u, uint32_t v, float d)
 static void leaf_pairs(void *ctx, const uint32_t *items, uint32_t count, int worker)
 {
     knn_lists *g = ctx;
-    const copse_index *ix = g->ix;
+    const cp_rows *in = g->in;
     (void)worker;
     for (uint32_t i = 0; i < count; i++)
         for (uint32_t j = i + 1; j < count; j++) {
-            float d = cp_dist_items(&ix->g, &ix->kern, g->rows, ix->v.norms, items[i], items[j]);
+            float d = cp_dist_items(in->g, in->k, in->rows, in->norms, items[i], items[j]);
             offer(g, items[i], items[j], d);
             offer(g, items[j], items[i], d);
         }
@@ -179,14 +178,14 @@ static int reverse_edges(const knn_lists *g, uint64_t n, uint64_t **start_out, e
     return 1;
 }
 
-static int finish(copse_index *ix, const knn_lists *g, int n_threads, uint32_t *out)
+static int finish(const knn_lists *g, uint32_t degree, uint32_t *out, cp_err *err)
 {
-    uint64_t n = ix->v.n_items, *start = NULL, max_in = 0;
+    uint64_t n = g->in->n, *start = NULL, max_in = 0;
     edge *rev = NULL;
     if (!reverse_edges(g, n, &start, &rev, &max_in))
-        return cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory for the graph");
-    int nt = cp_thread_count(n_threads, n);
-    finish_ctx f = {g, start, rev, out, ix->v.graph_degree, cp_calloc((size_t)nt, sizeof(edge *))};
+        return cp_fail(err, COPSE_ERR_NOMEM, "build: no memory for the graph");
+    int nt = cp_thread_count(g->in->n_threads, n);
+    finish_ctx f = {g, start, rev, out, degree, cp_calloc((size_t)nt, sizeof(edge *))};
     int ok = f.tmp != NULL;
     for (int t = 0; ok && t < nt; t++)
         ok = (f.tmp[t] = cp_mallocarray(g->k + max_in, sizeof(edge))) != NULL;
@@ -197,29 +196,24 @@ static int finish(copse_index *ix, const knn_lists *g, int n_threads, uint32_t *
     cp_free(f.tmp);
     cp_free(start);
     cp_free(rev);
-    return ok ? COPSE_OK : cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory for the graph");
+    return ok ? COPSE_OK : cp_fail(err, COPSE_ERR_NOMEM, "build: no memory for the graph");
 }
 
-int cp_graph_build(copse_index *ix, const unsigned char *rows, int n_threads)
+int cp_graph_build(const cp_rows *in, uint32_t degree, cp_sections *sections, cp_err *err)
 {
-    cp_view *v = &ix->v;
-    uint64_t n = v->n_items;
-    uint32_t degree = v->graph_degree;
-    if (degree == 0 || n < 2)
-        return COPSE_OK;
-    knn_lists g = {ix, rows, degree, cp_mallocarray(n * degree, sizeof(float)),
+    uint64_t n = in->n;
+    knn_lists g = {in, degree, cp_mallocarray(n * degree, sizeof(float)),
                    cp_mallocarray(n * degree, sizeof(uint32_t)), cp_calloc(n, sizeof(uint32_t))};
     uint32_t *out = cp_mallocarray(n * degree, sizeof *out);
     int rc = COPSE_OK;
     if (!g.dist || !g.id || !g.len || !out)
-        rc = cp_fail(&ix->err, COPSE_ERR_NOMEM, "build: no memory for a graph of %llu items",
+        rc = cp_fail(err, COPSE_ERR_NOMEM, "build: no memory for a graph of %llu items",
                      (unsigned long long)n);
     if (rc == COPSE_OK)
-        rc = cp_for_each_leaf(ix, rows, GRAPH_TREES, GRAPH_LEAF, GRAPH_STREAM, n_threads,
-                              leaf_pairs, &g);
+        rc = cp_for_each_leaf(in, GRAPH_TREES, GRAPH_LEAF, GRAPH_STREAM, leaf_pairs, &g, err);
     if (rc == COPSE_OK)
-        rc = finish(ix, &g, n_threads, out);
-    cp_progress_step(&ix->progress);
+        rc = finish(&g, degree, out, err);
+    cp_progress_step(in->progress);
     cp_free(g.dist);
     cp_free(g.id);
     cp_free(g.len);
@@ -227,8 +221,6 @@ int cp_graph_build(copse_index *ix, const unsigned char *rows, int n_threads)
         cp_free(out);
         return rc;
     }
-    ix->built_mem[CP_SEC_GRAPH] = out;
-    v->graph = out;
-    v->sec[CP_SEC_GRAPH] = (cp_section){out, n * degree * sizeof *out};
+    cp_emit(sections, CP_SEC_GRAPH, out, n * degree * sizeof *out);
     return COPSE_OK;
 }

@@ -53,7 +53,7 @@ static inline uint64_t cp_align_up(uint64_t x) { return (x + CP_ALIGN - 1) & ~(u
 /* ---- checksums ---- */
 uint32_t cp_crc32c(uint32_t crc, const void *data, size_t len);
 
-/* ---- file sections ---- */
+/* ---- file sections (the format's table of kinds lives in format.c) ---- */
 enum cp_section_kind {
     CP_SEC_VECTORS = 1,     /* n_items rows of row_bytes */
     CP_SEC_NORMS = 2,       /* n_items floats: |x| (angular), extra component (dot) */
@@ -92,12 +92,41 @@ typedef struct cp_section {
     uint64_t length;
 } cp_section;
 
-/* What queries read. All pointers refer to memory owned elsewhere (see copse_index). */
+/* The facts a file's header carries besides its section table: the same for an index just
+ * built and one loaded, so one bind serves both. */
+typedef struct cp_meta {
+    uint32_t metric, dim, leaf_size, graph_degree;
+    uint64_t n_items, n_trees, n_split, n_leaves, n_leaf_items, n_labelled, seed;
+    int64_t max_id;
+} cp_meta;
+
+/* What producers emit: sections by kind, the memory blocks behind them (owned here until a
+ * view adopts them) and the header's facts. An Annoy file adds its queue keys, never saved. */
+#define CP_MAX_BLOCKS (CP_SEC_KIND_MAX + 3)
+typedef struct cp_sections {
+    cp_meta meta;
+    cp_section sec[CP_SEC_KIND_MAX + 1];
+    void *block[CP_MAX_BLOCKS];
+    int n_blocks;
+    const uint32_t *split_keys, *leaf_keys;
+} cp_sections;
+
+/* Records section kind over len bytes at data and takes ownership of data (an owned block is
+ * freed by cp_sections_free, or passes to the view); data may be NULL only when len is 0. */
+void cp_emit(cp_sections *out, int kind, void *data, uint64_t len);
+/* Takes ownership of a block that backs no section (Annoy's keys). */
+void cp_emit_block(cp_sections *out, void *block);
+/* Takes one owned block back out (the builder reclaims its vectors on unbuild). */
+void *cp_sections_take(void **blocks, int n_blocks, const void *block);
+void cp_sections_free(cp_sections *s);
+
+/* ---- the view: what queries read, and the memory it owns ---- */
 typedef struct cp_view {
     uint64_t n_items;
     uint64_t n_split, n_leaves, n_leaf_items, n_trees;
     uint64_t n_labelled;
     int64_t max_id;
+    uint32_t leaf_size;
     const unsigned char *vectors;
     const float *norms;
     const int64_t *slot_ids;    /* NULL: slot == id */
@@ -116,8 +145,37 @@ typedef struct cp_view {
      * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
     int count_repeats;
     const uint32_t *split_keys, *leaf_keys;
+    cp_meta meta;
     cp_section sec[CP_SEC_KIND_MAX + 1]; /* by kind, as written to / read from the file */
+    /* The memory behind the sections: blocks (built, Annoy), or a file image (a mapping, a
+     * caller's buffer, or an aligned copy of one). */
+    void *block[CP_MAX_BLOCKS];
+    int n_blocks;
+    void *map;
+    size_t map_len;
+    void *buf_copy;
+    const unsigned char *image; /* a file image: its table holds the sections' checksums */
+    uint64_t image_len;
+    int file_major, file_minor;
 } cp_view;
+
+/* An empty view (no items, max_id -1). */
+void cp_view_init(cp_view *v);
+/* Frees or unmaps what the view owns and empties it. */
+void cp_view_release(cp_view *v);
+/* Takes the producers' sections and blocks (s is left empty). */
+void cp_view_adopt(cp_view *v, cp_sections *s);
+/* Checks a file image and binds the view to it. The view owns map (a mapping of map_len
+ * bytes) and buf_copy from here on, also when this fails (it releases them then). */
+int cp_view_open_image(cp_view *v, const unsigned char *img, uint64_t len, void *map,
+                       size_t map_len, void *buf_copy, cp_err *err);
+/* The file's size were the view saved, and the file's layout. */
+uint64_t cp_view_file_size(const cp_view *v);
+int cp_view_slot(const cp_view *v, int64_t id, uint64_t *slot);
+int64_t cp_view_id(const cp_view *v, uint64_t slot);
+/* Label of a slot (NULL when none; offsets from a file are checked before use). */
+const char *cp_view_label(const cp_view *v, uint64_t slot, size_t *len);
+int cp_view_find_label(const cp_view *v, const char *label, uint64_t *slot);
 
 /* ---- metrics ---- */
 typedef struct cp_geom {
@@ -151,8 +209,8 @@ typedef struct cp_query {
 float cp_angular(float pq, float pp, float qq);
 
 /* Internal distance: smaller is nearer, monotone in the reported one. */
-float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_view *v,
-                       const cp_query *q, uint64_t slot);
+float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
+                       const float *norms, const cp_query *q, uint64_t slot);
 /* Internal distance between two items (slots) as the graph sees them: for dot, between the
  * augmented vectors, so that neighbourhoods are symmetric. */
 float cp_dist_items(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
@@ -186,7 +244,51 @@ int cp_progress_begin(cp_progress *p, uint64_t total);
 void cp_progress_step(cp_progress *p);
 void cp_progress_end(cp_progress *p);
 
-/* ---- the builder (ADDING state) ---- */
+/* ---- the format: file images <-> sections (format.c) ---- */
+/* The section table of a file image (its header already checked): entry count, and entry i. */
+typedef struct cp_table_entry {
+    uint32_t kind, crc;
+    uint64_t offset, length;
+} cp_table_entry;
+uint32_t cp_table_count(const unsigned char *img);
+cp_table_entry cp_table_get(const unsigned char *img, uint32_t i);
+/* Name of a section kind ("vectors", ...), NULL for an unknown one. */
+const char *cp_section_name(int kind);
+/* Offsets the present sections get in a file (offset[kind], 0 when absent; may be NULL) and
+ * the file's size. */
+uint64_t cp_format_layout(const cp_section *sec, uint64_t *offset);
+/* Checks an image (header, table, every bound, reserved zeros, roots) and gives its facts,
+ * its sections by kind and its version. */
+int cp_format_parse(const unsigned char *img, uint64_t len, cp_meta *m, cp_section *sec,
+                    int *major, int *minor, cp_err *err);
+/* Where an image goes: a file (pwrite, at its final size) or a caller's buffer (memcpy; the
+ * buffer must be cleared: gaps between sections read as zeros, as a new file's holes do). */
+typedef struct cp_sink {
+    int fd;
+    const char *name;
+    unsigned char *buf;
+} cp_sink;
+/* Writes header and sections (all, or all but the vectors already in place) to the sink. */
+int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
+                   int vectors_in_place, cp_err *err);
+
+/* ---- readers of the view: queries (search.c) and the full check (verify.c) ---- */
+typedef struct cp_reader {
+    const cp_geom *g;
+    const cp_kernels *k;
+    const cp_view *v; /* NULL: nothing built or loaded */
+} cp_reader;
+/* One query by vector (qv) or by item (id), approximate or exact. rd may be NULL. */
+int cp_search(const cp_reader *rd, copse_scratch *s, const float *qv, int64_t id, int64_t k,
+              int64_t search_k, int exact, int64_t *ids, float *dists, int64_t *n_out);
+int cp_search_batch(const cp_reader *rd, copse_scratch *s, const float *qs, int64_t nq,
+                    int64_t k, int64_t search_k, int exact, int n_threads, int64_t *ids,
+                    float *dists, int64_t *counts);
+int cp_verify(const cp_reader *rd, cp_err *err);
+/* Where a scratch keeps its message. */
+cp_err *cp_scratch_err(copse_scratch *s);
+
+/* ---- producers: the builder (add.c) ---- */
 typedef struct cp_builder {
     unsigned char *rows;   /* in memory: cap rows; NULL for on-disk */
     int64_t *ids;          /* slot -> id */
@@ -201,79 +303,72 @@ typedef struct cp_builder {
     char *disk_tmp;        /* temporary path */
 } cp_builder;
 
-/* ---- the handle ---- */
-struct copse_index {
-    cp_geom g;
-    cp_kernels kern;
-    copse_state_t state;
-    uint64_t seed;
-    int leaf_size;          /* as set (0 = auto) */
-    int graph_degree;       /* as set for the next build (0 = no graph) */
-    cp_progress progress;   /* build progress callback and its counters */
-    int built_leaf_size;    /* as used by the forest in the view */
-    cp_builder b;
-    cp_view v;
-    /* Ownership of the view's memory: exactly one of these holds it. */
-    void *built_mem[CP_SEC_KIND_MAX + 1]; /* built in memory: one block per section */
-    uint32_t *annoy_keys[2];  /* an Annoy file's split and leaf keys (cp_view) */
-    void *map_addr;         /* loaded or on-disk built: the mapping */
-    size_t map_len;
-    void *buf_copy;         /* loaded from an unaligned buffer: our aligned copy */
-    int from_file;          /* the view came from a file image (checksums exist) */
-    const unsigned char *image;  /* that file image (mapping or buffer) */
-    uint64_t image_len;
-    int file_major, file_minor;
-    cp_err err;
-};
-
-/* ---- module entry points ---- */
-int cp_builder_init(cp_builder *b);
+void cp_builder_init(cp_builder *b);
 void cp_builder_free(cp_builder *b);
 int cp_builder_slot(const cp_builder *b, int64_t id, uint64_t *slot);
-const void *cp_builder_row(copse_index *ix, uint64_t slot, void *tmp);
-int cp_builder_from_view(copse_index *ix);
+int cp_builder_add(cp_builder *b, const cp_geom *g, int64_t id, const float *v, cp_err *err);
+int cp_builder_add_many(cp_builder *b, const cp_geom *g, int64_t n, const int64_t *ids,
+                        int64_t first_id, const float *vs, cp_err *err);
+int cp_builder_set_label(cp_builder *b, int64_t id, const char *label, cp_err *err);
+int cp_builder_on_disk(cp_builder *b, const char *path, cp_err *err);
+/* Stored row of a slot: in memory, or read into tmp (on-disk); NULL on a read error. */
+const void *cp_builder_row(const cp_builder *b, const cp_geom *g, uint64_t slot, void *tmp,
+                           cp_err *err);
+/* Back from a view built in memory: its vectors block, ids and labels return to the builder. */
+int cp_builder_from_view(cp_builder *b, cp_view *v, cp_err *err);
 
-int cp_view_slot(const cp_view *v, int64_t id, uint64_t *slot);
-int64_t cp_view_id(const cp_view *v, uint64_t slot);
+/* ---- producers: the forest (forest.c), the graph (graph.c), labels (labels.c) ---- */
+/* What tree building reads. */
+typedef struct cp_rows {
+    const cp_geom *g;
+    const cp_kernels *k;
+    const unsigned char *rows;
+    const float *norms; /* the NORMS section (angular, dot), else NULL */
+    uint64_t n;
+    uint64_t seed;
+    int n_threads;
+    cp_progress *progress;
+} cp_rows;
 
+/* Grows the stored forest (random streams 0, 1, ...) and emits its four sections. n_trees
+ * == -1 sizes it from tree 0 until it takes about target_bytes. */
+int cp_forest_grow(const cp_rows *in, int n_trees, int leaf_size, uint64_t target_bytes,
+                   cp_sections *out, cp_err *err);
 /* Builds n_trees throwaway trees (random streams first_stream, first_stream + 1, ...) with
  * leaves of at most leaf_size items, and calls fn for every leaf: tree after tree, the leaves
  * of one tree in parallel. Each item is in one leaf per tree, so fn may update state of the
  * items it is given without locks, and the result does not depend on the thread count. */
-int cp_for_each_leaf(copse_index *ix, const unsigned char *rows, int n_trees, int leaf_size,
-                     uint64_t first_stream, int n_threads,
+int cp_for_each_leaf(const cp_rows *in, int n_trees, int leaf_size, uint64_t first_stream,
                      void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker),
-                     void *ctx);
-/* Builds the neighbour graph section from the rows (graph.c). */
-int cp_graph_build(copse_index *ix, const unsigned char *rows, int n_threads);
-void cp_release_view(copse_index *ix);
+                     void *ctx, cp_err *err);
+/* Builds the neighbour graph over the rows and emits its section. */
+int cp_graph_build(const cp_rows *in, uint32_t degree, cp_sections *out, cp_err *err);
+/* Emits the label sections from the builder's labels (none when there are none). */
+int cp_labels_build(const cp_builder *b, cp_sections *out, cp_err *err);
 
-/* Layout of the file for the view: offsets of each section. */
-typedef struct cp_layout {
-    uint64_t offset[CP_SEC_KIND_MAX + 1];
-    uint64_t file_size;
-} cp_layout;
-void cp_layout_compute(const cp_view *v, cp_layout *lay);
-/* Builds the 512-byte header for the view; crcs[kind] are the section checksums. */
-void cp_header_encode(const copse_index *ix, const cp_layout *lay, const uint32_t *crcs,
-                      unsigned char *hdr);
-/* Checks an image and fills ix->v from it (dimension and metric must match ix->g unless
- * adopt, in which case ix->g is set from the file). */
-int cp_image_open(copse_index *ix, const unsigned char *img, uint64_t len, int adopt);
-/* The section table of a file image (its header already checked): entry count, and entry i. */
-typedef struct cp_table_entry {
-    uint32_t kind, crc;
-    uint64_t offset, length;
-} cp_table_entry;
-uint32_t cp_table_count(const unsigned char *img);
-cp_table_entry cp_table_get(const unsigned char *img, uint32_t i);
-/* Writes the view's sections (all, or all but the vectors already in place) and the header
- * to fd, sized to the finished file. */
-int cp_write_image(copse_index *ix, int fd, const char *name, int vectors_in_place);
-
-/* Labels: sections from the builder's labels (NULL when there are none). */
-int cp_labels_build(copse_index *ix);
-int cp_labels_find(const cp_view *v, const char *label, uint64_t *slot);
+/* ---- producers: the whole build (build.c) and the Annoy reader (annoy.c) ---- */
+typedef struct cp_build_args {
+    const cp_geom *g;
+    const cp_kernels *k;
+    uint64_t seed;
+    int n_trees;       /* -1: automatic */
+    int leaf_size;     /* resolved, never 0 */
+    int graph_degree;  /* 0: no graph */
+    int n_threads;
+    cp_progress *progress;
+} cp_build_args;
+/* The leaf size a build uses when the caller set none. */
+int cp_auto_leaf_size(const cp_geom *g, int graph);
+/* Builds an in-memory builder's index into v; the builder is emptied on success. */
+int cp_build_in_memory(const cp_build_args *a, cp_builder *b, cp_view *v, cp_err *err);
+/* Finishes an on-disk build: the file is completed, mapped, then renamed into place, and v
+ * bound to it. Before the rename nothing is lost (the builder keeps its file, so the build
+ * can be retried); after it the builder is emptied, so the handle is usable whatever
+ * happens. */
+int cp_build_on_disk(const cp_build_args *a, cp_builder *b, cp_view *v, cp_err *err);
+/* Reads an Annoy file of geometry g into sections. */
+int cp_annoy_read(const cp_geom *g, const cp_kernels *k, const unsigned char *img, size_t len,
+                  const char *path, cp_sections *out, cp_err *err);
 
 /* ---- io ---- */
 int cp_io_map_file(const char *path, int prefault, void **addr, size_t *len, cp_err *err);
@@ -284,7 +379,8 @@ int cp_io_temp_beside(const char *path, int *fd, char **tmp_name, cp_err *err);
 int cp_io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *name,
                      cp_err *err);
 int cp_io_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *name, cp_err *err);
-/* fsync, close and rename tmp to path, then fsync the folder. Closes fd in every case. */
+/* fsync and rename tmp to path, then close fd and fsync the folder. On failure fd stays open
+ * and tmp in place: the caller discards them or tries again. */
 int cp_io_commit(int fd, const char *tmp, const char *path, cp_err *err);
 void cp_io_discard(int fd, const char *tmp);
 int cp_io_truncate(int fd, uint64_t size, const char *name, cp_err *err);

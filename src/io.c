@@ -159,21 +159,12 @@ static void fsync_dir_of(const char *path)
 
 int cp_io_commit(int fd, const char *tmp, const char *path, cp_err *err)
 {
-    if (fsync(fd) != 0) {
-        int rc = io_fail(err, "sync", tmp);
-        cp_io_discard(fd, tmp);
-        return rc;
-    }
-    if (close(fd) != 0) {
-        int rc = io_fail(err, "close", tmp);
-        unlink(tmp);
-        return rc;
-    }
-    if (rename(tmp, path) != 0) {
-        int rc = io_fail(err, "rename the finished index to", path);
-        unlink(tmp);
-        return rc;
-    }
+    if (fsync(fd) != 0)
+        return io_fail(err, "sync", tmp);
+    if (rename(tmp, path) != 0)
+        return io_fail(err, "rename the finished index to", path);
+    /* Renamed and synced: what close could report (a delayed write error) fsync reported. */
+    close(fd);
     fsync_dir_of(path);
     return COPSE_OK;
 }

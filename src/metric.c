@@ -98,12 +98,12 @@ float cp_angular(float pq, float pp, float qq)
     return ppqq > 0 ? (float)(2.0 - 2.0 * pq / sqrt(ppqq)) : 2.0f;
 }
 
-float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_view *v,
-                       const cp_query *q, uint64_t slot)
+float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
+                       const float *norms, const cp_query *q, uint64_t slot)
 {
-    const void *row = v->vectors + slot * g->row_bytes;
+    const void *row = rows + slot * g->row_bytes;
     switch (g->metric) {
-    case COPSE_ANGULAR: return cp_angular(k->dot(q->row, row, (size_t)g->dim), q->norm, v->norms[slot]);
+    case COPSE_ANGULAR: return cp_angular(k->dot(q->row, row, (size_t)g->dim), q->norm, norms[slot]);
     case COPSE_EUCLIDEAN: return k->l2sq(q->row, row, (size_t)g->dim);
     case COPSE_MANHATTAN: return k->l1(q->row, row, (size_t)g->dim);
     case COPSE_DOT: return -k->dot(q->row, row, (size_t)g->dim);

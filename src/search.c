@@ -53,6 +53,10 @@ struct copse_scratch {
     uint64_t fresh_cap;
     unsigned char *qbuf;
     size_t qbuf_cap;
+    /* Batches: one scratch per worker, kept from call to call so that a batch does not clear
+     * fresh stamps for every item each time. */
+    copse_scratch **workers;
+    int n_workers;
     cp_err err;
 };
 
@@ -68,6 +72,9 @@ int copse_scratch_new(copse_scratch **out)
 /* Frees what a scratch holds, not the scratch itself (a temporary one lives on the stack). */
 static void scratch_release(copse_scratch *s)
 {
+    for (int t = 0; t < s->n_workers; t++)
+        copse_scratch_free(s->workers[t]);
+    cp_free(s->workers);
     cp_free(s->stamp);
     cp_free(s->pq);
     cp_free(s->cand);
@@ -86,6 +93,8 @@ void copse_scratch_free(copse_scratch *s)
 }
 
 const char *copse_scratch_errmsg(const copse_scratch *s) { return s ? s->err.msg : ""; }
+
+cp_err *cp_scratch_err(copse_scratch *s) { return &s->err; }
 
 /* Starts a query over n items: a fresh epoch, stamps for every slot. */
 static int scratch_begin(copse_scratch *s, uint64_t n)
@@ -198,7 +207,7 @@ static int cmp_hit(const void *a, const void *b)
 /* ---- the query ---- */
 
 typedef struct query_args {
-    const copse_index *ix;
+    const cp_reader *rd;
     copse_scratch *s;
     cp_query q;
     uint64_t k;
@@ -234,14 +243,14 @@ static int64_t open_leaf(const cp_view *v, copse_scratch *s, uint64_t leaf, uint
 /* Walks the forest; leaves the distinct candidates in s->cand, their count in *n_cand. */
 static int gather(const query_args *a, uint64_t *n_cand_out)
 {
-    const copse_index *ix = a->ix;
-    const cp_view *v = &ix->v;
+    const cp_reader *rd = a->rd;
+    const cp_view *v = rd->v;
     copse_scratch *s = a->s;
-    int hamming = ix->g.metric == COPSE_HAMMING;
-    float top = hamming ? (float)ix->g.dim + 1 : INFINITY;
+    int hamming = rd->g->metric == COPSE_HAMMING;
+    float top = hamming ? (float)rd->g->dim + 1 : INFINITY;
     uint64_t n_cand = 0, pops = 0, max_pops = v->n_split + v->n_leaves + v->n_trees;
     uint64_t counted = 0; /* n_cand, or with count_repeats every candidate met */
-    uint64_t leaf_size = (uint64_t)ix->built_leaf_size;
+    uint64_t leaf_size = (uint64_t)v->leaf_size;
     /* Candidates are distinct slots: never more than the items, whatever search_k says. */
     uint64_t want = a->search_k + leaf_size < v->n_items ? a->search_k + leaf_size : v->n_items;
     if (!cp_grow((void **)&s->cand, &s->cand_cap, want + 1, sizeof *s->cand))
@@ -270,8 +279,8 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
         }
         if (e.ref >= v->n_split)
             return corrupt(s, "node reference", e.ref);
-        const cp_node *nd = (const cp_node *)(v->nodes + e.ref * ix->g.node_stride);
-        float m = cp_margin(&ix->g, &ix->kern, nd, a->q.row);
+        const cp_node *nd = (const cp_node *)(v->nodes + e.ref * rd->g->node_stride);
+        float m = cp_margin(rd->g, rd->k, nd, a->q.row);
         float p1, p0;
         if (hamming) {
             p1 = m < 0 ? e.pri - 1 : e.pri;
@@ -290,14 +299,14 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
 /* Writes the k best of s->best[0..len) in order. */
 static void emit(const query_args *a, uint64_t len, int64_t *ids, float *dists, int64_t *n_out)
 {
-    const copse_index *ix = a->ix;
+    const cp_reader *rd = a->rd;
     copse_scratch *s = a->s;
     qsort(s->best, len, sizeof *s->best, cmp_hit);
     uint64_t k = a->k < len ? a->k : len;
     for (uint64_t i = 0; i < k; i++) {
-        ids[i] = cp_view_id(&ix->v, s->best[i].slot);
+        ids[i] = cp_view_id(rd->v, s->best[i].slot);
         if (dists)
-            dists[i] = cp_dist_report(&ix->g, s->best[i].dist);
+            dists[i] = cp_dist_report(rd->g, s->best[i].dist);
     }
     *n_out = (int64_t)k;
 }
@@ -306,7 +315,7 @@ static void emit(const query_args *a, uint64_t len, int64_t *ids, float *dists, 
 static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *ids, float *dists,
                 int64_t *n_out)
 {
-    const copse_index *ix = a->ix;
+    const cp_reader *rd = a->rd;
     copse_scratch *s = a->s;
     uint64_t k = a->k < n ? a->k : n, len = 0;
     if (!cp_grow((void **)&s->best, &s->best_cap, k + 1, sizeof *s->best))
@@ -315,8 +324,8 @@ static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *
     for (uint64_t i = 0; i < n && k > 0; i++) {
         uint32_t slot = cand ? cand[i] : (uint32_t)i;
         if (cand && i + 4 < n)
-            __builtin_prefetch(ix->v.vectors + (uint64_t)cand[i + 4] * ix->g.row_bytes);
-        hit h = {cp_dist_internal(&ix->g, &ix->kern, &ix->v, &a->q, slot), slot};
+            __builtin_prefetch(rd->v->vectors + (uint64_t)cand[i + 4] * rd->g->row_bytes);
+        hit h = {cp_dist_internal(rd->g, rd->k, rd->v->vectors, rd->v->norms, &a->q, slot), slot};
         best_offer(s->best, &len, k, h);
     }
     emit(a, len, ids, dists, n_out);
@@ -363,8 +372,8 @@ static hit front_pop(copse_scratch *s)
  * ef-th nearest seen, as HNSW's search of its bottom layer. */
 static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_t *n_best)
 {
-    const copse_index *ix = a->ix;
-    const cp_view *v = &ix->v;
+    const cp_reader *rd = a->rd;
+    const cp_view *v = rd->v;
     copse_scratch *s = a->s;
     uint64_t len = 0, deg = v->graph_degree;
     uint32_t epoch = s->epoch;
@@ -373,7 +382,7 @@ static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_
         !cp_grow((void **)&s->fresh, &s->fresh_cap, deg, sizeof *s->fresh))
         return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the graph walk");
     for (uint64_t i = 0; i < n_seed; i++) {
-        hit h = {cp_dist_internal(&ix->g, &ix->kern, v, &a->q, s->cand[i]), s->cand[i]};
+        hit h = {cp_dist_internal(rd->g, rd->k, v->vectors, v->norms, &a->q, s->cand[i]), s->cand[i]};
         best_offer(s->best, &len, ef, h);
         if (!front_push(s, h))
             return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the graph walk");
@@ -391,10 +400,10 @@ static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_
                 continue;
             s->stamp[nb[j]] = epoch;
             s->fresh[n_fresh++] = nb[j];
-            __builtin_prefetch(v->vectors + (uint64_t)nb[j] * ix->g.row_bytes);
+            __builtin_prefetch(v->vectors + (uint64_t)nb[j] * rd->g->row_bytes);
         }
         for (uint64_t j = 0; j < n_fresh; j++) {
-            hit h = {cp_dist_internal(&ix->g, &ix->kern, v, &a->q, s->fresh[j]), s->fresh[j]};
+            hit h = {cp_dist_internal(rd->g, rd->k, v->vectors, v->norms, &a->q, s->fresh[j]), s->fresh[j]};
             if (len == ef && !hit_worse(s->best[0], h))
                 continue;
             best_offer(s->best, &len, ef, h);
@@ -413,10 +422,10 @@ static int run_query(const query_args *a, int exact, int64_t *ids, float *dists,
     if (a->k == 0)
         return COPSE_OK;
     if (exact)
-        return rank(a, NULL, a->ix->v.n_items, ids, dists, n_out);
-    int rc = scratch_begin(a->s, a->ix->v.n_items);
+        return rank(a, NULL, a->rd->v->n_items, ids, dists, n_out);
+    int rc = scratch_begin(a->s, a->rd->v->n_items);
     uint64_t n_cand = 0;
-    if (!a->ix->v.graph) {
+    if (!a->rd->v->graph) {
         if (rc == COPSE_OK)
             rc = gather(a, &n_cand);
         if (rc == COPSE_OK)
@@ -430,8 +439,8 @@ static int run_query(const query_args *a, int exact, int64_t *ids, float *dists,
     uint64_t ef = a->search_k > a->k ? a->search_k : a->k, len = 0;
     query_args seeds = *a;
     seeds.search_k = a->search_k ? (ef + 1) / 2 : 0;
-    if (ef > a->ix->v.n_items)
-        ef = a->ix->v.n_items;
+    if (ef > a->rd->v->n_items)
+        ef = a->rd->v->n_items;
     if (rc == COPSE_OK)
         rc = gather(&seeds, &n_cand);
     if (rc == COPSE_OK)
@@ -443,12 +452,12 @@ static int run_query(const query_args *a, int exact, int64_t *ids, float *dists,
 
 /* ---- argument checks shared by every entry point ---- */
 
-static int check_query(const copse_index *ix, copse_scratch *s, int64_t k, int64_t search_k,
+static int check_query(const cp_reader *rd, copse_scratch *s, int64_t k, int64_t search_k,
                        const void *out, const char *what)
 {
-    if (!ix || !out)
-        return cp_fail(&s->err, COPSE_ERR_ARG, "%s: NULL %s", what, ix ? "output" : "index");
-    if (ix->state == COPSE_STATE_ADDING)
+    if (!rd || !out)
+        return cp_fail(&s->err, COPSE_ERR_ARG, "%s: NULL %s", what, rd ? "output" : "index");
+    if (!rd->v)
         return cp_fail(&s->err, COPSE_ERR_STATE, "%s: the index is not built or loaded", what);
     if (k < 0)
         return cp_fail(&s->err, COPSE_ERR_ARG, "%s: k = %lld is negative", what, (long long)k);
@@ -461,9 +470,8 @@ static int check_query(const copse_index *ix, copse_scratch *s, int64_t k, int64
 /* search_k as given, or k * n_trees for -1 (as Annoy), no larger than the forest can
  * deliver (every leaf item; with a graph, twice the items, so that the seeds, half of it,
  * can be every item), so a huge value means "all". */
-static uint64_t effective_search_k(const copse_index *ix, int64_t k, int64_t search_k)
+static uint64_t effective_search_k(const cp_view *v, int64_t k, int64_t search_k)
 {
-    const cp_view *v = &ix->v;
     uint64_t sk, most = v->graph ? 2 * v->n_items : v->n_leaf_items;
     if (search_k >= 0)
         sk = (uint64_t)search_k;
@@ -473,35 +481,34 @@ static uint64_t effective_search_k(const copse_index *ix, int64_t k, int64_t sea
 }
 
 /* Stored form of a user vector in s->qbuf (hamming packs; others point at the input). */
-static int prepare_vector(const copse_index *ix, copse_scratch *s, const float *q, cp_query *out)
+static int prepare_vector(const cp_reader *rd, copse_scratch *s, const float *q, cp_query *out)
 {
-    if (ix->g.metric == COPSE_HAMMING) {
-        if (!cp_grow((void **)&s->qbuf, (uint64_t *)&s->qbuf_cap, ix->g.row_bytes, 1))
+    const cp_geom *g = rd->g;
+    if (g->metric == COPSE_HAMMING) {
+        if (!cp_grow((void **)&s->qbuf, (uint64_t *)&s->qbuf_cap, g->row_bytes, 1))
             return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory");
-        cp_encode(&ix->g, q, s->qbuf);
+        cp_encode(g, q, s->qbuf);
         out->row = s->qbuf;
     } else {
         out->row = q;
     }
-    out->norm = ix->g.metric == COPSE_ANGULAR ? ix->kern.dot(q, q, (size_t)ix->g.dim) : 0;
+    out->norm = g->metric == COPSE_ANGULAR ? rd->k->dot(q, q, (size_t)g->dim) : 0;
     return COPSE_OK;
 }
 
-static int prepare_item(const copse_index *ix, copse_scratch *s, int64_t id, cp_query *out)
+static int prepare_item(const cp_reader *rd, copse_scratch *s, int64_t id, cp_query *out)
 {
     uint64_t slot;
-    if (!cp_view_slot(&ix->v, id, &slot))
+    if (!cp_view_slot(rd->v, id, &slot))
         return cp_fail(&s->err, COPSE_ERR_NOTFOUND, "search: item %lld is not in the index",
                        (long long)id);
-    out->row = ix->v.vectors + slot * ix->g.row_bytes;
-    out->norm = ix->g.metric == COPSE_ANGULAR ? ix->v.norms[slot] : 0;
+    out->row = rd->v->vectors + slot * rd->g->row_bytes;
+    out->norm = rd->g->metric == COPSE_ANGULAR ? rd->v->norms[slot] : 0;
     return COPSE_OK;
 }
 
-/* One query with a caller's scratch or a temporary one. */
-static int one_query(const copse_index *ix, copse_scratch *scratch, const float *qv, int64_t id,
-                     int64_t k, int64_t search_k, int exact, int64_t *ids, float *dists,
-                     int64_t *n_out)
+int cp_search(const cp_reader *rd, copse_scratch *scratch, const float *qv, int64_t id,
+              int64_t k, int64_t search_k, int exact, int64_t *ids, float *dists, int64_t *n_out)
 {
     copse_scratch tmp_s, *s = scratch;
     if (!s) {
@@ -513,16 +520,16 @@ static int one_query(const copse_index *ix, copse_scratch *scratch, const float 
         n_out = &dummy_n;
     *n_out = 0;
     const char *what = exact ? "exact" : "search";
-    int rc = check_query(ix, s, k, search_k, ids, what);
-    query_args a = {ix, s, {NULL, 0}, (uint64_t)k, 0};
+    int rc = check_query(rd, s, k, search_k, ids, what);
+    query_args a = {rd, s, {NULL, 0}, (uint64_t)k, 0};
     if (rc == COPSE_OK) {
-        a.search_k = effective_search_k(ix, k, search_k);
-        if (a.k > ix->v.n_items) /* no more results than items: bounds every buffer */
-            a.k = ix->v.n_items;
+        a.search_k = effective_search_k(rd->v, k, search_k);
+        if (a.k > rd->v->n_items) /* no more results than items: bounds every buffer */
+            a.k = rd->v->n_items;
         if (qv)
-            rc = cp_check_finite(qv, ix->g.dim, &s->err, what);
+            rc = cp_check_finite(qv, rd->g->dim, &s->err, what);
         if (rc == COPSE_OK)
-            rc = qv ? prepare_vector(ix, s, qv, &a.q) : prepare_item(ix, s, id, &a.q);
+            rc = qv ? prepare_vector(rd, s, qv, &a.q) : prepare_item(rd, s, id, &a.q);
     }
     if (rc == COPSE_OK)
         rc = run_query(&a, exact, ids, dists, n_out);
@@ -531,38 +538,17 @@ static int one_query(const copse_index *ix, copse_scratch *scratch, const float 
     return rc;
 }
 
-int copse_search_vector(const copse_index *ix, copse_scratch *scratch, const float *q, int64_t k,
-                        int64_t search_k, int64_t *ids, float *dists, int64_t *n_out)
-{
-    if (!q)
-        return scratch ? cp_fail(&scratch->err, COPSE_ERR_ARG, "search: NULL query") : COPSE_ERR_ARG;
-    return one_query(ix, scratch, q, 0, k, search_k, 0, ids, dists, n_out);
-}
-
-int copse_search_item(const copse_index *ix, copse_scratch *scratch, int64_t id, int64_t k,
-                      int64_t search_k, int64_t *ids, float *dists, int64_t *n_out)
-{
-    return one_query(ix, scratch, NULL, id, k, search_k, 0, ids, dists, n_out);
-}
-
-int copse_exact_vector(const copse_index *ix, copse_scratch *scratch, const float *q, int64_t k,
-                       int64_t *ids, float *dists, int64_t *n_out)
-{
-    if (!q)
-        return scratch ? cp_fail(&scratch->err, COPSE_ERR_ARG, "exact: NULL query") : COPSE_ERR_ARG;
-    return one_query(ix, scratch, q, 0, k, -1, 1, ids, dists, n_out);
-}
-
-int copse_exact_item(const copse_index *ix, copse_scratch *scratch, int64_t id, int64_t k,
-                     int64_t *ids, float *dists, int64_t *n_out)
-{
-    return one_query(ix, scratch, NULL, id, k, -1, 1, ids, dists, n_out);
-}
-
 /* ---- batches ---- */
 
+/* The first failure a worker met: workers take queries in increasing order, so the batch's
+ * first failing query is the least of these, whichever thread ran it. */
+typedef struct batch_fail {
+    int64_t at; /* -1: none */
+    int rc;
+} batch_fail;
+
 typedef struct batch {
-    const copse_index *ix;
+    const cp_reader *rd;
     const float *qs;
     uint64_t k;
     int64_t search_k;
@@ -571,17 +557,19 @@ typedef struct batch {
     float *dists;
     int64_t *counts;
     copse_scratch **scratch; /* one per worker */
-    _Atomic int rc;
+    batch_fail *fail;        /* one per worker */
 } batch;
 
 static void batch_one(void *ctx, uint64_t i, int worker)
 {
     batch *b = ctx;
-    const copse_index *ix = b->ix;
     int64_t *ids = b->ids + i * b->k;
     float *dists = b->dists ? b->dists + i * b->k : NULL;
     int64_t n = 0;
-    int rc = one_query(ix, b->scratch[worker], b->qs + i * (uint64_t)ix->g.dim, 0, (int64_t)b->k,
+    copse_scratch *s = b->scratch[worker];
+    batch_fail *f = &b->fail[worker];
+    cp_err saved = s->err;
+    int rc = cp_search(b->rd, s, b->qs + i * (uint64_t)b->rd->g->dim, 0, (int64_t)b->k,
                        b->search_k, b->exact, ids, dists, &n);
     for (uint64_t j = (uint64_t)n; j < b->k; j++) {
         ids[j] = -1;
@@ -590,47 +578,69 @@ static void batch_one(void *ctx, uint64_t i, int worker)
     }
     if (b->counts)
         b->counts[i] = n;
-    int expected = COPSE_OK;
-    if (rc != COPSE_OK)
-        atomic_compare_exchange_strong(&b->rc, &expected, rc);
+    if (rc != COPSE_OK && f->at < 0)
+        *f = (batch_fail){(int64_t)i, rc};
+    else if (f->at >= 0)
+        s->err = saved; /* keep the message of this worker's first failure */
 }
 
-int copse_search_batch(const copse_index *ix, copse_scratch *scratch, const float *qs, int64_t nq,
-                       int64_t k, int64_t search_k, int exact, int n_threads, int64_t *ids,
-                       float *dists, int64_t *counts)
+/* Worker scratches in s, made on the first batch that needs them and kept. */
+static int batch_workers(copse_scratch *s, int nt)
+{
+    if (s->n_workers >= nt)
+        return COPSE_OK;
+    copse_scratch **w = cp_reallocarray(s->workers, (size_t)nt, sizeof *w);
+    if (!w)
+        return COPSE_ERR_NOMEM;
+    s->workers = w;
+    while (s->n_workers < nt) {
+        if (copse_scratch_new(&w[s->n_workers]) != COPSE_OK)
+            return COPSE_ERR_NOMEM;
+        s->n_workers++;
+    }
+    return COPSE_OK;
+}
+
+int cp_search_batch(const cp_reader *rd, copse_scratch *scratch, const float *qs, int64_t nq,
+                    int64_t k, int64_t search_k, int exact, int n_threads, int64_t *ids,
+                    float *dists, int64_t *counts)
 {
     copse_scratch dummy = {0};
     copse_scratch *s = scratch ? scratch : &dummy;
-    int rc = check_query(ix, s, k, search_k, ids, "search_batch");
+    int rc = check_query(rd, s, k, search_k, ids, "search_batch");
     if (rc != COPSE_OK)
         return rc;
     if (nq < 0 || (nq > 0 && !qs))
         return cp_fail(&s->err, COPSE_ERR_ARG, "search_batch: %lld queries at %p", (long long)nq,
                        (const void *)qs);
-    size_t dim = (size_t)ix->g.dim;
+    size_t dim = (size_t)rd->g->dim;
     for (int64_t i = 0; i < nq; i++) {
         char what[48];
         snprintf(what, sizeof what, "search_batch: query %lld", (long long)i);
-        if ((rc = cp_check_finite(qs + (size_t)i * dim, ix->g.dim, &s->err, what)) != COPSE_OK)
+        if ((rc = cp_check_finite(qs + (size_t)i * dim, rd->g->dim, &s->err, what)) != COPSE_OK)
             return rc;
     }
     int nt = cp_thread_count(n_threads, (uint64_t)nq);
-    batch b = {ix, qs, (uint64_t)k, search_k, exact, ids, dists, counts, NULL, COPSE_OK};
-    b.scratch = cp_calloc((size_t)nt, sizeof *b.scratch);
-    if (!b.scratch)
-        return cp_fail(&s->err, COPSE_ERR_NOMEM, "search_batch: no memory");
-    for (int t = 0; t < nt && rc == COPSE_OK; t++)
-        rc = copse_scratch_new(&b.scratch[t]);
-    if (rc == COPSE_OK)
-        cp_parallel_for(nt, (uint64_t)nq, batch_one, &b);
-    if (rc == COPSE_OK && b.rc != COPSE_OK) {
-        rc = b.rc;
+    batch b = {rd, qs, (uint64_t)k, search_k, exact, ids, dists, counts, NULL, NULL};
+    b.fail = cp_mallocarray((size_t)nt, sizeof *b.fail);
+    if (!b.fail || batch_workers(s, nt) != COPSE_OK)
+        rc = cp_fail(&s->err, COPSE_ERR_NOMEM, "search_batch: no memory");
+    if (rc == COPSE_OK) {
+        b.scratch = s->workers;
         for (int t = 0; t < nt; t++)
-            if (b.scratch[t]->err.msg[0])
-                memcpy(s->err.msg, b.scratch[t]->err.msg, sizeof s->err.msg);
+            b.fail[t] = (batch_fail){-1, COPSE_OK};
+        cp_parallel_for(nt, (uint64_t)nq, batch_one, &b);
+        int first = -1;
+        for (int t = 0; t < nt; t++)
+            if (b.fail[t].at >= 0 && (first < 0 || b.fail[t].at < b.fail[first].at))
+                first = t;
+        if (first >= 0) {
+            rc = b.fail[first].rc;
+            s->err = s->workers[first]->err;
+        }
     }
-    for (int t = 0; t < nt; t++)
-        copse_scratch_free(b.scratch[t]);
-    cp_free(b.scratch);
+    cp_free(b.fail);
+    if (s == &dummy)
+        scratch_release(&dummy);
     return rc;
 }

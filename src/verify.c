@@ -10,12 +10,12 @@
 
 #include "internal.h"
 
-static int check_checksums(copse_index *ix)
+static int check_checksums(const cp_view *v, cp_err *err)
 {
-    for (uint32_t i = 0; i < cp_table_count(ix->image); i++) {
-        cp_table_entry e = cp_table_get(ix->image, i);
-        if (cp_crc32c(0, ix->image + e.offset, e.length) != e.crc)
-            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "section kind %u (offset %llu, %llu bytes): "
+    for (uint32_t i = 0; i < cp_table_count(v->image); i++) {
+        cp_table_entry e = cp_table_get(v->image, i);
+        if (cp_crc32c(0, v->image + e.offset, e.length) != e.crc)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u (offset %llu, %llu bytes): "
                            "checksum mismatch", e.kind, (unsigned long long)e.offset,
                            (unsigned long long)e.length);
     }
@@ -23,7 +23,8 @@ static int check_checksums(copse_index *ix)
 }
 
 typedef struct walk {
-    copse_index *ix;
+    const cp_reader *rd;
+    cp_err *err;
     uint8_t *seen_node, *seen_leaf; /* references received */
     uint32_t *item_tree;            /* last tree (+1) each item was met in */
     uint64_t *stack;
@@ -37,15 +38,15 @@ static int ref_ok(const cp_view *v, uint64_t r)
 /* Marks a reference as received; fails on a second one. */
 static int receive(walk *w, uint64_t r, uint64_t from_tree)
 {
-    const cp_view *v = &w->ix->v;
+    const cp_view *v = w->rd->v;
     if (!ref_ok(v, r))
-        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu: reference 0x%llx out of bounds "
+        return cp_fail(w->err, COPSE_ERR_CORRUPT, "tree %llu: reference 0x%llx out of bounds "
                        "(%llu split nodes, %llu leaves)", (unsigned long long)from_tree,
                        (unsigned long long)r, (unsigned long long)v->n_split,
                        (unsigned long long)v->n_leaves);
     uint8_t *seen = (r & CP_LEAF_FLAG) ? &w->seen_leaf[r & ~CP_LEAF_FLAG] : &w->seen_node[r];
     if (*seen)
-        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu: %s %llu is referenced twice",
+        return cp_fail(w->err, COPSE_ERR_CORRUPT, "tree %llu: %s %llu is referenced twice",
                        (unsigned long long)from_tree, (r & CP_LEAF_FLAG) ? "leaf" : "split node",
                        (unsigned long long)(r & ~CP_LEAF_FLAG));
     *seen = 1;
@@ -54,18 +55,21 @@ static int receive(walk *w, uint64_t r, uint64_t from_tree)
 
 static int check_leaf(walk *w, uint64_t leaf, uint64_t tree, uint64_t *items_seen)
 {
-    const cp_view *v = &w->ix->v;
+    const cp_view *v = w->rd->v;
     const cp_leaf *l = &v->leaves[leaf];
+    if (l->reserved != 0)
+        return cp_fail(w->err, COPSE_ERR_CORRUPT, "leaf %llu: reserved field is 0x%08x, not 0",
+                       (unsigned long long)leaf, l->reserved);
     if (l->count == 0 || l->start > v->n_leaf_items || l->count > v->n_leaf_items - l->start ||
-        l->count > (uint32_t)w->ix->built_leaf_size)
-        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "leaf %llu: %u items at %llu (leaf size %d, "
+        l->count > v->leaf_size)
+        return cp_fail(w->err, COPSE_ERR_CORRUPT, "leaf %llu: %u items at %llu (leaf size %d, "
                        "%llu leaf items)", (unsigned long long)leaf, l->count,
-                       (unsigned long long)l->start, w->ix->built_leaf_size,
+                       (unsigned long long)l->start, (int)v->leaf_size,
                        (unsigned long long)v->n_leaf_items);
     for (uint32_t i = 0; i < l->count; i++) {
         uint32_t slot = v->leaf_items[l->start + i];
         if (slot >= v->n_items || w->item_tree[slot] == tree + 1)
-            return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu, leaf %llu: item slot %u is "
+            return cp_fail(w->err, COPSE_ERR_CORRUPT, "tree %llu, leaf %llu: item slot %u is "
                            "%s", (unsigned long long)tree, (unsigned long long)leaf, slot,
                            slot >= v->n_items ? "out of bounds" : "in the tree twice");
         w->item_tree[slot] = (uint32_t)(tree + 1);
@@ -76,24 +80,24 @@ static int check_leaf(walk *w, uint64_t leaf, uint64_t tree, uint64_t *items_see
 
 static int check_node(walk *w, uint64_t node, uint64_t tree)
 {
-    const cp_geom *g = &w->ix->g;
-    const cp_node *nd = (const cp_node *)(w->ix->v.nodes + node * g->node_stride);
+    const cp_geom *g = w->rd->g;
+    const cp_node *nd = (const cp_node *)(w->rd->v->nodes + node * g->node_stride);
     if (g->metric == COPSE_HAMMING && nd->bit >= (uint32_t)g->dim && nd->bit != UINT32_MAX)
-        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu, split node %llu: bit %u >= %d",
+        return cp_fail(w->err, COPSE_ERR_CORRUPT, "tree %llu, split node %llu: bit %u >= %d",
                        (unsigned long long)tree, (unsigned long long)node, nd->bit, g->dim);
     if (!isfinite(nd->offset))
-        return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "split node %llu: offset is not finite",
+        return cp_fail(w->err, COPSE_ERR_CORRUPT, "split node %llu: offset is not finite",
                        (unsigned long long)node);
     for (int d = 0; d < g->plane_dim; d++)
         if (!isfinite(nd->plane[d]))
-            return cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "split node %llu: plane component %d is "
+            return cp_fail(w->err, COPSE_ERR_CORRUPT, "split node %llu: plane component %d is "
                            "not finite", (unsigned long long)node, d);
     return COPSE_OK;
 }
 
 static int walk_tree(walk *w, uint64_t tree)
 {
-    const cp_view *v = &w->ix->v;
+    const cp_view *v = w->rd->v;
     uint64_t top = 0, items = 0;
     int rc = receive(w, v->roots[tree], tree);
     w->stack[top++] = v->roots[tree];
@@ -103,7 +107,7 @@ static int walk_tree(walk *w, uint64_t tree)
             rc = check_leaf(w, r & ~CP_LEAF_FLAG, tree, &items);
             continue;
         }
-        const cp_node *nd = (const cp_node *)(v->nodes + r * w->ix->g.node_stride);
+        const cp_node *nd = (const cp_node *)(v->nodes + r * w->rd->g->node_stride);
         rc = check_node(w, r, tree);
         for (int c = 0; c < 2 && rc == COPSE_OK; c++) {
             rc = receive(w, nd->child[c], tree);
@@ -111,30 +115,30 @@ static int walk_tree(walk *w, uint64_t tree)
         }
     }
     if (rc == COPSE_OK && items != v->n_items)
-        rc = cp_fail(&w->ix->err, COPSE_ERR_CORRUPT, "tree %llu holds %llu items, not %llu",
+        rc = cp_fail(w->err, COPSE_ERR_CORRUPT, "tree %llu holds %llu items, not %llu",
                      (unsigned long long)tree, (unsigned long long)items,
                      (unsigned long long)v->n_items);
     return rc;
 }
 
-static int check_forest(copse_index *ix)
+static int check_forest(const cp_reader *rd, cp_err *err)
 {
-    const cp_view *v = &ix->v;
-    walk w = {ix, cp_calloc(v->n_split, 1), cp_calloc(v->n_leaves, 1),
+    const cp_view *v = rd->v;
+    walk w = {rd, err, cp_calloc(v->n_split, 1), cp_calloc(v->n_leaves, 1),
               cp_calloc(v->n_items, sizeof(uint32_t)),
               cp_mallocarray(v->n_split + v->n_leaves + 2, sizeof(uint64_t))};
     int rc = COPSE_OK;
     if (!w.seen_node || !w.seen_leaf || !w.item_tree || !w.stack)
-        rc = cp_fail(&ix->err, COPSE_ERR_NOMEM, "verify: no memory");
+        rc = cp_fail(err, COPSE_ERR_NOMEM, "verify: no memory");
     for (uint64_t t = 0; t < v->n_trees && rc == COPSE_OK; t++)
         rc = walk_tree(&w, t);
     for (uint64_t i = 0; i < v->n_split && rc == COPSE_OK; i++)
         if (!w.seen_node[i])
-            rc = cp_fail(&ix->err, COPSE_ERR_CORRUPT, "split node %llu is not reached from any root",
+            rc = cp_fail(err, COPSE_ERR_CORRUPT, "split node %llu is not reached from any root",
                          (unsigned long long)i);
     for (uint64_t i = 0; i < v->n_leaves && rc == COPSE_OK; i++)
         if (!w.seen_leaf[i])
-            rc = cp_fail(&ix->err, COPSE_ERR_CORRUPT, "leaf %llu is not reached from any root",
+            rc = cp_fail(err, COPSE_ERR_CORRUPT, "leaf %llu is not reached from any root",
                          (unsigned long long)i);
     cp_free(w.seen_node);
     cp_free(w.seen_leaf);
@@ -143,34 +147,34 @@ static int check_forest(copse_index *ix)
     return rc;
 }
 
-static int check_items(copse_index *ix)
+static int check_items(const cp_reader *rd, cp_err *err)
 {
-    const cp_view *v = &ix->v;
+    const cp_view *v = rd->v;
     for (uint64_t s = 0; v->norms && s < v->n_items; s++)
         if (!isfinite(v->norms[s]) || v->norms[s] < 0)
-            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "norm of slot %llu is %g",
+            return cp_fail(err, COPSE_ERR_CORRUPT, "norm of slot %llu is %g",
                            (unsigned long long)s, (double)v->norms[s]);
     if (!v->slot_ids)
         return (int64_t)v->n_items - 1 == v->max_id ? COPSE_OK
-               : cp_fail(&ix->err, COPSE_ERR_CORRUPT, "largest id %lld, but ids are 0..%llu",
+               : cp_fail(err, COPSE_ERR_CORRUPT, "largest id %lld, but ids are 0..%llu",
                          (long long)v->max_id, (unsigned long long)v->n_items - 1);
     int64_t prev = -1;
     for (uint64_t i = 0; i < v->n_items; i++) {
         uint32_t s = v->id_order[i];
         if (s >= v->n_items || v->slot_ids[s] <= prev)
-            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "id index entry %llu (slot %u) is out of "
+            return cp_fail(err, COPSE_ERR_CORRUPT, "id index entry %llu (slot %u) is out of "
                            "bounds or out of order", (unsigned long long)i, s);
         prev = v->slot_ids[s];
     }
     if (prev != v->max_id)
-        return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "largest id is %lld, header says %lld",
+        return cp_fail(err, COPSE_ERR_CORRUPT, "largest id is %lld, header says %lld",
                        (long long)prev, (long long)v->max_id);
     return COPSE_OK;
 }
 
-static int check_labels(copse_index *ix)
+static int check_labels(const cp_reader *rd, cp_err *err)
 {
-    const cp_view *v = &ix->v;
+    const cp_view *v = rd->v;
     if (!v->label_offsets)
         return COPSE_OK;
     uint64_t labelled = 0;
@@ -178,59 +182,56 @@ static int check_labels(copse_index *ix)
         uint64_t a = v->label_offsets[s], e = v->label_offsets[s + 1];
         if (e < a || e > v->label_data_len || (e > a && (e == a + 1 || v->label_data[e - 1] != '\0' ||
                                                           memchr(v->label_data + a, 0, e - a - 1))))
-            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "label of slot %llu is malformed",
+            return cp_fail(err, COPSE_ERR_CORRUPT, "label of slot %llu is malformed",
                            (unsigned long long)s);
         labelled += e > a;
     }
     if (labelled != v->n_labelled || v->label_offsets[0] != 0)
-        return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "%llu labels, header says %llu",
+        return cp_fail(err, COPSE_ERR_CORRUPT, "%llu labels, header says %llu",
                        (unsigned long long)labelled, (unsigned long long)v->n_labelled);
     for (uint64_t i = 0; i < v->n_labelled; i++) {
         uint32_t s = v->label_order[i];
         if (s >= v->n_items || v->label_offsets[s + 1] == v->label_offsets[s])
-            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "label index entry %llu is invalid",
+            return cp_fail(err, COPSE_ERR_CORRUPT, "label index entry %llu is invalid",
                            (unsigned long long)i);
         if (i > 0) {
             uint32_t p = v->label_order[i - 1];
             int c = strcmp(v->label_data + v->label_offsets[p], v->label_data + v->label_offsets[s]);
             if (c > 0 || (c == 0 && cp_view_id(v, p) >= cp_view_id(v, s)))
-                return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "label index is out of order at %llu",
+                return cp_fail(err, COPSE_ERR_CORRUPT, "label index is out of order at %llu",
                                (unsigned long long)i);
         }
     }
     return COPSE_OK;
 }
 
-static int check_graph(copse_index *ix)
+static int check_graph(const cp_reader *rd, cp_err *err)
 {
-    const cp_view *v = &ix->v;
+    const cp_view *v = rd->v;
     for (uint64_t i = 0; v->graph && i < v->n_items * v->graph_degree; i++)
         if (v->graph[i] >= v->n_items && v->graph[i] != UINT32_MAX)
-            return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "graph: item slot %llu lists %u, beyond %llu "
+            return cp_fail(err, COPSE_ERR_CORRUPT, "graph: item slot %llu lists %u, beyond %llu "
                            "items", (unsigned long long)(i / v->graph_degree), v->graph[i],
                            (unsigned long long)v->n_items);
     return COPSE_OK;
 }
 
-int copse_verify(copse_index *ix)
+int cp_verify(const cp_reader *rd, cp_err *err)
 {
-    if (!ix)
-        return COPSE_ERR_ARG;
-    if (ix->state == COPSE_STATE_ADDING)
-        return cp_fail(&ix->err, COPSE_ERR_STATE, "verify: the index is not built or loaded");
+    const cp_view *v = rd->v;
     uint64_t want_items;
-    if (!cp_mul_add(ix->v.n_items, ix->v.n_trees, 0, &want_items) || want_items != ix->v.n_leaf_items)
-        return cp_fail(&ix->err, COPSE_ERR_CORRUPT, "%llu leaf items for %llu trees of %llu items",
-                       (unsigned long long)ix->v.n_leaf_items, (unsigned long long)ix->v.n_trees,
-                       (unsigned long long)ix->v.n_items);
-    int rc = ix->image ? check_checksums(ix) : COPSE_OK;
+    if (!cp_mul_add(v->n_items, v->n_trees, 0, &want_items) || want_items != v->n_leaf_items)
+        return cp_fail(err, COPSE_ERR_CORRUPT, "%llu leaf items for %llu trees of %llu items",
+                       (unsigned long long)v->n_leaf_items, (unsigned long long)v->n_trees,
+                       (unsigned long long)v->n_items);
+    int rc = v->image ? check_checksums(v, err) : COPSE_OK;
     if (rc == COPSE_OK)
-        rc = check_items(ix);
+        rc = check_items(rd, err);
     if (rc == COPSE_OK)
-        rc = check_labels(ix);
+        rc = check_labels(rd, err);
     if (rc == COPSE_OK)
-        rc = check_forest(ix);
+        rc = check_forest(rd, err);
     if (rc == COPSE_OK)
-        rc = check_graph(ix);
+        rc = check_graph(rd, err);
     return rc;
 }

@@ -66,6 +66,8 @@ ctest_layer() { # build dir, ctest args...
 mkdir -p build-test
 if configure build-test/release -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
     layer "C unit tests" build-test/release/tests/copse_tests
+    layer "layering: no circles among the library's objects" \
+        python3 tests/layers/check.py $(find build-test/release/CMakeFiles/copse_obj.dir -name '*.o' | sort)
     layer "CLI tests" ctest_layer build-test/release -L cli -j"$jobs"
 else
     broken="$broken release-build"

@@ -212,6 +212,50 @@ static void test_on_disk_errors(t_ctx *t)
     copse_free(ix);
 }
 
+/* The rename that finishes an on-disk build fails (a non-empty folder is in the way). The
+ * handle must stay usable with nothing lost: until 2026-12 it kept ADDING with no rows, and
+ * the next add or build dereferenced NULL. Now the builder keeps its file: adds go on, and
+ * the build succeeds once the way is clear. */
+static void test_on_disk_commit_fails(t_ctx *t)
+{
+    enum { N = 200, D = 4 };
+    copse_index *ix;
+    const char *path = t_path(t, "blocked.copse");
+    char inner[1100];
+    snprintf(inner, sizeof inner, "%s/x", path);
+    CHECK_OK(t, copse_new(D, COPSE_EUCLIDEAN, &ix));
+    CHECK_OK(t, copse_on_disk_build(ix, path));
+    float v[D];
+    for (int i = 0; i < N; i++) {
+        for (int d = 0; d < D; d++)
+            v[d] = (float)t_unif(t);
+        CHECK_OK(t, copse_add_item(ix, i, v));
+    }
+    CHECK(t, mkdir(path, 0777) == 0 && mkdir(inner, 0777) == 0);
+    CHECK_RC(t, copse_build(ix, 4, 1), COPSE_ERR_IO);
+    CHECK(t, strstr(copse_errmsg(ix), "rename") != NULL);
+    CHECK(t, copse_state(ix) == COPSE_STATE_ADDING);
+    CHECK(t, copse_n_items(ix) == N);
+    float got[D];
+    CHECK_OK(t, copse_get_item(ix, N - 1, got));
+    CHECK(t, memcmp(got, v, sizeof v) == 0);
+    CHECK_OK(t, copse_add_item(ix, N, v));
+    CHECK_RC(t, copse_build(ix, 4, 1), COPSE_ERR_IO);
+    CHECK(t, rmdir(inner) == 0 && rmdir(path) == 0);
+    CHECK_OK(t, copse_build(ix, 4, 1));
+    CHECK(t, copse_n_items(ix) == N + 1);
+    CHECK_OK(t, copse_verify(ix));
+    int64_t ids[3];
+    int64_t n = 0;
+    CHECK_OK(t, copse_search_vector(ix, NULL, v, 3, -1, ids, NULL, &n));
+    CHECK(t, n == 3 && (ids[0] == N || ids[0] == N - 1));
+    copse_free(ix);
+    copse_index *ld;
+    CHECK_OK(t, copse_open(path, 0, &ld));
+    CHECK(t, copse_n_items(ld) == N + 1);
+    copse_free(ld);
+}
+
 const t_case error_cases[] = {
     {"errors/new", test_new},
     {"errors/strerror", test_strerror},
@@ -220,5 +264,6 @@ const t_case error_cases[] = {
     {"errors/query", test_query},
     {"errors/files", test_files},
     {"errors/on_disk", test_on_disk_errors},
+    {"errors/on_disk_commit_fails", test_on_disk_commit_fails},
     {NULL, NULL},
 };

@@ -122,9 +122,57 @@ static void test_padding(t_ctx *t)
     free(x);
 }
 
+/* A batch whose queries fail on different workers reports its first failing query, with
+ * that query's own message, whichever thread ran it (until 2026-12 the status came from the
+ * first to fail in time and the message from the last worker in the list). Two items' first
+ * graph neighbours are damaged with different values; querying their own vectors reaches
+ * each one's damage first. */
+static void test_batch_first_error(t_ctx *t)
+{
+    enum { BN = 500, BD = 8 };
+    float *x = t_uniform(t, BN, BD);
+    copse_index *ix = t_index(t, BD, COPSE_EUCLIDEAN, x, BN, 4, 1);
+    REQUIRE(t, ix && copse_graph_degree(ix) > 0);
+    size_t len = (size_t)copse_file_size(ix);
+    unsigned char *img = malloc(len);
+    REQUIRE(t, img && copse_save_buffer(ix, img, len) == COPSE_OK);
+    uint64_t graph_off = 0;
+    for (int i = 0; i < copse_n_sections(ix); i++) {
+        const char *name;
+        uint64_t off;
+        if (copse_section_info(ix, i, &name, &off, NULL, NULL) == COPSE_OK && !strcmp(name, "graph"))
+            graph_off = off;
+    }
+    REQUIRE(t, graph_off > 0);
+    uint32_t deg = (uint32_t)copse_graph_degree(ix);
+    uint32_t bad[2] = {0x7ffffff0u, 0x7ffffff1u};
+    int item[2] = {7, 300}; /* dense ids: slot == id */
+    for (int i = 0; i < 2; i++)
+        memcpy(img + graph_off + (uint64_t)item[i] * deg * 4, &bad[i], 4);
+    copse_index *ld;
+    CHECK_OK(t, copse_new(BD, COPSE_EUCLIDEAN, &ld));
+    REQUIRE(t, copse_load_buffer(ld, img, len) == COPSE_OK);
+    float qs[2 * BD];
+    memcpy(qs, x + item[0] * BD, BD * sizeof(float));
+    memcpy(qs + BD, x + item[1] * BD, BD * sizeof(float));
+    copse_scratch *s;
+    CHECK_OK(t, copse_scratch_new(&s));
+    int64_t ids[2 * 10];
+    for (int round = 0; round < 40; round++) {
+        CHECK_RC(t, copse_search_batch(ld, s, qs, 2, 10, 50, 0, 2, ids, NULL, NULL), COPSE_ERR_CORRUPT);
+        CHECK(t, strstr(copse_scratch_errmsg(s), "0x7ffffff0") != NULL);
+    }
+    copse_scratch_free(s);
+    copse_free(ld);
+    copse_free(ix);
+    free(img);
+    free(x);
+}
+
 const t_case thread_cases[] = {
     {"threads/many_threads", test_many_threads},
     {"threads/padding", test_padding},
     {"threads/progress", test_progress},
+    {"threads/batch_first_error", test_batch_first_error},
     {NULL, NULL},
 };

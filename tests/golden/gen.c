@@ -565,6 +565,33 @@ static void future_minor(void)
     free(c);
 }
 
+/* Bytes the format promises to be zero, set anyway: a flag is a newer writer's feature that
+ * cannot be skipped (VERSION); other reserved bytes and unused table entries are damage, as
+ * are two sections sharing bytes; a leaf's reserved field is checked by verify. */
+static void reserved_zeros(void)
+{
+    sealed_field_v("header-flags-set", 108, 4, 1, COPSE_ERR_VERSION, -1);
+    sealed_field_v("header-reserved-set", 124, 4, 1, COPSE_ERR_CORRUPT, -1);
+    unsigned char *c = edit();
+    uint32_t n = fmt_n_sections(base, base_len);
+    c[FMT_TABLE + FMT_ENTRY * n + 9] = 1;
+    fmt_reseal(c, base_len);
+    put_file("table-unused-entry-set", c, base_len, COPSE_ERR_CORRUPT, -1);
+    free(c);
+    /* ROOTS moved onto the start of LEAF_ITEMS: aligned, inside the file, the right length. */
+    uint64_t len;
+    c = edit();
+    fmt_wr64(c + FMT_TABLE + FMT_ENTRY * entry_of(SEC_ROOTS) + 8, sec_off(SEC_LEAF_ITEMS, &len));
+    fmt_reseal(c, base_len);
+    put_file("sections-overlap", c, base_len, COPSE_ERR_CORRUPT, -1);
+    free(c);
+    c = edit();
+    fmt_wr32(c + sec_off(SEC_LEAVES, &len) + 12, 7);
+    fmt_reseal(c, base_len);
+    put_file("leaf-reserved-set", c, base_len, COPSE_OK, COPSE_ERR_CORRUPT);
+    free(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -598,6 +625,7 @@ int main(int argc, char **argv)
     broken_table();
     broken_sections();
     future_minor();
+    reserved_zeros();
     free(base);
     fclose(manifest);
     return failures ? 1 : 0;

@@ -62,7 +62,7 @@ static const char demo_help[] =
     "speed-up, build time and index size, and draws queries with their nearest neighbours\n"
     "into a PNG (green frame: same class as the query, red: another class).\n"
     "\n"
-    "  -o, --png FILE       the picture (default fashion-mnist-neighbours.png)\n"
+    TILES_PNG_HELP
     "  -t, --trees N        trees (default 4)\n"
     "      --search-k N     search effort per query: the graph walk's width (default 40)\n"
     "  -k N                 neighbours (default 10)\n"
@@ -385,6 +385,10 @@ static int draw_picture(const demo_opts *o, const demo_data *d, const demo_resul
 {
     if (o->rows == 0)
         return 0;
+    if (!grid_can_write_png()) {
+        printf("\nno picture: this copse was built without libpng\n");
+        return 0;
+    }
     if (d->train.dim != DEMO_SIDE * DEMO_SIDE)
         return cli_fail(err, EXIT_DATA, "%s: images of %d pixels are not 28x28", o->dir,
                         d->train.dim);

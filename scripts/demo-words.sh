@@ -99,7 +99,8 @@ if [ -f "$index" ] && [ "$index" -nt "$bin" ] && [ -f "$summary" ] &&
 else
   say "building an angular index over every word (once)"
   rm -f "$summary"
-  "$copse" build -i "$bin" -m angular -o "$index" >"$summary.tmp"
+  "$copse" build -i "$bin" -m angular -o "$index" >"$summary.tmp" ||
+    { rc=$?; rm -f "$summary.tmp"; exit "$rc"; }
   mv "$summary.tmp" "$summary"
   cat "$summary"
 fi

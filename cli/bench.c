@@ -40,8 +40,7 @@ static const char bench_help[] =
     "                     trees, times 1, 2, 4, 8 and 16)\n"
     "  -j, --threads N    query threads (default 1, so queries/s is per core)\n"
     "      --csv          comma-separated output with a header line\n"
-    "      --prefault     read the whole index into memory first\n" READER_HELP
-    "  -h, --help         this help\n";
+    "      --prefault     read the whole index into memory first\n";
 
 enum {
     OPT_QUERIES = 1,
@@ -51,8 +50,7 @@ enum {
     OPT_SEARCH_K,
     OPT_THREADS,
     OPT_CSV,
-    OPT_PREFAULT,
-    OPT_HELP
+    OPT_PREFAULT
 };
 
 static const cli_opt bench_options[] = {
@@ -64,13 +62,12 @@ static const cli_opt bench_options[] = {
     {"threads", 'j', 1, OPT_THREADS},
     {"csv", 0, 0, OPT_CSV},
     {"prefault", 0, 0, OPT_PREFAULT},
-    {"help", 'h', 0, OPT_HELP},
-    READER_CLI_OPTS,
     {NULL, 0, 0, 0},
 };
 
-static int apply_option(bench_opts *o, int key, const char *v, cli_err *err)
+static int apply_option(void *ctx, int key, const char *v, cli_err *err)
 {
+    bench_opts *o = ctx;
     switch (key) {
     case OPT_QUERIES:
         o->queries = v;
@@ -96,34 +93,20 @@ static int apply_option(bench_opts *o, int key, const char *v, cli_err *err)
     case OPT_PREFAULT:
         o->prefault = 1;
         return 0;
-    case CLI_POSITIONAL:
+    default: /* CLI_POSITIONAL */
         if (o->index != NULL)
             return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
         o->index = v;
         return 0;
-    default: {
-        int rc = reader_apply_option(&o->in, key, v, err);
-        return rc == 1 ? 0 : rc < 0 ? err->code : cli_fail(err, EXIT_USAGE, "bad option");
-    }
     }
 }
 
 static int parse_bench_args(int argc, char **argv, bench_opts *o, cli_err *err)
 {
-    cli_args a;
-    cli_args_init(&a, argc, argv);
-    int key, rc;
-    const char *v;
-    while ((rc = cli_next_opt(&a, bench_options, &key, &v, err)) == 1) {
-        if (key == OPT_HELP) {
-            fputs(bench_help, stdout);
-            return -1;
-        }
-        if (apply_option(o, key, v, err) != 0)
-            return err->code;
-    }
-    if (rc < 0)
-        return err->code;
+    const cli_command cmd = {bench_help, bench_options, apply_option, o, &o->in};
+    int rc = cli_parse(&cmd, argc, argv, err);
+    if (rc != 0)
+        return rc;
     if (o->index == NULL || o->queries == NULL)
         return cli_fail(err, EXIT_USAGE, "INDEX and -q QUERIES are required (see copse bench "
                                          "--help)");
@@ -294,7 +277,7 @@ int cmd_bench(int argc, char **argv)
     if (rc == 0)
         rc = run_bench(&o, &err);
     free(o.search_k);
-    if (rc == -1)
+    if (rc == CLI_HELP_SHOWN)
         return EXIT_OK;
     return rc == 0 ? EXIT_OK : cli_report("bench", &err);
 }

@@ -41,16 +41,15 @@ static const char build_help[] =
     "  -i, --input FILE   vectors to index (\"-\" for standard input, with --format)\n"
     "  -m, --metric M     angular (or cosine), euclidean, manhattan, dot, hamming\n"
     "  -o, --output FILE  the index file to write\n"
-    "  -t, --trees N      number of trees (default -1: chosen so the file stays near 1.5x\n"
-    "                     the vectors)\n"
+    "  -t, --trees N      number of trees (default -1: chosen so the forest takes an eighth\n"
+    "                     of the vectors' space with the graph, half without it)\n"
     "  -j, --threads N    build threads (default 0: one per CPU)\n"
     "      --seed S       seed of the random splits (default: the library's fixed seed)\n"
     "      --leaf-size N  most items in one leaf, 2..65535 (default 0: from the dimension)\n"
     "      --graph N      neighbours listed per item in the neighbour graph, 0..255\n"
     "                     (default 24; 0: the forest alone, as Annoy)\n"
     "      --on-disk      build in the output file instead of memory (data larger than RAM)\n"
-    "  -q, --quiet        no progress bar and no summary\n" READER_HELP
-    "  -h, --help         this help\n";
+    "  -q, --quiet        no progress bar and no summary\n";
 
 enum {
     OPT_INPUT = 1,
@@ -62,8 +61,7 @@ enum {
     OPT_LEAF,
     OPT_GRAPH,
     OPT_ON_DISK,
-    OPT_QUIET,
-    OPT_HELP
+    OPT_QUIET
 };
 
 static const cli_opt build_options[] = {
@@ -77,13 +75,12 @@ static const cli_opt build_options[] = {
     {"graph", 0, 1, OPT_GRAPH},
     {"on-disk", 0, 0, OPT_ON_DISK},
     {"quiet", 'q', 0, OPT_QUIET},
-    {"help", 'h', 0, OPT_HELP},
-    READER_CLI_OPTS,
     {NULL, 0, 0, 0},
 };
 
-static int apply_option(build_opts *o, int key, const char *v, cli_err *err)
+static int apply_option(void *ctx, int key, const char *v, cli_err *err)
 {
+    build_opts *o = ctx;
     switch (key) {
     case OPT_INPUT:
         o->input = v;
@@ -116,37 +113,23 @@ static int apply_option(build_opts *o, int key, const char *v, cli_err *err)
     case OPT_QUIET:
         o->quiet = 1;
         return 0;
-    case CLI_POSITIONAL:
+    default: /* CLI_POSITIONAL */
         return cli_fail(err, EXIT_USAGE, "unexpected argument '%s' (the input is given with "
                                          "-i)",
                         v);
-    default: {
-        int rc = reader_apply_option(&o->in, key, v, err);
-        return rc == 1 ? 0 : rc < 0 ? err->code : cli_fail(err, EXIT_USAGE, "bad option");
-    }
     }
 }
 
-/* Returns 0, an exit code, or -1 after printing help. */
+/* Returns 0, an exit code, or CLI_HELP_SHOWN. */
 static int parse_build_args(int argc, char **argv, build_opts *o, cli_err *err)
 {
     memset(o, 0, sizeof *o);
     reader_options_init(&o->in);
     o->n_trees = -1;
-    cli_args a;
-    cli_args_init(&a, argc, argv);
-    int key, rc;
-    const char *v;
-    while ((rc = cli_next_opt(&a, build_options, &key, &v, err)) == 1) {
-        if (key == OPT_HELP) {
-            fputs(build_help, stdout);
-            return -1;
-        }
-        if (apply_option(o, key, v, err) != 0)
-            return err->code;
-    }
-    if (rc < 0)
-        return err->code;
+    const cli_command cmd = {build_help, build_options, apply_option, o, &o->in};
+    int rc = cli_parse(&cmd, argc, argv, err);
+    if (rc != 0)
+        return rc;
     if (o->input == NULL || o->output == NULL || !o->have_metric)
         return cli_fail(err, EXIT_USAGE, "-i INPUT, -m METRIC and -o INDEX are required "
                                          "(see copse build --help)");
@@ -278,7 +261,7 @@ int cmd_build(int argc, char **argv)
     cli_err err = {0, ""};
     build_opts o;
     int rc = parse_build_args(argc, argv, &o, &err);
-    if (rc == -1)
+    if (rc == CLI_HELP_SHOWN)
         return EXIT_OK;
     if (rc == 0)
         rc = run_build(&o, &err);

@@ -1,6 +1,6 @@
 /*
  * cli.h: what the subcommands of the `copse` command share: exit codes, the error record,
- * the option parser, number parsing, clocks and the mapping of library status codes.
+ * the command-line parser, number parsing, clocks and the mapping of library status codes.
  *
  * Errors travel as a cli_err filled in where the fault is found (which knows the file and the
  * line or record) and printed once by the subcommand's entry point, so nothing below prints.
@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "copse.h"
 
@@ -51,24 +52,31 @@ typedef struct cli_opt {
     const char *name;  /* long name without "--" */
     char short_name;   /* 0 when there is none */
     int takes_value;
-    int key;           /* returned by cli_next_opt; must not be 0 */
+    int key;           /* handed to the command's apply function: 1..999 */
 } cli_opt;
 
-typedef struct cli_args {
-    int argc;
-    char **argv;
-    int next;          /* index of the next argv element to look at */
-    int only_positional;
-} cli_args;
+typedef struct reader_options reader_options; /* readers/reader.h */
+
+/* A subcommand's command line: cli_parse walks argv and hands each option and positional
+ * argument to apply; it answers -h/--help itself, and for a command that reads vectors
+ * (input != NULL) it applies the input options (-f/--format, --header, --ids, ...) to
+ * *input and lists them in the help. */
+typedef struct cli_command {
+    const char *help;        /* usage, description and the command's own options */
+    const cli_opt *opts;     /* the command's options, ending with {NULL, 0, 0, 0} */
+    /* Applies one option (or, with key CLI_POSITIONAL, an argument): 0 or an exit code. */
+    int (*apply)(void *ctx, int key, const char *value, cli_err *err);
+    void *ctx;
+    reader_options *input;   /* NULL when the command reads no vectors */
+} cli_command;
 
 #define CLI_POSITIONAL 0
+#define CLI_HELP_SHOWN (-1)
 
-void cli_args_init(cli_args *a, int argc, char **argv);
-/* Next option or positional argument: returns 1 with *key (CLI_POSITIONAL for a positional
- * argument) and *value (the option's value or the argument, NULL for a flag), 0 at the end,
- * or -1 with err filled in (EXIT_USAGE). Accepts --name=value, --name value, -x value, -xvalue,
- * and "--" to end the options. Options and positional arguments may be mixed. */
-int cli_next_opt(cli_args *a, const cli_opt *opts, int *key, const char **value, cli_err *err);
+/* Parses argv (argv[0] is the subcommand's name): returns 0, CLI_HELP_SHOWN after printing
+ * the help on stdout, or an exit code with err set. Accepts --name=value, --name value,
+ * -x value, -xvalue, and "--" to end the options; options and arguments may be mixed. */
+int cli_parse(const cli_command *cmd, int argc, char **argv, cli_err *err);
 
 /* Number parsing: whole string, range-checked; err names what was being parsed. */
 int cli_parse_i64(const char *s, int64_t lo, int64_t hi, const char *what, int64_t *out,
@@ -91,6 +99,9 @@ const char *cli_human_bytes(uint64_t bytes, char *buf, size_t size);
 void *cli_alloc_array(size_t n, size_t size);
 /* strdup without relying on POSIX. */
 char *cli_strdup(const char *s);
+/* Prints text wrapped to width columns: the first line starts with lead, the others with
+ * indent spaces (help texts whose lists come from tables). */
+void cli_print_wrapped(FILE *f, const char *lead, int indent, const char *text, int width);
 /* Whether stderr is a terminal (progress and status lines are drawn only then). */
 int cli_stderr_tty(void);
 /* Number of online CPUs, at least 1. */
@@ -104,5 +115,6 @@ int cmd_info(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_demo_words(int argc, char **argv);
 
 #endif /* COPSE_CLI_H */

@@ -62,7 +62,7 @@ static const char demo_help[] =
     "speed-up, build time and index size, and draws queries with their nearest neighbours\n"
     "into a PNG (green frame: same class as the query, red: another class).\n"
     "\n"
-    "  -o, --png FILE       the picture (default fashion-mnist-neighbours.png)\n"
+    TILES_PNG_HELP
     "  -t, --trees N        trees (default 4)\n"
     "      --search-k N     search effort per query: the graph walk's width (default 40)\n"
     "  -k N                 neighbours (default 10)\n"
@@ -73,8 +73,7 @@ static const char demo_help[] =
     "                       measured on those; default: all)\n"
     "      --rows N         queries drawn in the picture (default 10)\n"
     "      --index FILE     also save the index\n"
-    "  -q, --quiet          no progress lines on stderr\n"
-    "  -h, --help           this help\n";
+    "  -q, --quiet          no progress lines on stderr\n";
 
 enum {
     OPT_PNG = 1,
@@ -87,8 +86,7 @@ enum {
     OPT_EXACT_LIMIT,
     OPT_ROWS,
     OPT_INDEX,
-    OPT_QUIET,
-    OPT_HELP
+    OPT_QUIET
 };
 
 static const cli_opt demo_options[] = {
@@ -103,12 +101,12 @@ static const cli_opt demo_options[] = {
     {"rows", 0, 1, OPT_ROWS},
     {"index", 0, 1, OPT_INDEX},
     {"quiet", 'q', 0, OPT_QUIET},
-    {"help", 'h', 0, OPT_HELP},
     {NULL, 0, 0, 0},
 };
 
-static int apply_option(demo_opts *o, int key, const char *v, cli_err *err)
+static int apply_option(void *ctx, int key, const char *v, cli_err *err)
 {
+    demo_opts *o = ctx;
     switch (key) {
     case OPT_PNG:
         o->png = v;
@@ -135,13 +133,11 @@ static int apply_option(demo_opts *o, int key, const char *v, cli_err *err)
     case OPT_QUIET:
         o->quiet = 1;
         return 0;
-    case CLI_POSITIONAL:
+    default: /* CLI_POSITIONAL */
         if (o->dir != NULL)
             return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
         o->dir = v;
         return 0;
-    default:
-        return cli_fail(err, EXIT_USAGE, "bad option");
     }
 }
 
@@ -154,20 +150,10 @@ static int parse_demo_args(int argc, char **argv, demo_opts *o, cli_err *err)
     o->k = 10;
     o->train_limit = o->test_limit = o->exact_limit = -1;
     o->rows = 10;
-    cli_args a;
-    cli_args_init(&a, argc, argv);
-    int key, rc;
-    const char *v;
-    while ((rc = cli_next_opt(&a, demo_options, &key, &v, err)) == 1) {
-        if (key == OPT_HELP) {
-            fputs(demo_help, stdout);
-            return -1;
-        }
-        if (apply_option(o, key, v, err) != 0)
-            return err->code;
-    }
-    if (rc < 0)
-        return err->code;
+    const cli_command cmd = {demo_help, demo_options, apply_option, o, NULL};
+    int rc = cli_parse(&cmd, argc, argv, err);
+    if (rc != 0)
+        return rc;
     if (o->dir == NULL)
         return cli_fail(err, EXIT_USAGE, "no DIR given (see copse demo --help)");
     return 0;
@@ -399,6 +385,10 @@ static int draw_picture(const demo_opts *o, const demo_data *d, const demo_resul
 {
     if (o->rows == 0)
         return 0;
+    if (!grid_can_write_png()) {
+        printf("\nno picture: this copse was built without libpng\n");
+        return 0;
+    }
     if (d->train.dim != DEMO_SIDE * DEMO_SIDE)
         return cli_fail(err, EXIT_DATA, "%s: images of %d pixels are not 28x28", o->dir,
                         d->train.dim);
@@ -450,7 +440,7 @@ int cmd_demo(int argc, char **argv)
     cli_err err = {0, ""};
     demo_opts o;
     int rc = parse_demo_args(argc, argv, &o, &err);
-    if (rc == -1)
+    if (rc == CLI_HELP_SHOWN)
         return EXIT_OK;
     if (rc == 0)
         rc = run_demo(&o, &err);

@@ -12,19 +12,22 @@ static const char info_help[] =
     "usage: copse info INDEX [--json]\n"
     "\n"
     "Prints the index's format version, metric, dimension, items, trees, nodes, leaf size,\n"
-    "seed, file size and sections (offset, length, CRC32C), as aligned text or as one JSON\n"
-    "object.\n"
+    "graph degree, seed, file size and sections (offset, length, CRC32C), as aligned text or\n"
+    "as one JSON object.\n"
     "\n"
-    "      --json         one JSON object\n"
-    "  -h, --help         this help\n";
+    "      --json         one JSON object\n";
 
-enum { OPT_JSON = 1, OPT_HELP };
+enum { OPT_JSON = 1 };
 
 static const cli_opt info_options[] = {
     {"json", 0, 0, OPT_JSON},
-    {"help", 'h', 0, OPT_HELP},
     {NULL, 0, 0, 0},
 };
+
+typedef struct info_opts {
+    const char *path;
+    int json;
+} info_opts;
 
 typedef struct index_facts {
     int major, minor;
@@ -45,6 +48,8 @@ static void print_text(const char *path, const copse_index *ix, const index_fact
     printf("split nodes     %lld\n", (long long)f->n_split);
     printf("leaves          %lld\n", (long long)f->n_leaves);
     printf("leaf size       %d\n", copse_leaf_size(ix));
+    printf("graph degree    %d%s\n", copse_graph_degree(ix),
+           copse_graph_degree(ix) == 0 ? " (no graph: the forest alone)" : "");
     printf("seed            %llu\n", (unsigned long long)copse_seed(ix));
     printf("file size       %llu bytes (%s)\n", (unsigned long long)copse_file_size(ix),
            cli_human_bytes(copse_file_size(ix), size, sizeof size));
@@ -65,12 +70,14 @@ static void print_json(const char *path, const copse_index *ix, const index_fact
     out_json_string(stdout, path);
     printf(", \"format_version\": \"%d.%d\", \"metric\": \"%s\", \"dimension\": %d, "
            "\"items\": %lld, \"largest_id\": %lld, \"labels\": %s, \"trees\": %d, "
-           "\"split_nodes\": %lld, \"leaves\": %lld, \"leaf_size\": %d, \"seed\": %llu, "
+           "\"split_nodes\": %lld, \"leaves\": %lld, \"leaf_size\": %d, \"graph_degree\": %d, "
+           "\"seed\": %llu, "
            "\"file_size\": %llu",
            f->major, f->minor, copse_metric_name(copse_get_metric(ix)), copse_dim(ix),
            (long long)copse_n_items(ix), (long long)copse_max_id(ix),
            copse_has_labels(ix) ? "true" : "false", copse_n_trees(ix), (long long)f->n_split,
-           (long long)f->n_leaves, copse_leaf_size(ix), (unsigned long long)copse_seed(ix),
+           (long long)f->n_leaves, copse_leaf_size(ix), copse_graph_degree(ix),
+           (unsigned long long)copse_seed(ix),
            (unsigned long long)copse_file_size(ix));
     fputs(", \"sections\": [", stdout);
     for (int i = 0; i < copse_n_sections(ix); i++) {
@@ -104,41 +111,29 @@ static int run_info(const char *path, int json, cli_err *err)
     return 0;
 }
 
-/* Returns 0, an exit code, or -1 after printing help. */
-static int parse_info_args(int argc, char **argv, const char **path, int *json, cli_err *err)
+static int apply_option(void *ctx, int key, const char *v, cli_err *err)
 {
-    cli_args a;
-    cli_args_init(&a, argc, argv);
-    const char *v;
-    int key, rc;
-    while ((rc = cli_next_opt(&a, info_options, &key, &v, err)) == 1) {
-        if (key == OPT_HELP) {
-            fputs(info_help, stdout);
-            return -1;
-        }
-        if (key == OPT_JSON)
-            *json = 1;
-        else if (*path == NULL)
-            *path = v;
-        else
-            return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
-    }
-    if (rc < 0)
-        return err->code;
-    if (*path == NULL)
-        return cli_fail(err, EXIT_USAGE, "no INDEX given (see copse info --help)");
+    info_opts *o = ctx;
+    if (key == OPT_JSON)
+        o->json = 1;
+    else if (o->path == NULL)
+        o->path = v;
+    else
+        return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
     return 0;
 }
 
 int cmd_info(int argc, char **argv)
 {
     cli_err err = {0, ""};
-    const char *path = NULL;
-    int json = 0;
-    int rc = parse_info_args(argc, argv, &path, &json, &err);
-    if (rc == -1)
+    info_opts o = {NULL, 0};
+    const cli_command cmd = {info_help, info_options, apply_option, &o, NULL};
+    int rc = cli_parse(&cmd, argc, argv, &err);
+    if (rc == CLI_HELP_SHOWN)
         return EXIT_OK;
+    if (rc == 0 && o.path == NULL)
+        rc = cli_fail(&err, EXIT_USAGE, "no INDEX given (see copse info --help)");
     if (rc == 0)
-        rc = run_info(path, json, &err);
+        rc = run_info(o.path, o.json, &err);
     return rc == 0 ? EXIT_OK : cli_report("info", &err);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "readers/reader.h"
 
 static const char main_help[] =
     "usage: copse COMMAND [options]\n"
@@ -19,11 +20,15 @@ static const char main_help[] =
     "  verify   full checksum and structure check of index files\n"
     "  bench    recall@k and queries per second for a list of search_k values\n"
     "  demo     index Fashion-MNIST images, compare with exhaustive search, draw a PNG\n"
+    "  demo-words\n"
+    "           \"chinese river\": nearest words by copse beside exhaustive search\n"
     "\n"
     "`copse COMMAND --help` describes each; copse(1) has the details.\n"
-    "\n"
-    "input formats: fvecs, bvecs, ivecs, npy (float32/float64), idx (MNIST, also .gz),\n"
-    "csv, tsv, word2vec (text), word2vec-bin; any of them may be gzip-compressed.\n"
+    "\n";
+
+/* Then the input formats, listed from the readers' table. */
+
+static const char main_help_end[] =
     "\n"
     "exit status:\n"
     "  0  success\n"
@@ -45,7 +50,18 @@ typedef struct command {
 static const command commands[] = {
     {"build", cmd_build}, {"query", cmd_query}, {"info", cmd_info},
     {"verify", cmd_verify}, {"bench", cmd_bench}, {"demo", cmd_demo},
+    {"demo-words", cmd_demo_words},
 };
+
+static void print_help(void)
+{
+    char names[READER_FORMAT_LIST_SIZE], text[READER_FORMAT_LIST_SIZE + 64];
+    snprintf(text, sizeof text, "%s; any of them may be gzip-compressed.",
+             reader_format_names(names));
+    fputs(main_help, stdout);
+    cli_print_wrapped(stdout, "input formats: ", 0, text, 91);
+    fputs(main_help_end, stdout);
+}
 
 static void print_version(void)
 {
@@ -80,7 +96,7 @@ int main(int argc, char **argv)
     }
     const char *name = argv[1];
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
-        fputs(main_help, stdout);
+        print_help();
         return EXIT_OK;
     }
     if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0) {

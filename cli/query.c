@@ -2,7 +2,6 @@
  * query.c: `copse query`, nearest neighbours of an item, a label, a vector, a sum of words,
  * or every row of a query file (answered in parallel by copse_search_batch).
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "cli.h"
 #include "output.h"
 #include "readers/reader.h"
+#include "words.h"
 
 typedef enum query_kind { Q_NONE, Q_ITEM, Q_LABEL, Q_VECTOR, Q_WORDS, Q_FILE } query_kind;
 
@@ -50,17 +50,18 @@ static const char query_help[] =
     "  --vector X,Y,..    neighbours of a vector (commas or spaces between components)\n"
     "  --words \"W1 W2\"    neighbours of the sum of the words' vectors (unit vectors for the\n"
     "                     angular metric), leaving the words themselves out, like word2vec's\n"
-    "                     distance tool\n"
+    "                     distance tool; a word missing as written is looked up in lower\n"
+    "                     case (GloVe's words are), with a note on stderr\n"
     "  -q, --queries FILE neighbours of every vector in FILE (any input format), answered in\n"
     "                     parallel\n"
     "  -k N               number of neighbours (default 10)\n"
-    "      --search-k N   candidates gathered from the forest before exact ranking; larger is\n"
-    "                     slower and more accurate (default -1: k times the number of trees)\n"
+    "      --search-k N   search effort, larger is slower and more accurate: with a graph the\n"
+    "                     width of the graph walk, without one the candidates gathered from\n"
+    "                     the forest (default -1: k times the number of trees)\n"
     "      --exact        brute force over every item instead of the forest\n"
     "  -j, --threads N    threads for -q (default 0: one per CPU)\n"
     "      --json         one JSON object per query and line\n"
-    "      --prefault     read the whole index into memory first\n" READER_HELP
-    "  -h, --help         this help\n";
+    "      --prefault     read the whole index into memory first\n";
 
 enum {
     OPT_ITEM = 1,
@@ -73,8 +74,7 @@ enum {
     OPT_EXACT,
     OPT_THREADS,
     OPT_JSON,
-    OPT_PREFAULT,
-    OPT_HELP
+    OPT_PREFAULT
 };
 
 static const cli_opt query_options[] = {
@@ -89,8 +89,6 @@ static const cli_opt query_options[] = {
     {"threads", 'j', 1, OPT_THREADS},
     {"json", 0, 0, OPT_JSON},
     {"prefault", 0, 0, OPT_PREFAULT},
-    {"help", 'h', 0, OPT_HELP},
-    READER_CLI_OPTS,
     {NULL, 0, 0, 0},
 };
 
@@ -104,8 +102,9 @@ static int set_kind(query_opts *o, query_kind kind, const char *v, cli_err *err)
     return 0;
 }
 
-static int apply_option(query_opts *o, int key, const char *v, cli_err *err)
+static int apply_option(void *ctx, int key, const char *v, cli_err *err)
 {
+    query_opts *o = ctx;
     switch (key) {
     case OPT_ITEM:
     case OPT_LABEL:
@@ -128,15 +127,11 @@ static int apply_option(query_opts *o, int key, const char *v, cli_err *err)
     case OPT_PREFAULT:
         o->prefault = 1;
         return 0;
-    case CLI_POSITIONAL:
+    default: /* CLI_POSITIONAL */
         if (o->index != NULL)
             return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
         o->index = v;
         return 0;
-    default: {
-        int rc = reader_apply_option(&o->in, key, v, err);
-        return rc == 1 ? 0 : rc < 0 ? err->code : cli_fail(err, EXIT_USAGE, "bad option");
-    }
     }
 }
 
@@ -146,20 +141,10 @@ static int parse_query_args(int argc, char **argv, query_opts *o, cli_err *err)
     reader_options_init(&o->in);
     o->k = 10;
     o->search_k = -1;
-    cli_args a;
-    cli_args_init(&a, argc, argv);
-    int key, rc;
-    const char *v;
-    while ((rc = cli_next_opt(&a, query_options, &key, &v, err)) == 1) {
-        if (key == OPT_HELP) {
-            fputs(query_help, stdout);
-            return -1;
-        }
-        if (apply_option(o, key, v, err) != 0)
-            return err->code;
-    }
-    if (rc < 0)
-        return err->code;
+    const cli_command cmd = {query_help, query_options, apply_option, o, &o->in};
+    int rc = cli_parse(&cmd, argc, argv, err);
+    if (rc != 0)
+        return rc;
     if (o->index == NULL)
         return cli_fail(err, EXIT_USAGE, "no INDEX given (see copse query --help)");
     if (o->kind == Q_NONE)
@@ -284,119 +269,21 @@ static int run_vector(query_ctx *c, cli_err *err)
 
 /* ---- words -------------------------------------------------------------------------------- */
 
-typedef struct word_list {
-    char *text;    /* the --words argument, split in place */
-    char **words;
-    int64_t *ids;
-    int n;
-} word_list;
-
-static void words_free(word_list *w)
-{
-    free(w->text);
-    free(w->words);
-    free(w->ids);
-}
-
-static int split_words(const char *arg, word_list *w, cli_err *err)
-{
-    memset(w, 0, sizeof *w);
-    size_t len = strlen(arg);
-    w->text = cli_strdup(arg);
-    w->words = cli_alloc_array(len / 2 + 1, sizeof *w->words);
-    w->ids = cli_alloc_array(len / 2 + 1, sizeof *w->ids);
-    if (w->text == NULL || w->words == NULL || w->ids == NULL)
-        return cli_fail(err, EXIT_FAIL, "out of memory");
-    for (char *p = w->text; *p != '\0';) {
-        p += strspn(p, " \t");
-        if (*p == '\0')
-            break;
-        w->words[w->n++] = p;
-        p += strcspn(p, " \t");
-        if (*p != '\0')
-            *p++ = '\0';
-    }
-    if (w->n == 0)
-        return cli_fail(err, EXIT_USAGE, "--words: no words given");
-    return 0;
-}
-
-/* Adds item id's vector to sum; for the angular metric as a unit vector, as word2vec does. */
-static int add_word_vector(query_ctx *c, int64_t id, float *tmp, float *sum, cli_err *err)
-{
-    int st = copse_get_item(c->ix, id, tmp);
-    if (st != COPSE_OK)
-        return cli_fail_status(err, st, c->ix, c->o->index);
-    int dim = copse_dim(c->ix);
-    double norm = 1.0;
-    if (copse_get_metric(c->ix) == COPSE_ANGULAR) {
-        double ss = 0.0;
-        for (int i = 0; i < dim; i++)
-            ss += (double)tmp[i] * tmp[i];
-        norm = ss > 0.0 ? sqrt(ss) : 1.0;
-    }
-    for (int i = 0; i < dim; i++)
-        sum[i] += (float)(tmp[i] / norm);
-    return 0;
-}
-
-static int is_query_word(const word_list *w, int64_t id)
-{
-    for (int i = 0; i < w->n; i++)
-        if (w->ids[i] == id)
-            return 1;
-    return 0;
-}
-
-/* Drops the query words from the results and keeps the first k others. */
-static int64_t drop_words(query_ctx *c, const word_list *w, int64_t n)
-{
-    int64_t kept = 0;
-    for (int64_t i = 0; i < n && kept < c->o->k; i++) {
-        if (is_query_word(w, c->ids[i]))
-            continue;
-        c->ids[kept] = c->ids[i];
-        c->dists[kept] = c->dists[i];
-        kept++;
-    }
-    return kept;
-}
-
-static int sum_words(query_ctx *c, word_list *w, float *sum, cli_err *err)
-{
-    int dim = copse_dim(c->ix);
-    float *tmp = cli_alloc_array((size_t)dim, sizeof *tmp);
-    if (tmp == NULL)
-        return cli_fail(err, EXIT_FAIL, "out of memory");
-    int rc = 0;
-    for (int i = 0; i < w->n && rc == 0; i++) {
-        rc = find_label(c, w->words[i], &w->ids[i], err);
-        if (rc == 0)
-            rc = add_word_vector(c, w->ids[i], tmp, sum, err);
-    }
-    free(tmp);
-    return rc;
-}
-
 static int run_words(query_ctx *c, cli_err *err)
 {
-    word_list w = {NULL, NULL, NULL, 0};
-    float *sum = calloc((size_t)copse_dim(c->ix), sizeof *sum);
-    int rc = sum == NULL ? cli_fail(err, EXIT_FAIL, "out of memory") : 0;
+    word_query w;
+    int rc = words_prepare(c->ix, c->o->index, c->o->arg, &w, err);
     if (rc == 0)
-        rc = split_words(c->o->arg, &w, err);
-    if (rc == 0)
-        rc = sum_words(c, &w, sum, err);
+        words_print_folds(&w, "query", c->o->index, stderr);
     int64_t n = 0;
     if (rc == 0)
-        rc = search_vector(c, sum, c->o->k + w.n, &n, err);
+        rc = search_vector(c, w.sum, c->o->k + w.n, &n, err);
     if (rc == 0) {
         char title[512];
         snprintf(title, sizeof title, "words %s", c->o->arg);
-        emit(c, title, c->ids, c->dists, drop_words(c, &w, n));
+        emit(c, title, c->ids, c->dists, words_drop(&w, c->ids, c->dists, n, c->o->k));
     }
     words_free(&w);
-    free(sum);
     return rc;
 }
 
@@ -488,7 +375,7 @@ int cmd_query(int argc, char **argv)
     cli_err err = {0, ""};
     query_opts o;
     int rc = parse_query_args(argc, argv, &o, &err);
-    if (rc == -1)
+    if (rc == CLI_HELP_SHOWN)
         return EXIT_OK;
     if (rc == 0)
         rc = run_query(&o, &err);

@@ -1,9 +1,9 @@
 /*
  * tiles.c: the tile grid and its PNG file. libpng's simplified API (png_image) writes the
- * whole picture in one call, with no setjmp error handling to get wrong.
+ * whole picture in one call, with no setjmp error handling to get wrong. libpng is optional
+ * (COPSE_HAVE_PNG): without it there is no writer and grid_can_write_png says so.
  */
 #include <errno.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +80,14 @@ void grid_draw(tile_grid *g, int row, int col, const float *pixels, const uint8_
     }
 }
 
+#if COPSE_HAVE_PNG
+#include <png.h>
+
+int grid_can_write_png(void)
+{
+    return 1;
+}
+
 int grid_write_png(const tile_grid *g, const char *path, cli_err *err)
 {
     size_t len = strlen(path);
@@ -104,3 +112,15 @@ int grid_write_png(const tile_grid *g, const char *path, cli_err *err)
     free(tmp);
     return rc;
 }
+#else
+int grid_can_write_png(void)
+{
+    return 0;
+}
+
+int grid_write_png(const tile_grid *g, const char *path, cli_err *err)
+{
+    (void)g;
+    return cli_fail(err, EXIT_FAIL, "%s: this copse was built without libpng", path);
+}
+#endif

@@ -1,6 +1,6 @@
 /*
  * tiles.h: a grid of greyscale image tiles with coloured frames, written as a PNG through
- * libpng. Used by the demo to show queries and their neighbours.
+ * libpng when the build has it. Used by the demo to show queries and their neighbours.
  */
 #ifndef COPSE_CLI_TILES_H
 #define COPSE_CLI_TILES_H
@@ -8,6 +8,15 @@
 #include <stdint.h>
 
 #include "cli.h"
+
+/* The help line of `copse demo -o`: what the option does in this build. */
+#if COPSE_HAVE_PNG
+#define TILES_PNG_HELP "  -o, --png FILE       the picture (default fashion-mnist-neighbours.png)\n"
+#else
+#define TILES_PNG_HELP                                                                        \
+    "  -o, --png FILE       the picture; this copse was built without libpng, so it draws\n"  \
+    "                       none and says so\n"
+#endif
 
 typedef struct tile_grid {
     int rows, cols;       /* tiles */
@@ -24,7 +33,10 @@ void grid_free(tile_grid *g);
 /* Draws tile (row, col) from tile_w * tile_h intensities in 0..255 (dark on light: the
  * values are inverted) inside a frame of colour rgb_frame. */
 void grid_draw(tile_grid *g, int row, int col, const float *pixels, const uint8_t rgb_frame[3]);
-/* Writes the picture to path atomically (a temporary file renamed into place). */
+/* 1 when this build writes PNG files (libpng was found when it was configured). */
+int grid_can_write_png(void);
+/* Writes the picture to path atomically (a temporary file renamed into place); fails with
+ * EXIT_FAIL in a build without libpng. */
 int grid_write_png(const tile_grid *g, const char *path, cli_err *err);
 
 #endif /* COPSE_CLI_TILES_H */

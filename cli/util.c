@@ -106,6 +106,30 @@ char *cli_strdup(const char *s)
     return copy;
 }
 
+void cli_print_wrapped(FILE *f, const char *lead, int indent, const char *text, int width)
+{
+    int col = (int)strlen(lead);
+    fputs(lead, f);
+    const char *p = text;
+    int first = 1;
+    while (*p != '\0') {
+        size_t word = strcspn(p, " ");
+        if (!first && col + 1 + (int)word > width) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (!first) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, word, f);
+        col += (int)word;
+        first = 0;
+        p += word;
+        p += strspn(p, " ");
+    }
+    fputc('\n', f);
+}
+
 int cli_stderr_tty(void)
 {
     return isatty(STDERR_FILENO);

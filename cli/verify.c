@@ -14,16 +14,20 @@ static const char verify_help[] =
     "what is wrong. Exit status 0 when all hold, 5 when one is damaged, 4 when one cannot be\n"
     "read or is not a copse index.\n"
     "\n"
-    "  -q, --quiet        print nothing; only the exit status tells\n"
-    "  -h, --help         this help\n";
+    "  -q, --quiet        print nothing; only the exit status tells\n";
 
-enum { OPT_QUIET = 1, OPT_HELP };
+enum { OPT_QUIET = 1 };
 
 static const cli_opt verify_options[] = {
     {"quiet", 'q', 0, OPT_QUIET},
-    {"help", 'h', 0, OPT_HELP},
     {NULL, 0, 0, 0},
 };
+
+typedef struct verify_opts {
+    char **paths; /* the positional arguments, compacted into argv */
+    int n;
+    int quiet;
+} verify_opts;
 
 /* Checks one file: 0 when it holds, else an exit code with err set. */
 static int verify_one(const char *path, cli_err *err)
@@ -60,29 +64,26 @@ static int verify_all(char **paths, int n, int quiet)
     return status;
 }
 
+static int apply_option(void *ctx, int key, const char *v, cli_err *err)
+{
+    (void)err;
+    verify_opts *o = ctx;
+    if (key == OPT_QUIET)
+        o->quiet = 1;
+    else
+        o->paths[o->n++] = (char *)v; /* argv compacted in place: n never overtakes the parser */
+    return 0;
+}
+
 int cmd_verify(int argc, char **argv)
 {
     cli_err err = {0, ""};
-    cli_args a;
-    cli_args_init(&a, argc, argv);
-    const char *v;
-    int key, rc, quiet = 0, n = 0;
-    char **paths = argv + 1;
-    while ((rc = cli_next_opt(&a, verify_options, &key, &v, &err)) == 1) {
-        if (key == OPT_HELP) {
-            fputs(verify_help, stdout);
-            return EXIT_OK;
-        }
-        if (key == OPT_QUIET)
-            quiet = 1;
-        else
-            paths[n++] = (char *)v; /* compacts argv in place: n never overtakes the cursor */
-    }
-    if (rc < 0)
-        return cli_report("verify", &err);
-    if (n == 0) {
-        cli_fail(&err, EXIT_USAGE, "no INDEX given (see copse verify --help)");
-        return cli_report("verify", &err);
-    }
-    return verify_all(paths, n, quiet);
+    verify_opts o = {argv + 1, 0, 0};
+    const cli_command cmd = {verify_help, verify_options, apply_option, &o, NULL};
+    int rc = cli_parse(&cmd, argc, argv, &err);
+    if (rc == CLI_HELP_SHOWN)
+        return EXIT_OK;
+    if (rc == 0 && o.n == 0)
+        rc = cli_fail(&err, EXIT_USAGE, "no INDEX given (see copse verify --help)");
+    return rc == 0 ? verify_all(o.paths, o.n, o.quiet) : cli_report("verify", &err);
 }

@@ -3,7 +3,8 @@
 # if an earlier one failed; the counts of every layer are added up into the closing line
 # "N passed, N failed". Exit status 0 only when every layer ran and nothing failed.
 #   layers: C unit tests (release), C tests under ASan+UBSan, threaded tests under TSan,
-#           CLI tests (ctest), Python tests (pytest), and the hardening layers of issue 6
+#           CLI tests (ctest), Python tests (pytest), the examples/ programs, and the
+#           hardening layers of issue 6
 #           (tests/hardening/run.sh: golden files, fuzz corpus replay, C bad input / leaks /
 #           crash safety / processes / threads, CLI bad input, Python bad input).
 #           docs/TESTING.md describes each.
@@ -98,6 +99,8 @@ pytest_layer() {
     return $rc
 }
 layer "Python tests" pytest_layer
+# The programs in examples/, on small data (after the Python tests: they build the module).
+layer "examples" /usr/bin/python3 tests/cli/run_examples.py --lib build-test/release/libcopse.a
 
 # Hardening (issue 6). They use the build-test trees above; without them they report failure.
 layer "golden index files (ASan+UBSan)" bash tests/hardening/run.sh golden

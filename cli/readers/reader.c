@@ -39,8 +39,9 @@ int reader_format_from_name(const char *name, cli_format *out, cli_err *err)
             return 0;
         }
     }
+    char names[READER_FORMAT_LIST_SIZE];
     return cli_fail(err, EXIT_USAGE, "unknown format '%s' (known: %s)", name,
-                    reader_format_names());
+                    reader_format_names(names));
 }
 
 const char *reader_format_name(cli_format format)
@@ -51,9 +52,43 @@ const char *reader_format_name(cli_format format)
     return "auto";
 }
 
-const char *reader_format_names(void)
+const char *reader_format_names(char buf[READER_FORMAT_LIST_SIZE])
 {
-    return "fvecs, bvecs, ivecs, npy, idx, csv, tsv, word2vec, word2vec-bin";
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < N_FORMATS; i++) {
+        int n = snprintf(buf + at, READER_FORMAT_LIST_SIZE - at, "%s%s", i > 0 ? ", " : "",
+                         format_names[i].name);
+        if (n < 0 || (size_t)n >= READER_FORMAT_LIST_SIZE - at)
+            break; /* the size holds the table above; a longer one would be cut short */
+        at += (size_t)n;
+    }
+    return buf;
+}
+
+const cli_opt reader_cli_options[] = {
+    {"format", 'f', 1, READER_OPT_FORMAT},
+    {"header", 0, 0, READER_OPT_HEADER},
+    {"no-header", 0, 0, READER_OPT_NO_HEADER},
+    {"ids", 0, 0, READER_OPT_IDS},
+    {"no-ids", 0, 0, READER_OPT_NO_IDS},
+    {NULL, 0, 0, 0},
+};
+
+void reader_print_help(FILE *f)
+{
+    char names[READER_FORMAT_LIST_SIZE];
+    char text[READER_FORMAT_LIST_SIZE + 96];
+    snprintf(text, sizeof text, "input format: %s (default: from the extension, then the "
+                                "content)",
+             reader_format_names(names));
+    cli_print_wrapped(f, "  -f, --format F     ", 21, text, 91);
+    fputs("      --header, --no-header\n"
+          "                     CSV/TSV: the first line is (not) a header (default: detected)\n"
+          "      --ids, --no-ids\n"
+          "                     CSV/TSV: the first column is (not) the item id (default: when the\n"
+          "                     header names it \"id\")\n",
+          f);
 }
 
 void reader_options_init(reader_options *o)
@@ -67,16 +102,13 @@ int reader_apply_option(reader_options *o, int key, const char *value, cli_err *
 {
     switch (key) {
     case READER_OPT_FORMAT:
-        return reader_format_from_name(value, &o->format, err) == 0 ? 1 : -1;
+        return reader_format_from_name(value, &o->format, err);
     case READER_OPT_HEADER:
     case READER_OPT_NO_HEADER:
         o->header = key == READER_OPT_HEADER;
-        return 1;
-    case READER_OPT_IDS:
-    case READER_OPT_NO_IDS:
+        return 0;
+    default: /* READER_OPT_IDS, READER_OPT_NO_IDS */
         o->ids = key == READER_OPT_IDS;
-        return 1;
-    default:
         return 0;
     }
 }
@@ -157,12 +189,13 @@ static int sniff_format(const char *path, cli_format *out, cli_err *err)
         *out = CLI_FMT_IDX;
     else
         *out = sniff_text(b, n);
-    if (*out == CLI_FMT_AUTO)
-        return cli_fail(err, EXIT_USAGE,
-                        "%s: cannot tell the format from the name or the content; give "
-                        "--format (%s)",
-                        path, reader_format_names());
-    return 0;
+    if (*out != CLI_FMT_AUTO)
+        return 0;
+    char names[READER_FORMAT_LIST_SIZE];
+    return cli_fail(err, EXIT_USAGE,
+                    "%s: cannot tell the format from the name or the content; give --format "
+                    "(%s)",
+                    path, reader_format_names(names));
 }
 
 static int open_stream(cli_reader *r, cli_err *err)
@@ -219,9 +252,11 @@ static int choose_format(const char *path, const reader_options *o, cli_format *
     *out = o->format != CLI_FMT_AUTO ? o->format : format_from_extension(path);
     if (*out != CLI_FMT_AUTO)
         return 0;
-    if (strcmp(path, "-") == 0)
+    if (strcmp(path, "-") == 0) {
+        char names[READER_FORMAT_LIST_SIZE];
         return cli_fail(err, EXIT_USAGE, "standard input: give --format (%s)",
-                        reader_format_names());
+                        reader_format_names(names));
+    }
     return sniff_format(path, out, err);
 }
 
@@ -267,7 +302,6 @@ void reader_close(cli_reader *r)
     free(r);
 }
 
-cli_format reader_format(const cli_reader *r) { return r->format; }
 const char *reader_path(const cli_reader *r) { return r->path; }
 int reader_dim(const cli_reader *r) { return r->dim; }
 int64_t reader_count(const cli_reader *r) { return r->count; }

@@ -13,6 +13,7 @@
 #define COPSE_CLI_READER_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../cli.h"
 
@@ -37,44 +38,37 @@ typedef struct reader_options {
 
 typedef struct cli_reader cli_reader;
 
-/* The input options every subcommand that reads vectors accepts, for its cli_opt table. */
+/* The input options of every subcommand that reads vectors; cli_parse looks them up after
+ * the command's own and applies them with reader_apply_option. Keys from READER_OPT_FIRST
+ * on, above every command's own. */
 enum {
-    READER_OPT_FORMAT = 1000,
+    READER_OPT_FIRST = 1000,
+    READER_OPT_FORMAT = READER_OPT_FIRST,
     READER_OPT_HEADER,
     READER_OPT_NO_HEADER,
     READER_OPT_IDS,
     READER_OPT_NO_IDS
 };
-#define READER_CLI_OPTS                                                                       \
-    {"format", 'f', 1, READER_OPT_FORMAT}, {"header", 0, 0, READER_OPT_HEADER},              \
-        {"no-header", 0, 0, READER_OPT_NO_HEADER}, {"ids", 0, 0, READER_OPT_IDS},            \
-        {"no-ids", 0, 0, READER_OPT_NO_IDS}
-#define READER_HELP                                                                           \
-    "  -f, --format F     input format: fvecs, bvecs, ivecs, npy, idx, csv, tsv, word2vec,\n"  \
-    "                     word2vec-bin (default: from the extension, then the content)\n"     \
-    "      --header, --no-header\n"                                                          \
-    "                     CSV/TSV: the first line is (not) a header (default: detected)\n"   \
-    "      --ids, --no-ids\n"                                                                \
-    "                     CSV/TSV: the first column is (not) the item id (default: when the\n" \
-    "                     header names it \"id\")\n"
+extern const cli_opt reader_cli_options[];
 
 void reader_options_init(reader_options *o);
-/* Applies one of the READER_OPT_* keys: 1 when key was one of them, 0 when not, -1 with err
- * set for a bad value. */
+/* Applies one of the READER_OPT_* keys: 0, or EXIT_USAGE with err set for a bad value. */
 int reader_apply_option(reader_options *o, int key, const char *value, cli_err *err);
+/* The help lines of those options, with the format list from the table of formats. */
+void reader_print_help(FILE *f);
 
 /* "fvecs", "npy", "word2vec-bin", ... Returns 0 or EXIT_USAGE. */
 int reader_format_from_name(const char *name, cli_format *out, cli_err *err);
 const char *reader_format_name(cli_format format);
-/* The list of names, for help texts. */
-const char *reader_format_names(void);
+/* "fvecs, bvecs, ..., word2vec-bin": every format name, from the table, into buf. */
+#define READER_FORMAT_LIST_SIZE 160
+const char *reader_format_names(char buf[READER_FORMAT_LIST_SIZE]);
 
 /* Opens path ("-" for standard input, which needs an explicit format) and reads its header,
  * so reader_dim() is known on success. */
 int reader_open(const char *path, const reader_options *o, cli_reader **out, cli_err *err);
 void reader_close(cli_reader *r);
 
-cli_format reader_format(const cli_reader *r);
 const char *reader_path(const cli_reader *r);
 int reader_dim(const cli_reader *r);
 /* Records the file declares, or -1 when only its end tells. */

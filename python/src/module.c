@@ -860,7 +860,7 @@ static void batch_free(batch_out *o)
 }
 
 static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long long search_k,
-                     int n_threads, batch_out *o)
+                     int exact, int n_threads, batch_out *o)
 {
     if (m->rows == 0 || k == 0)
         return 0;
@@ -871,7 +871,7 @@ static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long lo
     copse_scratch *s;
     Py_BEGIN_ALLOW_THREADS
     s = thread_scratch();
-    st = copse_search_batch(self->ix, s, m->data, m->rows, k, search_k, 0, n_threads, ids, dists,
+    st = copse_search_batch(self->ix, s, m->data, m->rows, k, search_k, exact, n_threads, ids, dists,
                             counts);
     Py_END_ALLOW_THREADS
     if (st != COPSE_OK) {
@@ -882,18 +882,20 @@ static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long lo
 }
 
 PyDoc_STRVAR(search_batch_doc,
-"_search_batch($self, Q, n, search_k=-1, include_distances=False, n_threads=-1)\n--\n\n"
+"_search_batch($self, Q, n, search_k=-1, include_distances=False, n_threads=-1, exact=False)\n"
+"--\n\n"
 "Engine of AnnoyIndex.get_nns_by_vectors: returns (rows, k, ids, dists, counts) where ids\n"
 "(int64), dists (float32, or None) and counts (int64) are bytearrays in row-major order.");
 
 static PyObject *Index_search_batch(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"Q", "n", "search_k", "include_distances", "n_threads", NULL};
+    static char *kwlist[] = {"Q", "n", "search_k", "include_distances", "n_threads", "exact",
+                             NULL};
     PyObject *q_obj;
     long long n, search_k = -1;
-    int include_distances = 0, n_threads = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|Lpi", kwlist, &q_obj, &n, &search_k,
-                                     &include_distances, &n_threads))
+    int include_distances = 0, n_threads = -1, exact = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|Lpip", kwlist, &q_obj, &n, &search_k,
+                                     &include_distances, &n_threads, &exact))
         return NULL;
     if (n < 0)
         return PyErr_Format(PyExc_ValueError, "n must be non-negative, got %lld", n);
@@ -907,7 +909,7 @@ static PyObject *Index_search_batch(IndexObject *self, PyObject *args, PyObject 
     if (begin_query(self) == 0) {
         int64_t k = result_room(self, n);
         if (batch_alloc(&o, m.rows, k, include_distances) == 0 &&
-            batch_run(self, &m, k, search_k, n_threads, &o) == 0)
+            batch_run(self, &m, k, search_k, exact, n_threads, &o) == 0)
             result = Py_BuildValue("nLOOO", m.rows, (long long)k, o.ids,
                                    o.dists ? o.dists : Py_None, o.counts);
         end_read(self);

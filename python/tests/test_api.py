@@ -459,6 +459,31 @@ def test_get_nns_by_vectors_matches_single_queries(rng):
         assert drow.tolist() == pytest.approx(wd, rel=1e-6)
 
 
+@pytest.mark.parametrize("metric", METRICS)
+def test_get_nns_by_vectors_exact_is_brute_force(metric, rng):
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    if metric == "hamming":
+        X = (X > 0).astype(np.float32)
+    t = AnnoyIndex(8, metric)
+    t.add_items(None, X)
+    t.build(2)
+    Q = X[:20] + np.float32(0.01)
+    ids, dists = t.get_nns_by_vectors(Q, 7, search_k=1, include_distances=True, exact=True)
+    for q, row, drow in zip(Q, ids, dists):
+        d = np.array([_distance(t, q, x) for x in X])
+        best = -np.sort(-d)[:7] if metric == "dot" else np.sort(d)[:7]
+        assert drow == pytest.approx(best, rel=1e-4, abs=1e-4)
+        assert d[row] == pytest.approx(best, rel=1e-4, abs=1e-4)
+
+
+def _distance(t, q, x):
+    """Distance between two vectors under t's metric, through a two-item index."""
+    u = AnnoyIndex(t.f, t.metric)
+    u.add_item(0, q)
+    u.add_item(1, x)
+    return u.get_distance(0, 1)
+
+
 def test_get_nns_by_vectors_padding_and_shapes():
     t = filled(n=5)
     ids, d = t.get_nns_by_vectors(np.zeros((3, 8)), 100, include_distances=True)

@@ -502,6 +502,7 @@ class ShardedIndex:
         if client is None:
             self._local = [_open_shard(self.path, r, self.dim, self.metric) for r in self.shards]
         else:
+            self._place()
             futures = [self._submit(_warm, r) for r in self.shards]
             client.gather(futures)
 
@@ -517,21 +518,24 @@ class ShardedIndex:
             self.path, len(self), self.n_shards, self.dim, self.metric,
             "" if self.client is None else ", on a Dask cluster")
 
-    def _worker_for(self, shard):
-        """The worker shard prefers: kept while it lives, so the shard stays mapped there."""
+    def _place(self):
+        """The worker each shard prefers: kept while it lives, so the shard stays mapped
+        there; a shard whose worker left goes to the worker preferred by the fewest."""
         workers = sorted(self.client.scheduler_info()["workers"])
-        w = self._placement.get(shard)
-        if w not in workers and workers:
-            load = {x: 0 for x in workers}
-            for s, x in self._placement.items():
-                if x in load:
-                    load[x] += 1
-            w = min(workers, key=lambda x: (load[x], x))
-            self._placement[shard] = w
-        return w
+        if not workers:
+            return
+        load = {w: 0 for w in workers}
+        for w in self._placement.values():
+            if w in load:
+                load[w] += 1
+        for rec in self.shards:
+            if self._placement.get(rec["shard"]) not in load:
+                w = min(workers, key=lambda x: (load[x], x))
+                self._placement[rec["shard"]] = w
+                load[w] += 1
 
     def _submit(self, fn, rec, *args):
-        w = self._worker_for(rec["shard"])
+        w = self._placement.get(rec["shard"])
         return self.client.submit(fn, self.path, rec, self.dim, self.metric, *args,
                                   workers=[w] if w else None, allow_other_workers=True,
                                   pure=False)
@@ -580,6 +584,7 @@ class ShardedIndex:
                 answers.append((None if picks is None else picks[s], i, d))
             return _merge(m, k, self.metric, answers)
         nt = 1 if n_threads is None else n_threads
+        self._place()
         qf = self.client.scatter(Q, broadcast=True, hash=False)
         futures = [self._submit(_search_shard, self.shards[s], qf,
                                 None if picks is None else picks[s], k, search_k, exact, nt)

@@ -85,7 +85,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--search-k", default="30,100", help="per-shard efforts, comma-separated")
+    ap.add_argument("--search-k", default="10,30,100", help="per-shard efforts, comma-separated")
     args = ap.parse_args()
     search_ks = [int(s) for s in args.search_k.split(",")]
     import_copse()

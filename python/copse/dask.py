@@ -43,6 +43,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import threading
 
 import numpy as np
@@ -300,10 +301,10 @@ def build_sharded(X, n_shards, path, metric, n_trees=-1, ids=None, client=None, 
         raise ValueError("n_shards must be at least 1, got %d" % n_shards)
     if split not in _SPLITS:
         raise ValueError("split must be one of %s, got %r" % (", ".join(_SPLITS), split))
+    metric = AnnoyIndex(1, metric).metric  # the canonical name; "No such metric" before work
     if split == "kmeans" and metric not in _KMEANS_METRICS:
         raise ValueError("split='kmeans' routes by euclidean or angular distance; metric %r "
                          "needs split='range'" % (metric,))
-    AnnoyIndex(1, metric)  # ValueError("No such metric") before any work
     blocks, sizes, dim = _blocks(X, n_shards)
     n = sum(sizes)
     if ids is not None:
@@ -318,6 +319,7 @@ def build_sharded(X, n_shards, path, metric, n_trees=-1, ids=None, client=None, 
     path = os.path.abspath(os.fspath(path))
     os.makedirs(path, exist_ok=True)
     _remove_manifest(path)
+    _remove_temporaries(path)
 
     if client is None:
         def compute(b):
@@ -353,7 +355,26 @@ def build_sharded(X, n_shards, path, metric, n_trees=-1, ids=None, client=None, 
     if split == "kmeans" and centers is None:  # no rows: any centroids route correctly
         manifest["centroids"] = np.zeros((n_shards, dim)).tolist()
     _write_manifest(path, manifest)
+    _remove_unlisted_shards(path, {r["file"] for r in records})
     return manifest
+
+
+def _remove_temporaries(path):
+    """Removes the temporary files a killed build left (copse's save and the manifest's own
+    write cannot remove theirs after SIGKILL). One build at a time per folder: another
+    build's temporaries would go too."""
+    pattern = re.compile(r"(shard-\d{5}\.copse|%s)\.tmp-.+" % re.escape(MANIFEST))
+    for f in os.listdir(path):
+        if pattern.fullmatch(f):
+            os.unlink(os.path.join(path, f))
+
+
+def _remove_unlisted_shards(path, keep):
+    """Removes the shard files of an earlier build with more shards, which the new manifest
+    does not list."""
+    for f in os.listdir(path):
+        if re.fullmatch(r"shard-\d{5}\.copse", f) and f not in keep:
+            os.unlink(os.path.join(path, f))
 
 
 def _build_on_cluster(client, blocks, block_ids, starts, n, n_shards, centers, path,

@@ -342,3 +342,18 @@ def test_bad_arguments(data, tmp_path):
         ix.search(Q, 3, n_probe=1)
     with pytest.raises(FileNotFoundError):
         ShardedIndex(tmp_path / "nothing here")
+
+
+def test_rebuild_cleans_the_folder(data, tmp_path):
+    """A rebuild with fewer shards removes the ones the new manifest does not list, and the
+    temporary files a killed build left."""
+    X, Q = data
+    build_sharded(X[:400], 5, tmp_path, "euclidean")
+    (tmp_path / "shard-00001.copse.tmp-Ab12Cd").write_bytes(b"left by a killed save")
+    (tmp_path / (MANIFEST + ".tmp-4242")).write_text("{")
+    (tmp_path / "notes.txt").write_text("not ours")
+    m = build_sharded(X[:400], 2, tmp_path, "cosine", split="kmeans")
+    assert m["metric"] == "angular"
+    assert sorted(os.listdir(tmp_path)) == [MANIFEST, "notes.txt", "shard-00000.copse",
+                                             "shard-00001.copse"]
+    assert ShardedIndex(tmp_path).search(Q[:3], 4, n_probe=1)[0].shape == (3, 4)

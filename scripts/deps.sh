@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # scripts/deps.sh GROUP...: installs the Debian packages a make target needs, when missing.
 # Groups: build (compilers, cmake, libpng, zlib), test (build + sanitizer runtimes, Python
-# headers, numpy, pytest), demo (build + the Fashion-MNIST data set + python3 for the word
-# vectors' converter; npm is found or installed by scripts/demo-words.sh itself, since Debian's
-# npm conflicts with a Node.js installed from elsewhere), bench (demo + the peers).
+# headers, numpy, pytest, Dask distributed for copse.dask), demo (build + the Fashion-MNIST
+# data set + python3 for the word vectors' converter; npm is found or installed by
+# scripts/demo-words.sh itself, since Debian's npm conflicts with a Node.js installed from
+# elsewhere), bench (demo + the peers).
 set -euo pipefail
 
 pkgs_build="gcc clang cmake make pkg-config libpng-dev zlib1g-dev"
-pkgs_test="$pkgs_build libclang-rt-14-dev python3 python3-dev python3-numpy python3-pytest python3-setuptools python3-pip g++"
+pkgs_test="$pkgs_build libclang-rt-14-dev python3 python3-dev python3-numpy python3-pytest python3-setuptools python3-pip g++ python3-distributed python3-dask"
 pkgs_demo="$pkgs_build dataset-fashion-mnist python3"
 pkgs_bench="$pkgs_demo g++ libhnswlib-dev libfaiss-dev python3-matplotlib python3-numpy"
 

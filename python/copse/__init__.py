@@ -58,9 +58,11 @@ class AnnoyIndex(_copse.Index):
 
     __slots__ = ()
 
-    def get_nns_by_vectors(self, Q, n, search_k=-1, include_distances=False, n_threads=-1):
+    def get_nns_by_vectors(self, Q, n, search_k=-1, include_distances=False, n_threads=-1,
+                           exact=False):
         """Returns the ``n`` closest items to each row of ``Q``, answered on ``n_threads``
-        threads (-1: every CPU) with the GIL released.
+        threads (-1: every CPU) with the GIL released. ``exact=True`` compares each row with
+        every item (brute force: the ground truth for recall; ``search_k`` is then ignored).
 
         ``Q`` is a 2-D array of shape (m, f) or a sequence of vectors. With numpy, returns an
         int64 array of shape (m, k), k = min(n, len(self)), and with ``include_distances`` a
@@ -69,7 +71,7 @@ class AnnoyIndex(_copse.Index):
         its row's results.
         """
         rows, k, ids, dists, counts = self._search_batch(
-            Q, n, search_k, include_distances, n_threads)
+            Q, n, search_k, include_distances, n_threads, exact)
         if _np is None:
             return _rows_as_lists(rows, k, ids, dists, counts)
         return _rows_as_arrays(rows, k, ids, dists)

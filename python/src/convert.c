@@ -5,9 +5,10 @@
 
 typedef enum { KIND_NONE, KIND_FLOAT, KIND_SIGNED, KIND_UNSIGNED } elem_kind;
 
-/* The kind of a buffer's elements from its struct-module format, or KIND_NONE for formats
- * left to Python's own conversion (half floats, records, foreign byte order). */
-static elem_kind buffer_kind(const Py_buffer *v)
+/* The struct-module letter of a buffer's elements when they are single numbers in this
+ * machine's byte order ('f', 'q', ...; a missing format means 'B'), else 0 (records, foreign
+ * byte order, multi-letter formats). */
+static char format_code(const Py_buffer *v)
 {
     const char *f = v->format ? v->format : "B";
     if (*f == '@' || *f == '=')
@@ -16,10 +17,15 @@ static elem_kind buffer_kind(const Py_buffer *v)
     else if (*f == '<')
         f++;
 #endif
-    if (f[0] == '\0' || f[1] != '\0')
-        return KIND_NONE;
+    return f[0] != '\0' && f[1] == '\0' ? f[0] : 0;
+}
+
+/* The kind of a buffer's elements, or KIND_NONE for formats left to Python's own conversion
+ * (half floats, records, foreign byte order). */
+static elem_kind buffer_kind(const Py_buffer *v)
+{
     int int_size = v->itemsize == 1 || v->itemsize == 2 || v->itemsize == 4 || v->itemsize == 8;
-    switch (f[0]) {
+    switch (format_code(v)) {
     case 'f':
         return v->itemsize == 4 ? KIND_FLOAT : KIND_NONE;
     case 'd':
@@ -86,15 +92,28 @@ static int wrong_length(int dim, Py_ssize_t got)
     return -1;
 }
 
+/* obj's buffer, with strides and format, and the kind of its elements: 1 when there is one,
+ * 0 when obj has none or refuses this request (the error is cleared), so that the caller
+ * falls back to the sequence path. */
+static int get_buffer(PyObject *obj, Py_buffer *v, elem_kind *kind)
+{
+    if (!PyObject_CheckBuffer(obj))
+        return 0;
+    if (PyObject_GetBuffer(obj, v, PyBUF_RECORDS_RO) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    *kind = buffer_kind(v);
+    return 1;
+}
+
 /* 0 done, -1 error, 1 the object's buffer cannot be read here: use the sequence path. */
 static int vector_from_buffer(PyObject *obj, int dim, float *out)
 {
     Py_buffer v;
-    if (PyObject_GetBuffer(obj, &v, PyBUF_RECORDS_RO) < 0) {
-        PyErr_Clear();
+    elem_kind kind;
+    if (!get_buffer(obj, &v, &kind))
         return 1;
-    }
-    elem_kind kind = buffer_kind(&v);
     int r = 1;
     if (v.ndim == 1 && kind != KIND_NONE) {
         if (v.shape[0] != dim) {
@@ -164,11 +183,9 @@ static int vector_from_sequence(PyObject *obj, int dim, float *out)
 
 int conv_vector(PyObject *obj, int dim, float *out)
 {
-    if (PyObject_CheckBuffer(obj)) {
-        int r = vector_from_buffer(obj, dim, out);
-        if (r != 1)
-            return r;
-    }
+    int r = vector_from_buffer(obj, dim, out);
+    if (r != 1)
+        return r;
     if (PyList_Check(obj) || PyTuple_Check(obj))
         return vector_from_list_or_tuple(obj, dim, out);
     return vector_from_sequence(obj, dim, out);
@@ -188,18 +205,6 @@ static float *alloc_rows(Py_ssize_t rows, int dim)
     return p;
 }
 
-static int native_float32(const Py_buffer *v)
-{
-    const char *f = v->format ? v->format : "B";
-    if (*f == '@' || *f == '=')
-        f++;
-#if !PY_BIG_ENDIAN
-    else if (*f == '<')
-        f++;
-#endif
-    return f[0] == 'f' && f[1] == '\0' && v->itemsize == 4;
-}
-
 static int matrix_take_buffer(Py_buffer *v, elem_kind kind, int dim, conv_matrix *m)
 {
     if (v->ndim != 2) {
@@ -210,7 +215,7 @@ static int matrix_take_buffer(Py_buffer *v, elem_kind kind, int dim, conv_matrix
     if (v->shape[1] != dim)
         return wrong_length(dim, v->shape[1]);
     m->rows = v->shape[0];
-    if (native_float32(v) && PyBuffer_IsContiguous(v, 'C')) {
+    if (kind == KIND_FLOAT && v->itemsize == 4 && PyBuffer_IsContiguous(v, 'C')) {
         m->data = v->buf;
         m->view = *v;
         m->has_view = 1;
@@ -230,11 +235,9 @@ static int matrix_take_buffer(Py_buffer *v, elem_kind kind, int dim, conv_matrix
 static int matrix_from_buffer(PyObject *obj, int dim, conv_matrix *m)
 {
     Py_buffer v;
-    if (PyObject_GetBuffer(obj, &v, PyBUF_RECORDS_RO) < 0) {
-        PyErr_Clear();
+    elem_kind kind;
+    if (!get_buffer(obj, &v, &kind))
         return 1;
-    }
-    elem_kind kind = buffer_kind(&v);
     if (kind == KIND_NONE) {
         PyBuffer_Release(&v);
         return 1;
@@ -272,9 +275,7 @@ static int matrix_from_sequence(PyObject *obj, int dim, conv_matrix *m)
 int conv_matrix_get(PyObject *obj, int dim, conv_matrix *m)
 {
     memset(m, 0, sizeof *m);
-    int r = 1;
-    if (PyObject_CheckBuffer(obj))
-        r = matrix_from_buffer(obj, dim, m);
+    int r = matrix_from_buffer(obj, dim, m);
     if (r == 1)
         r = matrix_from_sequence(obj, dim, m);
     return r;
@@ -298,11 +299,9 @@ static int ids_count_mismatch(Py_ssize_t got, Py_ssize_t want)
 static int ids_from_buffer(PyObject *obj, Py_ssize_t n, int64_t *ids)
 {
     Py_buffer v;
-    if (PyObject_GetBuffer(obj, &v, PyBUF_RECORDS_RO) < 0) {
-        PyErr_Clear();
+    elem_kind kind;
+    if (!get_buffer(obj, &v, &kind))
         return 1;
-    }
-    elem_kind kind = buffer_kind(&v);
     int r = 1;
     if (kind == KIND_FLOAT) {
         PyErr_SetString(PyExc_TypeError, "ids must be integers, not floating point numbers");
@@ -369,7 +368,7 @@ int conv_ids(PyObject *obj, Py_ssize_t n, int64_t **out)
         PyErr_NoMemory();
         return -1;
     }
-    int r = PyObject_CheckBuffer(obj) ? ids_from_buffer(obj, n, ids) : 1;
+    int r = ids_from_buffer(obj, n, ids);
     if (r == 1)
         r = ids_from_sequence(obj, n, ids);
     if (r < 0) {

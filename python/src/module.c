@@ -35,7 +35,7 @@ typedef struct {
     copse_index *ix;
     int f;
     copse_metric metric;
-    int readers;    /* queries running with the GIL released */
+    int readers;    /* reads (queries, serialize) running with the GIL released */
     int writer;     /* a change running with the GIL released */
     int verbose;
     int has_seed;   /* set_seed was called: applied to every later build */
@@ -83,9 +83,18 @@ static PyObject *raise_status(PyObject *exc, int status, const char *detail)
     return NULL;
 }
 
+/* After a failed call that changes the index: copse_errmsg holds that call's detail. */
 static PyObject *raise_index(IndexObject *self, PyObject *exc, int status)
 {
     return raise_status(exc, status, copse_errmsg(self->ix));
+}
+
+/* After a failed call on a const index (copse_get_item, copse_get_distance): such a call has
+ * nowhere to write its detail, so copse_errmsg still holds an earlier call's message, which
+ * must not be shown as this one's. The code's text, after what was asked, says it. */
+static PyObject *raise_const(const char *what, int status)
+{
+    return PyErr_Format(exception_for(status), "%s: %s", what, copse_strerror(status));
 }
 
 /* ---- per-thread scratch ------------------------------------------------------------------ */
@@ -142,6 +151,8 @@ static int check_writable(IndexObject *self)
     return 0;
 }
 
+/* A change that releases the GIL (build, save, load, add_items): from begin_write to
+ * end_write every other call on the object is refused. */
 static int begin_write(IndexObject *self)
 {
     if (check_writable(self) < 0)
@@ -150,16 +161,38 @@ static int begin_write(IndexObject *self)
     return 0;
 }
 
-static int begin_query(IndexObject *self)
+static void end_write(IndexObject *self)
+{
+    self->writer = 0;
+}
+
+/* A read that releases the GIL (queries, serialize): from begin_read to end_read, changes
+ * are refused and other reads may run beside it. */
+static int begin_read(IndexObject *self)
 {
     if (check_readable(self) < 0)
         return -1;
+    self->readers++;
+    return 0;
+}
+
+static void end_read(IndexObject *self)
+{
+    self->readers--;
+}
+
+/* begin_read for a query, which also needs a built or loaded index. The state is read only
+ * once no writer can be changing it. */
+static int begin_query(IndexObject *self)
+{
+    if (begin_read(self) < 0)
+        return -1;
     if (copse_state(self->ix) == COPSE_STATE_ADDING) {
+        end_read(self);
         PyErr_SetString(PyExc_RuntimeError,
                         "the index is not built: call build() or load() before querying");
         return -1;
     }
-    self->readers++;
     return 0;
 }
 
@@ -267,6 +300,45 @@ static void Index_dealloc(IndexObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* ---- arguments --------------------------------------------------------------------------- */
+
+/* Room for one vector of the index's dimension (PyMem_RawFree it), or NULL with MemoryError. */
+static float *alloc_vector(IndexObject *self)
+{
+    float *v = PyMem_RawMalloc((size_t)self->f * sizeof(float));
+    if (v == NULL)
+        PyErr_NoMemory();
+    return v;
+}
+
+/* A vector argument (list, tuple, buffer or sequence of f numbers) as f floats in a new
+ * array (PyMem_RawFree it), or NULL with the exception that convert.c raised. */
+static float *vector_arg(IndexObject *self, PyObject *obj)
+{
+    float *v = alloc_vector(self);
+    if (v != NULL && conv_vector(obj, self->f, v) < 0) {
+        PyMem_RawFree(v);
+        v = NULL;
+    }
+    return v;
+}
+
+/* The file name of save, load and on_disk_build (str, bytes or os.PathLike, as Annoy takes
+ * it) as a bytes object in the file system's encoding (PyUnicode_FSConverter, which also
+ * refuses NUL bytes), or NULL with the exception set. With prefault NULL the only argument
+ * is fn; otherwise (fn, prefault=False). */
+static PyObject *path_arg(PyObject *args, PyObject *kwargs, int *prefault)
+{
+    static char *kw_fn[] = {"fn", NULL};
+    static char *kw_fn_prefault[] = {"fn", "prefault", NULL};
+    PyObject *path = NULL;
+    int ok = prefault ? PyArg_ParseTupleAndKeywords(args, kwargs, "O&|p", kw_fn_prefault,
+                                                    PyUnicode_FSConverter, &path, prefault)
+                      : PyArg_ParseTupleAndKeywords(args, kwargs, "O&", kw_fn,
+                                                    PyUnicode_FSConverter, &path);
+    return ok ? path : NULL;
+}
+
 /* ---- adding ------------------------------------------------------------------------------ */
 
 static int check_new_id(long long id)
@@ -296,29 +368,27 @@ static PyObject *Index_add_item(IndexObject *self, PyObject *args, PyObject *kwa
         return NULL;
     if (check_writable(self) < 0 || check_new_id(id) < 0)
         return NULL;
-    float *w = PyMem_RawMalloc((size_t)self->f * sizeof(float));
+    float *w = vector_arg(self, vec);
     if (w == NULL)
-        return PyErr_NoMemory();
-    PyObject *result = NULL;
-    if (conv_vector(vec, self->f, w) == 0) {
-        int st = copse_add_item(self->ix, id, w);
-        if (st == COPSE_OK)
-            result = Py_NewRef(Py_None);
-        else
-            raise_index(self, NULL, st);
-    }
+        return NULL;
+    int st = copse_add_item(self->ix, id, w);
     PyMem_RawFree(w);
-    return result;
+    if (st != COPSE_OK)
+        return raise_index(self, NULL, st);
+    Py_RETURN_NONE;
 }
 
+/* The caller checked writability before converting its arguments; the check is made again
+ * here because the conversion may have run Python code (a __float__ method). */
 static int add_rows(IndexObject *self, Py_ssize_t n, const int64_t *ids, const float *data)
 {
     int st;
-    self->writer = 1;
+    if (begin_write(self) < 0)
+        return -1;
     Py_BEGIN_ALLOW_THREADS
     st = copse_add_items(self->ix, n, ids, copse_max_id(self->ix) + 1, data);
     Py_END_ALLOW_THREADS
-    self->writer = 0;
+    end_write(self);
     if (st != COPSE_OK) {
         raise_index(self, NULL, st);
         return -1;
@@ -361,8 +431,9 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
 PyDoc_STRVAR(build_doc,
 "build($self, n_trees, n_jobs=-1)\n--\n\n"
 "Builds a forest of ``n_trees`` trees; returns True.\n\n"
-"More trees give higher precision when querying. ``n_trees=-1`` lets copse pick the count\n"
-"(the forest then takes about half the space of the vectors). ``n_jobs`` threads build the\n"
+"More trees give higher precision when querying. ``n_trees=-1`` lets copse pick the count:\n"
+"trees are added until the forest takes an eighth of the space of the vectors (half when\n"
+"set_graph_degree(0) leaves out the graph). ``n_jobs`` threads build the\n"
 "trees; -1 uses every CPU. The result does not depend on ``n_jobs`` for a given seed.\n"
 "After build no more items can be added (see unbuild). The GIL is released meanwhile.");
 
@@ -380,7 +451,7 @@ static PyObject *Index_build(IndexObject *self, PyObject *args, PyObject *kwargs
     Py_BEGIN_ALLOW_THREADS
     st = copse_build(self->ix, n_trees, n_jobs);
     Py_END_ALLOW_THREADS
-    self->writer = 0;
+    end_write(self);
     if (st != COPSE_OK)
         return raise_index(self, NULL, st);
     if (self->verbose)
@@ -418,11 +489,9 @@ PyDoc_STRVAR(save_doc,
 
 static PyObject *Index_save(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"fn", "prefault", NULL};
-    PyObject *path = NULL;
     int prefault = 0, st;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|p", kwlist, PyUnicode_FSConverter, &path,
-                                     &prefault))
+    PyObject *path = path_arg(args, kwargs, &prefault);
+    if (path == NULL)
         return NULL;
     if (begin_write(self) < 0) {
         Py_DECREF(path);
@@ -431,7 +500,7 @@ static PyObject *Index_save(IndexObject *self, PyObject *args, PyObject *kwargs)
     Py_BEGIN_ALLOW_THREADS
     st = copse_save(self->ix, PyBytes_AS_STRING(path));
     Py_END_ALLOW_THREADS
-    self->writer = 0;
+    end_write(self);
     Py_DECREF(path);
     if (st != COPSE_OK)
         return raise_index(self, PyExc_OSError, st);
@@ -444,26 +513,29 @@ PyDoc_STRVAR(serialize_doc,
 "deserialize() reads them back, in this process or another. Raises OSError when the\n"
 "index is not built (as save does).");
 
+/* A reader: writing the image changes nothing in the index, so queries and other serialize
+ * calls may run beside it. The calls that can fail (not built, too large) fail with the GIL
+ * held, before any other thread could be inside copse_save_buffer. */
 static PyObject *Index_serialize(IndexObject *self, PyObject *Py_UNUSED(ignored))
 {
     int st;
-    if (begin_write(self) < 0)
+    if (begin_read(self) < 0)
         return NULL;
     uint64_t size = copse_file_size(self->ix);
     if (copse_state(self->ix) == COPSE_STATE_ADDING || size > (uint64_t)PY_SSIZE_T_MAX) {
-        self->writer = 0;
+        end_read(self);
         return raise_index(self, PyExc_OSError, copse_save_buffer(self->ix, NULL, 0));
     }
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (!out) {
-        self->writer = 0;
+        end_read(self);
         return NULL;
     }
     char *buf = PyBytes_AS_STRING(out);
     Py_BEGIN_ALLOW_THREADS
     st = copse_save_buffer(self->ix, buf, (size_t)size);
     Py_END_ALLOW_THREADS
-    self->writer = 0;
+    end_read(self);
     if (st != COPSE_OK) {
         Py_DECREF(out);
         return raise_index(self, PyExc_OSError, st);
@@ -492,23 +564,23 @@ PyDoc_STRVAR(load_doc,
 
 static PyObject *Index_load(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"fn", "prefault", NULL};
-    PyObject *path = NULL;
     int prefault = 0, st;
     copse_index *fresh;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|p", kwlist, PyUnicode_FSConverter, &path,
-                                     &prefault))
+    PyObject *path = path_arg(args, kwargs, &prefault);
+    if (path == NULL || begin_write(self) < 0) {
+        Py_XDECREF(path);
         return NULL;
-    if (check_writable(self) < 0 || new_handle(self->f, self->metric, &fresh) < 0) {
+    }
+    if (new_handle(self->f, self->metric, &fresh) < 0) {
+        end_write(self);
         Py_DECREF(path);
         return NULL;
     }
-    self->writer = 1;
     double t0 = now_seconds();
     Py_BEGIN_ALLOW_THREADS
     st = load_any(fresh, PyBytes_AS_STRING(path), prefault);
     Py_END_ALLOW_THREADS
-    self->writer = 0;
+    end_write(self);
     Py_DECREF(path);
     if (st != COPSE_OK) {
         raise_status(PyExc_OSError, st, copse_errmsg(fresh));
@@ -555,15 +627,19 @@ static PyObject *Index_deserialize(IndexObject *self, PyObject *args, PyObject *
     copse_index *fresh;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|p", kwlist, &view, &prefault))
         return NULL;
-    if (check_writable(self) < 0 || new_handle(self->f, self->metric, &fresh) < 0) {
+    if (begin_write(self) < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
-    self->writer = 1;
+    if (new_handle(self->f, self->metric, &fresh) < 0) {
+        end_write(self);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
     st = copse_load_buffer(fresh, view.buf, (size_t)view.len);
     Py_END_ALLOW_THREADS
-    self->writer = 0;
+    end_write(self);
     if (st != COPSE_OK) {
         raise_status(PyExc_OSError, st, copse_errmsg(fresh));
         copse_free(fresh);
@@ -583,9 +659,8 @@ PyDoc_STRVAR(on_disk_build_doc,
 
 static PyObject *Index_on_disk_build(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"fn", NULL};
-    PyObject *path = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&", kwlist, PyUnicode_FSConverter, &path))
+    PyObject *path = path_arg(args, kwargs, NULL);
+    if (path == NULL)
         return NULL;
     if (check_writable(self) < 0) {
         Py_DECREF(path);
@@ -677,7 +752,7 @@ static PyObject *answer(IndexObject *self, query *q, long long n, int include_di
         result = st == COPSE_OK ? results_to_python(q->ids, q->dists, q->n_out)
                                 : raise_query(st, s);
     }
-    self->readers--;
+    end_read(self);
     PyMem_RawFree(q->ids);
     PyMem_RawFree(q->dists);
     return result;
@@ -704,9 +779,10 @@ static int check_item(IndexObject *self, long long id)
 PyDoc_STRVAR(get_nns_by_item_doc,
 "get_nns_by_item($self, i, n, search_k=-1, include_distances=False)\n--\n\n"
 "Returns the ``n`` closest items to item ``i`` (itself first), as a list of ids.\n\n"
-":param search_k: the effort: how many candidate items to gather from the forest before\n"
-"ranking them exactly (with a graph, see set_graph_degree: the width of the graph walk);\n"
-"larger is slower and more accurate. -1 means ``n * n_trees``.\n"
+":param search_k: the effort: the width of the walk over the neighbour graph, which starts\n"
+"from about search_k / 2 items the forest finds (without a graph, see set_graph_degree: how\n"
+"many candidate items to gather from the forest before ranking them exactly); larger is\n"
+"slower and more accurate. -1 means ``n * n_trees``.\n"
 ":param include_distances: if True, returns a tuple of two lists: the ids and their\n"
 "distances.\n\n"
 "Raises IndexError for an id that was never added. The GIL is released while searching.");
@@ -728,9 +804,10 @@ static PyObject *Index_get_nns_by_item(IndexObject *self, PyObject *args, PyObje
 PyDoc_STRVAR(get_nns_by_vector_doc,
 "get_nns_by_vector($self, vector, n, search_k=-1, include_distances=False)\n--\n\n"
 "Returns the ``n`` closest items to ``vector``, as a list of ids.\n\n"
-":param search_k: the effort: how many candidate items to gather from the forest before\n"
-"ranking them exactly (with a graph, see set_graph_degree: the width of the graph walk);\n"
-"larger is slower and more accurate. -1 means ``n * n_trees``.\n"
+":param search_k: the effort: the width of the walk over the neighbour graph, which starts\n"
+"from about search_k / 2 items the forest finds (without a graph, see set_graph_degree: how\n"
+"many candidate items to gather from the forest before ranking them exactly); larger is\n"
+"slower and more accurate. -1 means ``n * n_trees``.\n"
 ":param include_distances: if True, returns a tuple of two lists: the ids and their\n"
 "distances.\n\n"
 "Raises IndexError for a vector of the wrong length. The GIL is released while searching.");
@@ -744,14 +821,11 @@ static PyObject *Index_get_nns_by_vector(IndexObject *self, PyObject *args, PyOb
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|Lp", kwlist, &vec, &n, &search_k,
                                      &include_distances))
         return NULL;
-    float *w = PyMem_RawMalloc((size_t)self->f * sizeof(float));
+    float *w = vector_arg(self, vec);
     if (w == NULL)
-        return PyErr_NoMemory();
-    PyObject *result = NULL;
-    if (conv_vector(vec, self->f, w) == 0) {
-        query q = {.vec = w, .search_k = search_k};
-        result = answer(self, &q, n, include_distances);
-    }
+        return NULL;
+    query q = {.vec = w, .search_k = search_k};
+    PyObject *result = answer(self, &q, n, include_distances);
     PyMem_RawFree(w);
     return result;
 }
@@ -786,7 +860,7 @@ static void batch_free(batch_out *o)
 }
 
 static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long long search_k,
-                     int n_threads, batch_out *o)
+                     int exact, int n_threads, batch_out *o)
 {
     if (m->rows == 0 || k == 0)
         return 0;
@@ -797,7 +871,7 @@ static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long lo
     copse_scratch *s;
     Py_BEGIN_ALLOW_THREADS
     s = thread_scratch();
-    st = copse_search_batch(self->ix, s, m->data, m->rows, k, search_k, 0, n_threads, ids, dists,
+    st = copse_search_batch(self->ix, s, m->data, m->rows, k, search_k, exact, n_threads, ids, dists,
                             counts);
     Py_END_ALLOW_THREADS
     if (st != COPSE_OK) {
@@ -808,18 +882,20 @@ static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long lo
 }
 
 PyDoc_STRVAR(search_batch_doc,
-"_search_batch($self, Q, n, search_k=-1, include_distances=False, n_threads=-1)\n--\n\n"
+"_search_batch($self, Q, n, search_k=-1, include_distances=False, n_threads=-1, exact=False)\n"
+"--\n\n"
 "Engine of AnnoyIndex.get_nns_by_vectors: returns (rows, k, ids, dists, counts) where ids\n"
 "(int64), dists (float32, or None) and counts (int64) are bytearrays in row-major order.");
 
 static PyObject *Index_search_batch(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"Q", "n", "search_k", "include_distances", "n_threads", NULL};
+    static char *kwlist[] = {"Q", "n", "search_k", "include_distances", "n_threads", "exact",
+                             NULL};
     PyObject *q_obj;
     long long n, search_k = -1;
-    int include_distances = 0, n_threads = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|Lpi", kwlist, &q_obj, &n, &search_k,
-                                     &include_distances, &n_threads))
+    int include_distances = 0, n_threads = -1, exact = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|Lpip", kwlist, &q_obj, &n, &search_k,
+                                     &include_distances, &n_threads, &exact))
         return NULL;
     if (n < 0)
         return PyErr_Format(PyExc_ValueError, "n must be non-negative, got %lld", n);
@@ -833,10 +909,10 @@ static PyObject *Index_search_batch(IndexObject *self, PyObject *args, PyObject 
     if (begin_query(self) == 0) {
         int64_t k = result_room(self, n);
         if (batch_alloc(&o, m.rows, k, include_distances) == 0 &&
-            batch_run(self, &m, k, search_k, n_threads, &o) == 0)
+            batch_run(self, &m, k, search_k, exact, n_threads, &o) == 0)
             result = Py_BuildValue("nLOOO", m.rows, (long long)k, o.ids,
                                    o.dists ? o.dists : Py_None, o.counts);
-        self->readers--;
+        end_read(self);
     }
     batch_free(&o);
     conv_matrix_release(&m);
@@ -855,13 +931,13 @@ static PyObject *Index_get_item_vector(IndexObject *self, PyObject *args)
     long long id;
     if (!PyArg_ParseTuple(args, "L", &id) || check_item(self, id) < 0)
         return NULL;
-    float *v = PyMem_RawMalloc((size_t)self->f * sizeof(float));
+    float *v = alloc_vector(self);
     if (v == NULL)
-        return PyErr_NoMemory();
+        return NULL;
     PyObject *l = NULL;
     int st = copse_get_item(self->ix, id, v);
     if (st != COPSE_OK)
-        raise_index(self, NULL, st);
+        raise_const("get_item_vector", st);
     else
         l = PyList_New(self->f);
     for (int z = 0; l != NULL && z < self->f; z++) {
@@ -890,7 +966,7 @@ static PyObject *Index_get_distance(IndexObject *self, PyObject *args)
         return NULL;
     int st = copse_get_distance(self->ix, i, j, &d);
     if (st != COPSE_OK)
-        return raise_index(self, NULL, st);
+        return raise_const("get_distance", st);
     return PyFloat_FromDouble(d);
 }
 

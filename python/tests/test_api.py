@@ -459,6 +459,31 @@ def test_get_nns_by_vectors_matches_single_queries(rng):
         assert drow.tolist() == pytest.approx(wd, rel=1e-6)
 
 
+@pytest.mark.parametrize("metric", METRICS)
+def test_get_nns_by_vectors_exact_is_brute_force(metric, rng):
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    if metric == "hamming":
+        X = (X > 0).astype(np.float32)
+    t = AnnoyIndex(8, metric)
+    t.add_items(None, X)
+    t.build(2)
+    Q = X[:20] + np.float32(0.01)
+    ids, dists = t.get_nns_by_vectors(Q, 7, search_k=1, include_distances=True, exact=True)
+    for q, row, drow in zip(Q, ids, dists):
+        d = np.array([_distance(t, q, x) for x in X])
+        best = -np.sort(-d)[:7] if metric == "dot" else np.sort(d)[:7]
+        assert drow == pytest.approx(best, rel=1e-4, abs=1e-4)
+        assert d[row] == pytest.approx(best, rel=1e-4, abs=1e-4)
+
+
+def _distance(t, q, x):
+    """Distance between two vectors under t's metric, through a two-item index."""
+    u = AnnoyIndex(t.f, t.metric)
+    u.add_item(0, q)
+    u.add_item(1, x)
+    return u.get_distance(0, 1)
+
+
 def test_get_nns_by_vectors_padding_and_shapes():
     t = filled(n=5)
     ids, d = t.get_nns_by_vectors(np.zeros((3, 8)), 100, include_distances=True)
@@ -742,3 +767,27 @@ def test_build_settings_survive_unload(rng):
     b.add_items(None, X)
     b.build(4)
     assert a.serialize() == b.serialize()
+
+
+def test_const_call_failure_shows_no_stale_message():
+    """get_item_vector and get_distance call the library on a const index, which has nowhere
+    to write a message: the error must not repeat the message of an earlier failed call."""
+    _testcapi = pytest.importorskip("_testcapi")
+    t = AnnoyIndex(3, "euclidean")
+    t.add_item(0, [1, 2, 3])
+    t.add_item(1, [3, 2, 1])
+    with pytest.raises(ValueError, match="NaN"):
+        t.add_item(2, [float("nan"), 0, 0])  # leaves "add_item: component 0 is NaN"
+    for call in (lambda: t.get_item_vector(0), lambda: t.get_distance(0, 1)):
+        from_library = 0
+        # Fail each allocation of the call in turn; one of them is the library's own.
+        for n in range(12):
+            _testcapi.set_nomemory(n, n + 1)
+            try:
+                call()
+            except MemoryError as e:
+                assert "NaN" not in str(e)
+                from_library += "out of memory" in str(e)
+            finally:
+                _testcapi.remove_mem_hooks()
+        assert from_library == 1

@@ -109,3 +109,28 @@ def test_change_during_query_is_refused(rng):
     assert "queried by another thread" in str(refused)
     assert result["ids"].shape == (500, 10)
     assert t.unbuild() is True  # allowed once the query is over
+
+
+def test_serialize_is_a_reader(rng):
+    """serialize only reads the index: it runs beside a query (Annoy's pair of calls need no
+    exclusive access), while unbuild during it is refused as during a query."""
+    t = AnnoyIndex(32, "euclidean")
+    t.add_items(None, rng.normal(size=(20000, 32)).astype(np.float32))
+    t.build(20)
+    want = t.serialize()
+    Q = rng.normal(size=(500, 32)).astype(np.float32)
+    overlapped = threading.Event()
+
+    def query():
+        t.get_nns_by_vectors(Q, 10, search_k=20000, n_threads=1)
+
+    th = threading.Thread(target=query)
+    th.start()
+    time.sleep(0.05)
+    got = t.serialize()  # RuntimeError here before serialize became a reader
+    if th.is_alive():
+        overlapped.set()
+    th.join()
+    if not overlapped.is_set():
+        pytest.skip("the query finished before serialize ran beside it")
+    assert got == want

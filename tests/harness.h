@@ -1,6 +1,7 @@
 /*
  * harness.h: the C test harness. Tests register in a table; each runs with a seed that is
- * printed, and `copse_tests NAME --seed S` replays one. Output ends with the summary line
+ * printed, and `copse_tests NAME --seed S` replays one (several NAMEs, each a prefix, run
+ * each group they name). Output ends with the summary line
  * "N passed, N failed" that CI reads.
  */
 #ifndef COPSE_TEST_HARNESS_H

@@ -34,7 +34,7 @@ tally() { # name, log, exit status
 configure() { # dir, extra cmake args
     local dir=$1
     shift
-    cmake -S . -B "$dir" -DCOPSE_BUILD_TESTS=ON "$@" >"$dir.configure.log" 2>&1 &&
+    cmake -S . -B "$dir" -DCOPSE_BUILD_TESTS=ON -DCOPSE_WERROR=ON "$@" >"$dir.configure.log" 2>&1 &&
         cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1 ||
         { cat "$dir.configure.log" "$dir.build.log" 2>/dev/null | tail -30; return 1; }
 }

@@ -47,6 +47,18 @@ float *t_bits(t_ctx *t, int64_t n, int dim, int n_clusters, double flip)
     return x;
 }
 
+uint32_t t_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint32_t c = ~crc;
+    while (len--) {
+        c ^= *p++;
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
 const char *t_path(t_ctx *t, const char *file)
 {
     static char dir[256], path[512];
@@ -113,7 +125,8 @@ void t_write_file(const char *path, const void *data, size_t len)
 }
 
 static const t_case *all_cases[] = {basic_cases, error_cases, recall_cases, file_cases,
-                                    kernel_cases, thread_cases, alloc_cases, io_cases};
+                                    kernel_cases, checksum_cases, thread_cases, alloc_cases,
+                                    io_cases};
 
 /* Every argument but --seed S is a name prefix ("kernels/", "io/modes"); none runs all. */
 static int wanted(const char *name, int argc, char **argv)

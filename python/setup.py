@@ -2,8 +2,9 @@
 
 The library's sources are compiled here rather than linked from an installed libcopse, so
 `pip install --no-build-isolation .` from this folder needs nothing but a C compiler and the
-Python headers. Each source gets the flags the root CMakeLists.txt gives it: the x86 kernel
-files their instruction sets (the library only calls them on CPUs that have them).
+Python headers. Each source gets the flags the root CMakeLists.txt gives it: the kernel files
+their instruction sets, from cmake/kernel_flags.txt (the library only calls them on CPUs that
+have them).
 """
 import os
 import platform
@@ -20,11 +21,7 @@ HEADER = INCLUDE / "copse.h"
 
 LIB_FLAGS = ["-std=c11", "-O2", "-fvisibility=hidden"]
 LIB_MACROS = [("COPSE_BUILDING", None), ("_GNU_SOURCE", None)]
-X86_KERNEL_FLAGS = {
-    "avx2.c": ["-mavx2", "-mfma", "-mpopcnt"],
-    "avx512.c": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vpopcntdq",
-                 "-mfma", "-mpopcnt"],
-}
+KERNEL_FLAGS_FILE = ROOT / "cmake" / "kernel_flags.txt"
 
 
 def header_text():
@@ -43,8 +40,16 @@ def library_sources():
     return sorted((ROOT / "src").glob("*.c")) + sorted((ROOT / "src" / "kernels").glob("*.c"))
 
 
-def is_x86_64():
-    return platform.machine().lower() in ("x86_64", "amd64")
+def kernel_flags():
+    """{kernel file: flags} for this machine, from the table CMakeLists.txt reads too."""
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(),
+                                                      platform.machine().lower())
+    flags = {}
+    for line in KERNEL_FLAGS_FILE.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if fields and fields[0] == arch:
+            flags[fields[1]] = fields[2:]
+    return flags
 
 
 class BuildWithLibrary(build_ext):
@@ -70,11 +75,12 @@ class BuildWithLibrary(build_ext):
             return False
         inputs = [HERE / p for p in ext.sources] + [HERE / p for p in ext.depends]
         inputs += library_sources() + sorted((ROOT / "src").rglob("*.h")) + [Path(__file__)]
+        inputs.append(KERNEL_FLAGS_FILE)
         newest = max(p.stat().st_mtime for p in inputs if p.exists())
         return target.stat().st_mtime >= newest
 
     def source_groups(self):
-        special = X86_KERNEL_FLAGS if is_x86_64() else {}
+        special = kernel_flags()
         plain = [p for p in library_sources()
                  if not (p.parent.name == "kernels" and p.name in special)]
         groups = [(plain, [])]

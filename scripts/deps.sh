@@ -8,7 +8,7 @@
 set -euo pipefail
 
 pkgs_build="gcc clang cmake make pkg-config libpng-dev zlib1g-dev"
-pkgs_test="$pkgs_build libclang-rt-14-dev python3 python3-dev python3-numpy python3-pytest python3-setuptools python3-pip g++ python3-distributed python3-dask"
+pkgs_test="$pkgs_build libclang-rt-14-dev python3 python3-dev python3-numpy python3-pytest python3-setuptools python3-pip g++ python3-distributed python3-dask gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 pkgs_demo="$pkgs_build dataset-fashion-mnist python3"
 pkgs_bench="$pkgs_demo g++ libhnswlib-dev libfaiss-dev python3-matplotlib python3-numpy"
 

@@ -1,55 +1,28 @@
 /*
- * checksum.c: CRC32C (Castagnoli), the checksum of every section and of the header.
- * SSE4.2 has an instruction for it; other CPUs use the slicing-by-8 table. Both give the
- * same value, so files are portable.
+ * checksum.c: CRC32C for callers that hold no kernel table.
+ *
+ * The CRC of every section and of the header is the kernel table's crc32c (src/kernels/:
+ * SSE4.2 or ARMv8 CRC instructions, slicing-by-8 elsewhere; all give the same value, so
+ * files are portable). Code that holds a kernel table (an index's) should call its crc32c,
+ * so copse_set_kernels reaches the checksums too. This entry point serves code that holds
+ * none; it resolves the CPU's best implementation once, through pthread_once.
+ * That is a global, but not mutable state in the sense that matters: it is written once,
+ * before any read can return (pthread_once orders the write before every caller's read, so
+ * threads race on nothing), it holds a fact about the CPU that cannot change while the
+ * process runs, and nothing can set it afterwards. Tests that force an implementation do it
+ * through a table (copse_set_kernels) or by name (cp_crc32c_by_name), never through this.
  */
-#include <string.h>
+#include <pthread.h>
 
 #include "internal.h"
 
-#if defined(__x86_64__)
-#include <nmmintrin.h>
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+static cp_crc32c_fn best;
 
-__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p,
-                                                            size_t len)
-{
-    uint64_t c = crc;
-    while (len >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        c = _mm_crc32_u64(c, w);
-        p += 8;
-        len -= 8;
-    }
-    uint32_t c32 = (uint32_t)c;
-    while (len--)
-        c32 = _mm_crc32_u8(c32, *p++);
-    return c32;
-}
-
-static int have_sse42(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sse4.2");
-}
-#endif
-
-static uint32_t crc32c_soft(uint32_t crc, const unsigned char *p, size_t len)
-{
-    while (len--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-    }
-    return crc;
-}
+static void resolve(void) { best = cp_crc32c_best(); }
 
 uint32_t cp_crc32c(uint32_t crc, const void *data, size_t len)
 {
-    crc = ~crc;
-#if defined(__x86_64__)
-    if (have_sse42())
-        return ~crc32c_hw(crc, data, len);
-#endif
-    return ~crc32c_soft(crc, data, len);
+    pthread_once(&best_once, resolve);
+    return best(crc, data, len);
 }

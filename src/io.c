@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -74,6 +75,31 @@ void cp_io_unmap(void *addr, size_t len)
         munmap(addr, len);
 }
 
+/* Six characters of the temporary name from 64 random bits. Without an entropy source (a
+ * kernel older than getrandom) the clock and pid serve: the name needs only to be unlikely to
+ * exist, because O_EXCL refuses one that does and the caller tries again. */
+static void random_suffix(char *out, unsigned attempt)
+{
+    static const char letters[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    uint64_t r;
+    if (getentropy(&r, sizeof r) != 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = ((uint64_t)ts.tv_nsec << 24 ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 44 ^ attempt) *
+            0x9E3779B97F4A7C15ull;
+    }
+    for (int i = 0; i < 6; i++) {
+        out[i] = letters[r % 62];
+        r /= 62;
+    }
+}
+
+/* The temporary file is opened with O_CREAT | O_EXCL and mode 0666, so the kernel applies the
+ * process's umask (or the folder's default ACL) as it does for any new file. mkostemp would
+ * make it 0600, and widening that needs the umask, which only umask() reports, by changing
+ * it: a process-wide setting that other threads creating files at that instant would see.
+ * O_EXCL also fails on any existing name, a symbolic link included, so a name someone else
+ * took is never written through; another is tried. */
 int cp_io_temp_beside(const char *path, int *fd, char **tmp_name, cp_err *err)
 {
     /* The file will be renamed over path: never over a directory, device or pipe. */
@@ -86,16 +112,18 @@ int cp_io_temp_beside(const char *path, int *fd, char **tmp_name, cp_err *err)
         return cp_fail(err, COPSE_ERR_NOMEM, "no memory for a file name");
     memcpy(name, path, len);
     memcpy(name + len, ".tmp-XXXXXX", 12);
-    int f = mkostemp(name, O_CLOEXEC);
+    int f = -1;
+    for (unsigned attempt = 0; attempt < 100 && f < 0; attempt++) {
+        random_suffix(name + len + 5, attempt);
+        f = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (f < 0 && errno != EEXIST)
+            break;
+    }
     if (f < 0) {
         int rc = io_fail(err, "create a temporary file beside", path);
         cp_free(name);
         return rc;
     }
-    /* mkostemp makes the file 0600; an index is data meant to be shared like any file. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(f, 0666 & ~mask);
     *fd = f;
     *tmp_name = name;
     return COPSE_OK;

@@ -47,6 +47,18 @@ float *t_bits(t_ctx *t, int64_t n, int dim, int n_clusters, double flip)
     return x;
 }
 
+uint32_t t_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint32_t c = ~crc;
+    while (len--) {
+        c ^= *p++;
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
 const char *t_path(t_ctx *t, const char *file)
 {
     static char dir[256], path[512];
@@ -113,19 +125,33 @@ void t_write_file(const char *path, const void *data, size_t len)
 }
 
 static const t_case *all_cases[] = {basic_cases, error_cases, recall_cases, file_cases,
-                                    kernel_cases, thread_cases, alloc_cases};
+                                    kernel_cases, checksum_cases, thread_cases, alloc_cases,
+                                    io_cases};
+
+/* Every argument but --seed S is a name prefix ("kernels/", "io/modes"); none runs all. */
+static int wanted(const char *name, int argc, char **argv)
+{
+    int any = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seed") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(name, argv[i], strlen(argv[i])) == 0)
+            return 1;
+        any = 1;
+    }
+    return !any;
+}
 
 int main(int argc, char **argv)
 {
-    const char *filter = NULL;
     uint64_t seed = 0;
     int have_seed = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 0);
             have_seed = 1;
-        } else {
-            filter = argv[i];
         }
     }
     if (!have_seed)
@@ -142,7 +168,7 @@ int main(int argc, char **argv)
     int passed = 0, failed = 0;
     for (size_t g = 0; g < sizeof all_cases / sizeof *all_cases; g++) {
         for (const t_case *c = all_cases[g]; c->name; c++) {
-            if (filter && strncmp(c->name, filter, strlen(filter)) != 0)
+            if (!wanted(c->name, argc, argv))
                 continue;
             t_ctx t = {seed, seed, 0, c->name};
             c->fn(&t);

@@ -1,6 +1,7 @@
 /*
  * harness.h: the C test harness. Tests register in a table; each runs with a seed that is
- * printed, and `copse_tests NAME --seed S` replays one. Output ends with the summary line
+ * printed, and `copse_tests NAME --seed S` replays one (several NAMEs, each a prefix, run
+ * each group they name). Output ends with the summary line
  * "N passed, N failed" that CI reads.
  */
 #ifndef COPSE_TEST_HARNESS_H
@@ -90,6 +91,9 @@ double t_recall(const float *approx_d, const float *exact_d, int64_t nq, int64_t
 /* Builds an index of n rows with ids 0..n-1. */
 copse_index *t_index(t_ctx *t, int dim, copse_metric m, const float *x, int64_t n, int n_trees,
                      int threads);
+/* CRC32C by its definition, a bit at a time: the reference for the library's CRCs and the
+ * checksum of hand-made files. Continues crc like the library's (0 to start). */
+uint32_t t_crc32c(uint32_t crc, const void *data, size_t len);
 /* Whole file into memory. */
 unsigned char *t_read_file(const char *path, size_t *len);
 void t_write_file(const char *path, const void *data, size_t len);

@@ -5,7 +5,7 @@
 #include "tests.h"
 #include "../src/kernels/kernels.h" /* the kernel tables themselves, for blend */
 
-static const char *const sets[] = {"avx2", "avx512"};
+static const char *const sets[] = {"avx2", "avx512", "neon"};
 
 static void test_distances(t_ctx *t)
 {
@@ -100,7 +100,22 @@ static void test_search_per_kernel(t_ctx *t)
     free(x);
 }
 
+/* Which sets the comparisons below cover on this CPU (they skip a set it cannot run). NEON
+ * is part of every AArch64 CPU, so there it must be there and be the default. */
+static void test_sets(t_ctx *t)
+{
+    cp_kernels k;
+    printf("  kernel sets compared with scalar:");
+    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++)
+        if (cp_kernels_by_name(sets[s], &k))
+            printf(" %s", sets[s]);
+    printf("\n");
+    cp_kernels_best(&k);
+    CHECK(t, !CP_KERNELS_ARM || strcmp(k.name, "neon") == 0);
+}
+
 const t_case kernel_cases[] = {
+    {"kernels/sets", test_sets},
     {"kernels/distances", test_distances},
     {"kernels/blend", test_blend},
     {"kernels/search", test_search_per_kernel},

@@ -1,12 +1,13 @@
 /*
  * avx2.c: AVX2 + FMA kernels, 8 floats a step with two accumulators so consecutive FMAs do
  * not wait on each other. The tail goes through a masked load, so there is no scalar loop.
- * Compiled with -mavx2 -mfma -mpopcnt; called only when the CPU has them (dispatch.c).
+ * Compiled with -mavx2 -mfma -mpopcnt (cmake/kernel_flags.txt); called only when the CPU has
+ * them (dispatch.c).
  */
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-
 #include "kernels.h"
+
+#if CP_KERNELS_X86
+#include <immintrin.h>
 
 static inline float hsum256(__m256 v)
 {

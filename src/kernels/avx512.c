@@ -1,12 +1,13 @@
 /*
  * avx512.c: AVX-512 kernels, 16 floats a step; the tail uses a lane mask instead of a scalar
  * loop. Hamming uses VPOPCNTQ on 8 words at a time. Compiled with the AVX-512 flags in
- * CMakeLists.txt; called only when the CPU has F, BW, VL, DQ and VPOPCNTDQ (dispatch.c).
+ * cmake/kernel_flags.txt; called only when the CPU has F, BW, VL, DQ and VPOPCNTDQ
+ * (dispatch.c).
  */
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-
 #include "kernels.h"
+
+#if CP_KERNELS_X86
+#include <immintrin.h>
 
 static inline __mmask16 tail16(size_t r) { return (__mmask16)((1u << r) - 1u); }
 

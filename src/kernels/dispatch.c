@@ -1,18 +1,25 @@
 /*
  * dispatch.c: the one place that asks the CPU what it can do. The answer is copied into each
- * index's kernel table at creation, so queries call through a pointer and never re-check.
+ * index's kernel table at creation, so queries and checksums call through a pointer and never
+ * re-check.
  */
 #include <string.h>
 
 #include "kernels.h"
 
+#if CP_KERNELS_ARM && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
 static const cp_kernels scalar_set = {"scalar", cp_dot_scalar, cp_l2sq_scalar, cp_l1_scalar,
-                                      cp_hamming_scalar, cp_blend_scalar};
-#if defined(__x86_64__) || defined(_M_X64)
+                                      cp_hamming_scalar, cp_blend_scalar, cp_crc32c_slice8};
+
+/* The vector sets below take their CRC from cp_crc32c_best when they are picked. */
+#if CP_KERNELS_X86
 static const cp_kernels avx2_set = {"avx2", cp_dot_avx2, cp_l2sq_avx2, cp_l1_avx2,
-                                    cp_hamming_avx2, cp_blend_avx2};
+                                    cp_hamming_avx2, cp_blend_avx2, NULL};
 static const cp_kernels avx512_set = {"avx512", cp_dot_avx512, cp_l2sq_avx512, cp_l1_avx512,
-                                      cp_hamming_avx512, cp_blend_avx512};
+                                      cp_hamming_avx512, cp_blend_avx512, NULL};
 
 static int has_avx2(void)
 {
@@ -28,6 +35,69 @@ static int has_avx512(void)
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vpopcntdq");
 }
+
+static int has_crc(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul");
+}
+#endif
+
+#if CP_KERNELS_ARM
+static const cp_kernels neon_set = {"neon", cp_dot_neon, cp_l2sq_neon, cp_l1_neon,
+                                    cp_hamming_neon, cp_blend_neon, NULL};
+
+static int has_crc(void)
+{
+#if defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0;
+#elif defined(__APPLE__)
+    return 1; /* every Apple silicon core has the CRC32 instructions */
+#else
+    return 0;
+#endif
+}
+#endif
+
+cp_crc32c_fn cp_crc32c_by_name(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (strcmp(name, "slice8") == 0)
+        return cp_crc32c_slice8;
+#if CP_KERNELS_X86
+    if (strcmp(name, "sse42") == 0 && has_crc())
+        return cp_crc32c_sse42;
+#endif
+#if CP_KERNELS_ARM
+    if (strcmp(name, "armv8") == 0 && has_crc())
+        return cp_crc32c_armv8;
+#endif
+    return NULL;
+}
+
+cp_crc32c_fn cp_crc32c_best(void)
+{
+#if CP_KERNELS_X86
+    if (has_crc())
+        return cp_crc32c_sse42;
+#elif CP_KERNELS_ARM
+    if (has_crc())
+        return cp_crc32c_armv8;
+#endif
+    return cp_crc32c_slice8;
+}
+
+#if CP_KERNELS_X86 || CP_KERNELS_ARM
+static int pick(const char *name, const char *want, int supported, const cp_kernels *set,
+                cp_kernels *k)
+{
+    if (strcmp(name, want) != 0 || !supported)
+        return 0;
+    *k = *set;
+    k->crc32c = cp_crc32c_best();
+    return 1;
+}
 #endif
 
 int cp_kernels_by_name(const char *name, cp_kernels *k)
@@ -38,21 +108,25 @@ int cp_kernels_by_name(const char *name, cp_kernels *k)
         *k = scalar_set;
         return 1;
     }
-#if defined(__x86_64__) || defined(_M_X64)
-    if (strcmp(name, "avx2") == 0 && has_avx2()) {
-        *k = avx2_set;
+#if CP_KERNELS_X86
+    if (pick(name, "avx2", has_avx2(), &avx2_set, k) ||
+        pick(name, "avx512", has_avx512(), &avx512_set, k))
         return 1;
-    }
-    if (strcmp(name, "avx512") == 0 && has_avx512()) {
-        *k = avx512_set;
+#endif
+#if CP_KERNELS_ARM
+    if (pick(name, "neon", 1, &neon_set, k))
         return 1;
-    }
 #endif
     return 0;
 }
 
+/* A CPU with CRC instructions but no vector set (SSE4.2 without AVX2) still gets them: the
+ * forced "scalar" set alone keeps the reference CRC. */
 void cp_kernels_best(cp_kernels *k)
 {
-    if (!cp_kernels_by_name("avx512", k) && !cp_kernels_by_name("avx2", k))
+    if (!cp_kernels_by_name("avx512", k) && !cp_kernels_by_name("avx2", k) &&
+        !cp_kernels_by_name("neon", k)) {
         *k = scalar_set;
+        k->crc32c = cp_crc32c_best();
+    }
 }

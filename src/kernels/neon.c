@@ -1,0 +1,103 @@
+/*
+ * neon.c: AArch64 NEON (Advanced SIMD) kernels, 4 floats a register and four accumulators,
+ * 16 floats a step, so consecutive FMAs do not wait on each other. NEON is part of every
+ * AArch64 CPU, so this file needs no flags and the set is always available there. Tails of
+ * fewer than 4 go through the scalar loop.
+ *
+ * blend multiplies and adds separately, as the x86 kernels do; the distances use FMA, whose
+ * rounding differs from the scalar reference within the tolerance tests/test_kernels.c allows.
+ */
+#include "kernels.h"
+
+#if CP_KERNELS_ARM
+#include <arm_neon.h>
+#include <math.h>
+
+float cp_dot_neon(const float *a, const float *b, size_t n)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+        s2 = vfmaq_f32(s2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
+        s3 = vfmaq_f32(s3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
+    }
+    for (; i + 4 <= n; i += 4)
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+float cp_l2sq_neon(const float *a, const float *b, size_t n)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float32x4_t d0 = vsubq_f32(vld1q_f32(a + i), vld1q_f32(b + i));
+        float32x4_t d1 = vsubq_f32(vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+        float32x4_t d2 = vsubq_f32(vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
+        float32x4_t d3 = vsubq_f32(vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+        s2 = vfmaq_f32(s2, d2, d2);
+        s3 = vfmaq_f32(s3, d3, d3);
+    }
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t d = vsubq_f32(vld1q_f32(a + i), vld1q_f32(b + i));
+        s0 = vfmaq_f32(s0, d, d);
+    }
+    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < n; i++) {
+        float d = a[i] - b[i];
+        s += d * d;
+    }
+    return s;
+}
+
+float cp_l1_neon(const float *a, const float *b, size_t n)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = vaddq_f32(s0, vabdq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+        s1 = vaddq_f32(s1, vabdq_f32(vld1q_f32(a + i + 4), vld1q_f32(b + i + 4)));
+        s2 = vaddq_f32(s2, vabdq_f32(vld1q_f32(a + i + 8), vld1q_f32(b + i + 8)));
+        s3 = vaddq_f32(s3, vabdq_f32(vld1q_f32(a + i + 12), vld1q_f32(b + i + 12)));
+    }
+    for (; i + 4 <= n; i += 4)
+        s0 = vaddq_f32(s0, vabdq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < n; i++)
+        s += fabsf(a[i] - b[i]);
+    return s;
+}
+
+void cp_blend_neon(float *y, float keep, const float *x, float add, size_t n)
+{
+    const float32x4_t k = vdupq_n_f32(keep), a = vdupq_n_f32(add);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(y + i, vaddq_f32(vmulq_f32(vld1q_f32(y + i), k), vmulq_f32(vld1q_f32(x + i), a)));
+    for (; i < n; i++)
+        y[i] = y[i] * keep + x[i] * add;
+}
+
+/* Bytes counted by CNT, widened pairwise into 32-bit lanes: a lane gains at most 32 per
+ * step, so it cannot overflow for any vector a 32-bit dimension allows. */
+uint64_t cp_hamming_neon(const uint64_t *a, const uint64_t *b, size_t words)
+{
+    uint32x4_t acc = vdupq_n_u32(0);
+    size_t i = 0;
+    for (; i + 2 <= words; i += 2) {
+        uint8x16_t x = vreinterpretq_u8_u64(veorq_u64(vld1q_u64(a + i), vld1q_u64(b + i)));
+        acc = vpadalq_u16(acc, vpaddlq_u8(vcntq_u8(x)));
+    }
+    uint64_t s = vaddlvq_u32(acc);
+    if (i < words)
+        s += vaddv_u8(vcnt_u8(vcreate_u8(a[i] ^ b[i])));
+    return s;
+}
+#endif

@@ -113,7 +113,7 @@ void t_write_file(const char *path, const void *data, size_t len)
 }
 
 static const t_case *all_cases[] = {basic_cases, error_cases, recall_cases, file_cases,
-                                    kernel_cases, thread_cases, alloc_cases};
+                                    kernel_cases, thread_cases, alloc_cases, filter_cases};
 
 int main(int argc, char **argv)
 {

@@ -438,7 +438,7 @@ COPSE_API int64_t copse_filter_count(const copse_filter *filter);
  * as the unfiltered call). Results are sorted as usual, and *n_out = min(k, allowed items)
  * whenever the effort reaches that many: a filter that allows nothing gives COPSE_OK with
  * *n_out = 0. How each query is answered depends on how many items pass:
- *   - few (roughly m^2 <= 4 * max(k, search_k) * n for m allowed of n items, and always for
+ *   - few (roughly m^2 <= 8 * max(k, search_k) * n for m allowed of n items, and always for
  *     the exact calls): every allowed item is ranked, so the answer is the true top-k;
  *   - more: the graph walk (or, without a graph, the forest) passes through disallowed items
  *     without returning them, so they still lead to allowed ones, and keeps going until

@@ -424,7 +424,7 @@ COPSE_API int copse_filter_new_tags(const copse_index *ix, uint64_t any_mask, ui
                                     copse_filter **out);
 /* Allows the items for which allow(ctx, id) returns nonzero. Fits any index. allow is called
  * by the querying thread, during the query, at most once per item reached plus 256 times
- * per query to estimate how many items pass (by every worker of a batch at once, so it must
+ * per approximate query to estimate how many items pass (by every worker of a batch at once, so it must
  * be thread-safe then), and must not call the library on the queried index. Its answers must
  * not change during a query. Errors: COPSE_ERR_ARG (allow or out NULL), COPSE_ERR_NOMEM. */
 COPSE_API int copse_filter_new_callback(int (*allow)(void *ctx, int64_t id), void *ctx,

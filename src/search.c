@@ -496,11 +496,14 @@ static int run_filtered(const query_args *a, int exact, int64_t *ids, float *dis
                         int64_t *n_out)
 {
     const cp_view *v = a->rd->v;
+    if (exact)
+        return scan_allowed(a, ids, dists, n_out);
+    if (a->search_k == 0)
+        return COPSE_OK; /* finds nothing, as without a filter */
     uint64_t n = v->n_items, m = cp_filter_estimate(a->f, v);
     uint64_t ef = a->search_k > a->k ? a->search_k : a->k;
-    double walk_cost = (double)WALK_COST * (double)(ef < n ? ef : n) * (double)n;
-    if (exact || a->search_k == 0 || (double)m * (double)m <= walk_cost)
-        return exact || a->search_k ? scan_allowed(a, ids, dists, n_out) : COPSE_OK;
+    if ((double)m * (double)m <= (double)WALK_COST * (double)(ef < n ? ef : n) * (double)n)
+        return scan_allowed(a, ids, dists, n_out);
     int rc = scratch_begin(a->s, n);
     if (rc != COPSE_OK)
         return rc;

@@ -357,10 +357,17 @@ static void f_edges(t_ctx *t)
     CHECK_OK(t, copse_search_vector_filtered(ix, s, q, K, 40, NULL, ids, d, &n));
     CHECK_OK(t, copse_search_vector(ix, s, q, K, 40, ids2, NULL, &n2));
     CHECK(t, n == K && n2 == K && memcmp(ids, ids2, sizeof ids) == 0);
-    /* A callback is asked about at most every item plus its 256 samples. */
+    /* search_k 0 finds nothing, as without a filter. */
+    CHECK_OK(t, copse_search_vector_filtered(ix, s, q, K, 0, all[0], ids, d, &n));
+    CHECK(t, n == 0);
+    /* An exact query asks a callback about each item once; an approximate one about at most
+     * every item plus its 256 samples. */
     int64_t calls = 0;
     CHECK_OK(t, copse_filter_new_callback(allow_even, &calls, &f));
     CHECK_OK(t, copse_exact_item_filtered(ix, s, 10, K, f, ids, d, &n));
+    CHECK(t, n == K && calls == 3000);
+    calls = 0;
+    CHECK_OK(t, copse_search_item_filtered(ix, s, 10, K, 100, f, ids, d, &n));
     CHECK(t, n == K && calls <= 3000 + 256);
     for (int64_t i = 0; i < n; i++)
         CHECK(t, ids[i] % 2 == 0);

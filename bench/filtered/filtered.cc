@@ -328,6 +328,9 @@ int main(int argc, char **argv)
                 for (int ef : {16, 64, 256, 1024}) {
                     faiss::SearchParametersHNSW p;
                     p.efSearch = ef;
+                    // faiss 1.7.3 reads efSearch from the index, not from the parameters
+                    // (measured: recall did not move with p.efSearch alone).
+                    dynamic_cast<faiss::IndexHNSW *>(fx)->hnsw.efSearch = ef;
                     std::vector<float> d(K);
                     std::vector<faiss::Index::idx_t> lab(K);
                     double t0 = now();

@@ -62,7 +62,7 @@ extern "C" {
 #define COPSE_VERSION_NUMBER \
     (COPSE_VERSION_MAJOR * 10000 + COPSE_VERSION_MINOR * 100 + COPSE_VERSION_PATCH)
 #define COPSE_FORMAT_MAJOR 1
-#define COPSE_FORMAT_MINOR 1 /* 1.1: the neighbour graph section */
+#define COPSE_FORMAT_MINOR 2 /* 1.1: the neighbour graph section; 1.2: item tags */
 
 /* Status codes. Library codes sit in a reserved negative range so they never collide with
  * errno values or with a caller's own codes. */
@@ -100,8 +100,11 @@ typedef enum copse_state_t {
 #define COPSE_MAX_DIM 1000000
 #define COPSE_MAX_TREES 100000
 
+#define COPSE_MAX_TAG 63 /* item tags are 0..COPSE_MAX_TAG */
+
 typedef struct copse_index copse_index;
 typedef struct copse_scratch copse_scratch;
+typedef struct copse_filter copse_filter;
 
 /* ---- versions and messages ------------------------------------------------------------ */
 
@@ -210,6 +213,18 @@ COPSE_API int copse_add_items(copse_index *ix, int64_t n, const int64_t *ids, in
  * Errors: COPSE_ERR_STATE, COPSE_ERR_NOTFOUND (id not added), COPSE_ERR_ARG (too long). */
 COPSE_API int copse_set_label(copse_index *ix, int64_t id, const char *label);
 
+/* Gives an added item the set of n tags (each 0..COPSE_MAX_TAG; repeats are harmless),
+ * replacing any it had; n = 0 clears them. Tags are saved in the index (a section written
+ * only when some item has one: 8 bytes per item) and queries can be restricted to items
+ * carrying any or all of a set of tags (copse_filter_new_tags). Re-adding an item keeps its
+ * tags. ADDING only.
+ * Errors: COPSE_ERR_STATE, COPSE_ERR_NOTFOUND (id not added), COPSE_ERR_ARG (a tag out of
+ * range, n < 0, or tags NULL with n > 0). */
+COPSE_API int copse_set_tags(copse_index *ix, int64_t id, const uint32_t *tags, int n);
+/* Item id's tags as a mask: bit t set for tag t (0 when it has none). Every state.
+ * Errors: COPSE_ERR_NOTFOUND, COPSE_ERR_ARG (NULL). */
+COPSE_API int copse_get_tags(const copse_index *ix, int64_t id, uint64_t *mask);
+
 /* ---- building ---------------------------------------------------------------------------- */
 
 /* Builds n_trees trees with n_threads worker threads (n_threads <= 0: one per online CPU;
@@ -305,8 +320,9 @@ COPSE_API void copse_file_version(const copse_index *ix, int *major, int *minor)
 COPSE_API int copse_n_sections(const copse_index *ix);
 /* Section i (0 <= i < copse_n_sections), in file order: *name is static ("vectors", "norms",
  * "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots", "label_offsets",
- * "label_data", "label_order", "graph"), with its offset and length in bytes in the file and its
- * CRC32C (read from the file when loaded, computed otherwise). Out-parameters may be NULL.
+ * "label_data", "label_order", "graph", "tags"), with its offset and length in bytes in the
+ * file and its CRC32C (read from the file when loaded, computed otherwise). Out-parameters may
+ * be NULL.
  * Errors: COPSE_ERR_ARG (i out of range). */
 COPSE_API int copse_section_info(const copse_index *ix, int i, const char **name,
                                  uint64_t *offset, uint64_t *length, uint32_t *checksum);
@@ -378,6 +394,80 @@ COPSE_API int copse_exact_item(const copse_index *ix, copse_scratch *scratch, in
 COPSE_API int copse_search_batch(const copse_index *ix, copse_scratch *scratch, const float *qs,
                                  int64_t nq, int64_t k, int64_t search_k, int exact,
                                  int n_threads, int64_t *ids, float *dists, int64_t *counts);
+
+/* ---- filtered queries --------------------------------------------------------------------- */
+
+/* A filter says which items a query may return. It is made once and reused by any number of
+ * queries, on any threads at once (it is never changed after it is made); free it with
+ * copse_filter_free (NULL is accepted).
+ *
+ * Filters by id and by tag are made for one BUILT or LOADED index and resolved then into that
+ * index's items (a sorted array of 4 bytes per allowed item, or a bitmap of one bit per item
+ * when that is smaller), so queries do no id lookups. Using one with another index, or with
+ * the same index after it was unbuilt, rebuilt, unloaded or loaded again, fails with
+ * COPSE_ERR_ARG; make a new filter then. The filter does not refer to the index's memory: it
+ * may be freed before or after the index.
+ *
+ * Errors of the makers: COPSE_ERR_ARG (a NULL argument, n < 0), COPSE_ERR_STATE (the index is
+ * ADDING), COPSE_ERR_NOMEM. *out is NULL on failure; there is no detail message (the index is
+ * const, so filters may be made from many threads). */
+
+/* Allows the items whose ids are among ids[0 .. n): in any order, repeats harmless. Ids that
+ * are not in the index (negative ones included) are ignored: an allow-list may name a whole
+ * catalogue of which the index holds a part. n = 0 allows nothing. */
+COPSE_API int copse_filter_new_ids(const copse_index *ix, const int64_t *ids, int64_t n,
+                                   copse_filter **out);
+/* Allows the items whose tags (copse_set_tags) include at least one of any_mask's and all of
+ * all_mask's (bit t for tag t; any_mask = 0 puts no "any" condition, so any_mask = all_mask
+ * = 0 allows every item). In an index without tags every item has none. */
+COPSE_API int copse_filter_new_tags(const copse_index *ix, uint64_t any_mask, uint64_t all_mask,
+                                    copse_filter **out);
+/* Allows the items for which allow(ctx, id) returns nonzero. Fits any index. allow is called
+ * by the querying thread, during the query, at most once per item reached plus 256 times
+ * per approximate query to estimate how many items pass (by every worker of a batch at once, so it must
+ * be thread-safe then), and must not call the library on the queried index. Its answers must
+ * not change during a query. Errors: COPSE_ERR_ARG (allow or out NULL), COPSE_ERR_NOMEM. */
+COPSE_API int copse_filter_new_callback(int (*allow)(void *ctx, int64_t id), void *ctx,
+                                        copse_filter **out);
+COPSE_API void copse_filter_free(copse_filter *filter);
+/* Items an id or tag filter allows (ids not in the index are not counted); -1 for a callback
+ * filter or NULL. */
+COPSE_API int64_t copse_filter_count(const copse_filter *filter);
+
+/* The queries above, returning only items the filter allows (filter NULL: every item, exactly
+ * as the unfiltered call). Results are sorted as usual, and *n_out = min(k, allowed items)
+ * whenever the effort reaches that many: a filter that allows nothing gives COPSE_OK with
+ * *n_out = 0. How each query is answered depends on how many items pass:
+ *   - few (roughly m^2 <= 8 * max(k, search_k) * n for m allowed of n items, and always for
+ *     the exact calls): every allowed item is ranked, so the answer is the true top-k;
+ *   - more: the graph walk (or, without a graph, the forest) passes through disallowed items
+ *     without returning them, so they still lead to allowed ones, and keeps going until
+ *     max(k, search_k) allowed items are found; when that would cost more distances than
+ *     ranking every allowed item, or finds fewer than k, the allowed items are ranked instead.
+ * A callback filter's count is estimated per query from 256 sampled items.
+ * Errors: as the unfiltered calls, and COPSE_ERR_ARG for a filter made for another index or
+ * an earlier state of this one (the detail is in the scratch). */
+COPSE_API int copse_search_vector_filtered(const copse_index *ix, copse_scratch *scratch,
+                                           const float *q, int64_t k, int64_t search_k,
+                                           const copse_filter *filter, int64_t *ids,
+                                           float *dists, int64_t *n_out);
+COPSE_API int copse_search_item_filtered(const copse_index *ix, copse_scratch *scratch,
+                                         int64_t id, int64_t k, int64_t search_k,
+                                         const copse_filter *filter, int64_t *ids, float *dists,
+                                         int64_t *n_out);
+COPSE_API int copse_exact_vector_filtered(const copse_index *ix, copse_scratch *scratch,
+                                          const float *q, int64_t k, const copse_filter *filter,
+                                          int64_t *ids, float *dists, int64_t *n_out);
+COPSE_API int copse_exact_item_filtered(const copse_index *ix, copse_scratch *scratch, int64_t id,
+                                        int64_t k, const copse_filter *filter, int64_t *ids,
+                                        float *dists, int64_t *n_out);
+/* As copse_search_batch, every row with the same filter; rows past their count are filled
+ * with id -1 and distance NaN as there. */
+COPSE_API int copse_search_batch_filtered(const copse_index *ix, copse_scratch *scratch,
+                                          const float *qs, int64_t nq, int64_t k,
+                                          int64_t search_k, int exact, int n_threads,
+                                          const copse_filter *filter, int64_t *ids, float *dists,
+                                          int64_t *counts);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,7 @@ void cp_builder_free(cp_builder *b)
         for (uint64_t s = 0; s < b->n; s++)
             cp_free(b->labels[s]);
     cp_free(b->labels);
+    cp_free(b->tags);
     cp_free(b->rows);
     cp_free(b->ids);
     cp_free(b->map_keys);
@@ -121,6 +122,13 @@ static int builder_reserve(cp_builder *b, const cp_geom *g, uint64_t more, cp_er
         memset(labels + b->cap, 0, (cap - b->cap) * sizeof *labels);
         b->labels = labels;
     }
+    if (b->tags) {
+        uint64_t *tags = cp_reallocarray(b->tags, cap, sizeof *tags);
+        if (!tags)
+            return cp_fail(err, COPSE_ERR_NOMEM, "no memory for tags");
+        memset(tags + b->cap, 0, (cap - b->cap) * sizeof *tags);
+        b->tags = tags;
+    }
     if (b->disk_fd < 0) {
         unsigned char *rows = cp_reallocarray(b->rows, cap, g->row_bytes);
         if (!rows)
@@ -164,6 +172,8 @@ static int put_item(cp_builder *b, const cp_geom *g, int64_t id, const float *v,
         b->ids[slot] = id;
         if (b->labels)
             b->labels[slot] = NULL;
+        if (b->tags)
+            b->tags[slot] = 0;
         b->n++;
         if (id > b->max_id)
             b->max_id = id;
@@ -230,6 +240,19 @@ int cp_builder_set_label(cp_builder *b, int64_t id, const char *label, cp_err *e
     return COPSE_OK;
 }
 
+int cp_builder_set_tags(cp_builder *b, int64_t id, uint64_t mask, cp_err *err)
+{
+    uint64_t slot;
+    if (!cp_builder_slot(b, id, &slot))
+        return cp_fail(err, COPSE_ERR_NOTFOUND, "set_tags: item %lld was not added", (long long)id);
+    if (!b->tags && !mask)
+        return COPSE_OK; /* no tags yet, none set: nothing to keep */
+    if (!b->tags && !(b->tags = cp_calloc(b->cap, sizeof *b->tags)))
+        return cp_fail(err, COPSE_ERR_NOMEM, "set_tags: no memory");
+    b->tags[slot] = mask;
+    return COPSE_OK;
+}
+
 int cp_builder_on_disk(cp_builder *b, const char *path, cp_err *err)
 {
     if (!path || !*path)
@@ -275,9 +298,11 @@ int cp_builder_from_view(cp_builder *b, cp_view *v, cp_err *err)
     cp_builder_free(b);
     int64_t *ids = cp_mallocarray(n ? n : 1, sizeof *ids);
     char **labels = v->label_offsets ? cp_calloc(n, sizeof *labels) : NULL;
-    if (!ids || (v->label_offsets && !labels) || map_grow(b, n) != COPSE_OK) {
+    uint64_t *tags = v->tags ? cp_mallocarray(n, sizeof *tags) : NULL;
+    if (!ids || (v->label_offsets && !labels) || (v->tags && !tags) || map_grow(b, n) != COPSE_OK) {
         cp_free(ids);
         cp_free(labels);
+        cp_free(tags);
         return cp_fail(err, COPSE_ERR_NOMEM, "unbuild: no memory");
     }
     for (uint64_t s = 0; s < n; s++) {
@@ -290,6 +315,9 @@ int cp_builder_from_view(cp_builder *b, cp_view *v, cp_err *err)
     }
     b->ids = ids;
     b->labels = labels;
+    if (tags)
+        memcpy(tags, v->tags, n * sizeof *tags);
+    b->tags = tags;
     b->n = n; /* from here cp_builder_free releases what was copied */
     for (uint64_t s = 0; labels && s < n; s++) {
         uint64_t a = v->label_offsets[s], e = v->label_offsets[s + 1];

@@ -1,7 +1,7 @@
 /*
  * build.c: a whole build, from the builder's rows to every section: the items' norms and ids,
- * the labels, the forest and the graph, each emitted by its producer into one list that the
- * view then adopts. An on-disk build writes the same sections into the file that already
+ * the labels and tags, the forest and the graph, each emitted by its producer into one list
+ * that the view then adopts. An on-disk build writes the same sections into the file that already
  * holds the rows.
  */
 #include <math.h>
@@ -107,6 +107,8 @@ static int build_sections(const cp_build_args *a, const cp_builder *b, const uns
         rc = make_ids(b, out, err);
     if (rc == COPSE_OK)
         rc = cp_labels_build(b, out, err);
+    if (rc == COPSE_OK)
+        rc = cp_tags_build(b, out, err);
     cp_rows in = {a->g, a->k, rows, out->sec[CP_SEC_NORMS].data, n, a->seed, a->n_threads,
                   a->progress};
     /* No items, no trees: an empty index answers every query with nothing, as Annoy's does. */

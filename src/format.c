@@ -57,11 +57,11 @@ cp_table_entry cp_table_get(const unsigned char *img, uint32_t i)
 
 static const char *const section_names[CP_SEC_KIND_MAX + 1] = {
     NULL, "vectors", "norms", "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots",
-    "label_offsets", "label_data", "label_order", "graph"};
+    "label_offsets", "label_data", "label_order", "graph", NULL, NULL, NULL, "tags"};
 
 const char *cp_section_name(int kind)
 {
-    return kind > 0 && kind <= CP_SEC_KIND_MAX ? section_names[kind] : NULL;
+    return kind > 0 && kind <= CP_SEC_KIND_MAX ? section_names[kind] : NULL; /* NULL: reserved */
 }
 
 uint64_t cp_format_layout(const cp_section *sec, uint64_t *offset)
@@ -245,7 +245,8 @@ static int expected_lengths(const cp_geom *g, const cp_meta *m, uint64_t *want)
              cp_mul_add(m->n_trees, 8, 0, &want[CP_SEC_ROOTS]) &&
              cp_mul_add(m->n_items + 1, 8, 0, &want[CP_SEC_LABEL_OFFSETS]) &&
              cp_mul_add(m->n_labelled, 4, 0, &want[CP_SEC_LABEL_ORDER]) &&
-             cp_mul_add(m->n_items, (uint64_t)m->graph_degree * 4, 0, &want[CP_SEC_GRAPH]);
+             cp_mul_add(m->n_items, (uint64_t)m->graph_degree * 4, 0, &want[CP_SEC_GRAPH]) &&
+             cp_mul_add(m->n_items, 8, 0, &want[CP_SEC_TAGS]);
     want[CP_SEC_LABEL_DATA] = UINT64_MAX;
     return ok;
 }
@@ -283,7 +284,7 @@ static int read_table(const unsigned char *img, uint64_t len, uint32_t n, int mi
     for (uint32_t i = 0; i < n; i++) {
         cp_table_entry e = cp_table_get(img, i);
         uint32_t kind = e.kind;
-        if (kind == 0 || kind > CP_SEC_KIND_MAX) {
+        if (!cp_section_name((int)kind)) { /* unknown, or a kind reserved for later */
             if (minor > COPSE_FORMAT_MINOR)
                 continue; /* a section from a newer minor version: readable without it */
             return cp_fail(err, COPSE_ERR_CORRUPT, "section table entry %u: unknown kind %u", i, kind);

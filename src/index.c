@@ -347,6 +347,37 @@ int copse_set_label(copse_index *ix, int64_t id, const char *label)
     return rc == COPSE_OK ? cp_builder_set_label(&ix->b, id, label, &ix->err) : rc;
 }
 
+int copse_set_tags(copse_index *ix, int64_t id, const uint32_t *tags, int n)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    int rc = check_adding(ix, "set_tags");
+    if (rc != COPSE_OK)
+        return rc;
+    if (n < 0 || (n > 0 && !tags))
+        return cp_fail(&ix->err, COPSE_ERR_ARG, "set_tags: %d tags at %p", n, (const void *)tags);
+    uint64_t mask = 0;
+    for (int i = 0; i < n; i++) {
+        if (tags[i] > COPSE_MAX_TAG)
+            return cp_fail(&ix->err, COPSE_ERR_ARG, "set_tags: tag %u is outside 0..%d", tags[i],
+                           COPSE_MAX_TAG);
+        mask |= 1ull << tags[i];
+    }
+    return cp_builder_set_tags(&ix->b, id, mask, &ix->err);
+}
+
+int copse_get_tags(const copse_index *ix, int64_t id, uint64_t *mask)
+{
+    uint64_t slot;
+    if (!ix || !mask)
+        return COPSE_ERR_ARG;
+    if (find_slot(ix, id, &slot) != COPSE_OK)
+        return COPSE_ERR_NOTFOUND;
+    const uint64_t *tags = ix->state == COPSE_STATE_ADDING ? ix->b.tags : ix->v.tags;
+    *mask = tags ? tags[slot] : 0;
+    return COPSE_OK;
+}
+
 int copse_on_disk_build(copse_index *ix, const char *path)
 {
     if (!ix)
@@ -659,52 +690,122 @@ static cp_reader reader_of(const copse_index *ix)
 }
 
 static int search(const copse_index *ix, copse_scratch *s, const float *q, int64_t id,
-                  int64_t k, int64_t search_k, int exact, int64_t *ids, float *dists,
-                  int64_t *n_out)
+                  int64_t k, int64_t search_k, int exact, const copse_filter *f, int64_t *ids,
+                  float *dists, int64_t *n_out)
 {
     cp_reader rd;
     if (ix)
         rd = reader_of(ix);
-    return cp_search(ix ? &rd : NULL, s, q, id, k, search_k, exact, ids, dists, n_out);
+    return cp_search(ix ? &rd : NULL, s, q, id, k, search_k, exact, f, ids, dists, n_out);
+}
+
+static int null_query(copse_scratch *scratch, const char *what)
+{
+    return scratch ? cp_fail(cp_scratch_err(scratch), COPSE_ERR_ARG, "%s: NULL query", what)
+                   : COPSE_ERR_ARG;
 }
 
 int copse_search_vector(const copse_index *ix, copse_scratch *scratch, const float *q, int64_t k,
                         int64_t search_k, int64_t *ids, float *dists, int64_t *n_out)
 {
-    if (!q)
-        return scratch ? cp_fail(cp_scratch_err(scratch), COPSE_ERR_ARG, "search: NULL query")
-                       : COPSE_ERR_ARG;
-    return search(ix, scratch, q, 0, k, search_k, 0, ids, dists, n_out);
+    return copse_search_vector_filtered(ix, scratch, q, k, search_k, NULL, ids, dists, n_out);
 }
 
 int copse_search_item(const copse_index *ix, copse_scratch *scratch, int64_t id, int64_t k,
                       int64_t search_k, int64_t *ids, float *dists, int64_t *n_out)
 {
-    return search(ix, scratch, NULL, id, k, search_k, 0, ids, dists, n_out);
+    return search(ix, scratch, NULL, id, k, search_k, 0, NULL, ids, dists, n_out);
 }
 
 int copse_exact_vector(const copse_index *ix, copse_scratch *scratch, const float *q, int64_t k,
                        int64_t *ids, float *dists, int64_t *n_out)
 {
-    if (!q)
-        return scratch ? cp_fail(cp_scratch_err(scratch), COPSE_ERR_ARG, "exact: NULL query")
-                       : COPSE_ERR_ARG;
-    return search(ix, scratch, q, 0, k, -1, 1, ids, dists, n_out);
+    return copse_exact_vector_filtered(ix, scratch, q, k, NULL, ids, dists, n_out);
 }
 
 int copse_exact_item(const copse_index *ix, copse_scratch *scratch, int64_t id, int64_t k,
                      int64_t *ids, float *dists, int64_t *n_out)
 {
-    return search(ix, scratch, NULL, id, k, -1, 1, ids, dists, n_out);
+    return search(ix, scratch, NULL, id, k, -1, 1, NULL, ids, dists, n_out);
 }
 
 int copse_search_batch(const copse_index *ix, copse_scratch *scratch, const float *qs, int64_t nq,
                        int64_t k, int64_t search_k, int exact, int n_threads, int64_t *ids,
                        float *dists, int64_t *counts)
 {
+    return copse_search_batch_filtered(ix, scratch, qs, nq, k, search_k, exact, n_threads, NULL,
+                                       ids, dists, counts);
+}
+
+/* ---- filtered queries and filters ---- */
+
+int copse_search_vector_filtered(const copse_index *ix, copse_scratch *scratch, const float *q,
+                                 int64_t k, int64_t search_k, const copse_filter *filter,
+                                 int64_t *ids, float *dists, int64_t *n_out)
+{
+    if (!q)
+        return null_query(scratch, "search");
+    return search(ix, scratch, q, 0, k, search_k, 0, filter, ids, dists, n_out);
+}
+
+int copse_search_item_filtered(const copse_index *ix, copse_scratch *scratch, int64_t id,
+                               int64_t k, int64_t search_k, const copse_filter *filter,
+                               int64_t *ids, float *dists, int64_t *n_out)
+{
+    return search(ix, scratch, NULL, id, k, search_k, 0, filter, ids, dists, n_out);
+}
+
+int copse_exact_vector_filtered(const copse_index *ix, copse_scratch *scratch, const float *q,
+                                int64_t k, const copse_filter *filter, int64_t *ids,
+                                float *dists, int64_t *n_out)
+{
+    if (!q)
+        return null_query(scratch, "exact");
+    return search(ix, scratch, q, 0, k, -1, 1, filter, ids, dists, n_out);
+}
+
+int copse_exact_item_filtered(const copse_index *ix, copse_scratch *scratch, int64_t id,
+                              int64_t k, const copse_filter *filter, int64_t *ids, float *dists,
+                              int64_t *n_out)
+{
+    return search(ix, scratch, NULL, id, k, -1, 1, filter, ids, dists, n_out);
+}
+
+int copse_search_batch_filtered(const copse_index *ix, copse_scratch *scratch, const float *qs,
+                                int64_t nq, int64_t k, int64_t search_k, int exact,
+                                int n_threads, const copse_filter *filter, int64_t *ids,
+                                float *dists, int64_t *counts)
+{
     cp_reader rd;
     if (ix)
         rd = reader_of(ix);
-    return cp_search_batch(ix ? &rd : NULL, scratch, qs, nq, k, search_k, exact, n_threads, ids,
-                           dists, counts);
+    return cp_search_batch(ix ? &rd : NULL, scratch, qs, nq, k, search_k, exact, n_threads,
+                           filter, ids, dists, counts);
+}
+
+/* The view a filter is made for: a BUILT or LOADED index. */
+static int filter_start(const copse_index *ix, copse_filter **out)
+{
+    if (!out)
+        return COPSE_ERR_ARG;
+    *out = NULL;
+    if (!ix)
+        return COPSE_ERR_ARG;
+    return ix->state == COPSE_STATE_ADDING ? COPSE_ERR_STATE : COPSE_OK;
+}
+
+int copse_filter_new_ids(const copse_index *ix, const int64_t *ids, int64_t n,
+                         copse_filter **out)
+{
+    int rc = filter_start(ix, out);
+    if (rc == COPSE_OK && (n < 0 || (n > 0 && !ids)))
+        rc = COPSE_ERR_ARG;
+    return rc == COPSE_OK ? cp_filter_new_ids(&ix->v, ids, n, out) : rc;
+}
+
+int copse_filter_new_tags(const copse_index *ix, uint64_t any_mask, uint64_t all_mask,
+                          copse_filter **out)
+{
+    int rc = filter_start(ix, out);
+    return rc == COPSE_OK ? cp_filter_new_tags(&ix->v, any_mask, all_mask, out) : rc;
 }

@@ -67,7 +67,9 @@ enum cp_section_kind {
     CP_SEC_LABEL_DATA = 10,    /* label bytes, each followed by a NUL */
     CP_SEC_LABEL_ORDER = 11,   /* uint32 slots of labelled items sorted by (label, id) */
     CP_SEC_GRAPH = 12,         /* n_items x graph_degree uint32 neighbour slots */
-    CP_SEC_KIND_MAX = 12
+    /* 13..15 are reserved for the sections of the living index (delta, deletions, codes). */
+    CP_SEC_TAGS = 16,          /* n_items uint64 tag masks (absent when no item has a tag) */
+    CP_SEC_KIND_MAX = 16
 };
 #define CP_MAX_SECTIONS 16
 
@@ -141,6 +143,10 @@ typedef struct cp_view {
     const uint32_t *label_order;
     const uint32_t *graph;   /* NULL: no graph */
     uint32_t graph_degree;
+    const uint64_t *tags;    /* NULL: no item has a tag */
+    /* Unique to each binding, process-wide, so a filter made for one binding of one index is
+     * refused by any other (another index, or this one rebuilt or reloaded). */
+    uint64_t generation;
     /* Annoy files only (never saved): search_k counts repeated candidates, as Annoy does, and
      * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
     int count_repeats;
@@ -272,18 +278,67 @@ typedef struct cp_sink {
 int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
                    int vectors_in_place, cp_err *err);
 
+/* ---- filters (filter.c): which items a query may return ---- */
+/* A filter made for an index (ids, tags) is a set of slots of one binding of its view: a
+ * sorted array when small (4 bytes an item), else a bitmap (1 bit a slot), whichever is
+ * smaller. A callback filter is a predicate on ids and fits any index. Filters are immutable
+ * once made, so any number of queries on any threads may share one. */
+enum cp_filter_kind { CP_FILTER_SLOTS, CP_FILTER_BITMAP, CP_FILTER_CALLBACK };
+struct copse_filter {
+    enum cp_filter_kind kind;
+    uint64_t generation; /* SLOTS, BITMAP: the view binding (cp_view.generation) */
+    uint64_t count;      /* SLOTS, BITMAP: the items allowed */
+    const uint32_t *slots; /* SLOTS: count distinct slots, ascending */
+    const uint64_t *bits;  /* BITMAP: bit s % 64 of word s / 64 for slot s */
+    int (*allow)(void *ctx, int64_t id); /* CALLBACK */
+    void *ctx;
+};
+int cp_filter_new_ids(const cp_view *v, const int64_t *ids, int64_t n, copse_filter **out);
+int cp_filter_new_tags(const cp_view *v, uint64_t any_mask, uint64_t all_mask, copse_filter **out);
+/* COPSE_OK when f may be used with v, else COPSE_ERR_ARG with the reason in err. */
+int cp_filter_check(const copse_filter *f, const cp_view *v, cp_err *err, const char *what);
+/* The number of items f allows: exact for a set, estimated from a fixed sample of slots for a
+ * callback. */
+uint64_t cp_filter_estimate(const copse_filter *f, const cp_view *v);
+/* Writes the allowed slots, ascending, to out (room for v->n_items) and returns their count. */
+uint64_t cp_filter_collect(const copse_filter *f, const cp_view *v, uint32_t *out);
+
+static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint32_t slot)
+{
+    switch (f->kind) {
+    case CP_FILTER_BITMAP:
+        return (int)(f->bits[slot >> 6] >> (slot & 63)) & 1;
+    case CP_FILTER_SLOTS: {
+        uint64_t lo = 0, hi = f->count;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (f->slots[mid] < slot)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo < f->count && f->slots[lo] == slot;
+    }
+    case CP_FILTER_CALLBACK:
+        return f->allow(f->ctx, cp_view_id(v, slot)) != 0;
+    }
+    return 0;
+}
+
 /* ---- readers of the view: queries (search.c) and the full check (verify.c) ---- */
 typedef struct cp_reader {
     const cp_geom *g;
     const cp_kernels *k;
     const cp_view *v; /* NULL: nothing built or loaded */
 } cp_reader;
-/* One query by vector (qv) or by item (id), approximate or exact. rd may be NULL. */
+/* One query by vector (qv) or by item (id), approximate or exact, returning only what f
+ * allows (NULL: everything). rd may be NULL. */
 int cp_search(const cp_reader *rd, copse_scratch *s, const float *qv, int64_t id, int64_t k,
-              int64_t search_k, int exact, int64_t *ids, float *dists, int64_t *n_out);
+              int64_t search_k, int exact, const copse_filter *f, int64_t *ids, float *dists,
+              int64_t *n_out);
 int cp_search_batch(const cp_reader *rd, copse_scratch *s, const float *qs, int64_t nq,
-                    int64_t k, int64_t search_k, int exact, int n_threads, int64_t *ids,
-                    float *dists, int64_t *counts);
+                    int64_t k, int64_t search_k, int exact, int n_threads, const copse_filter *f,
+                    int64_t *ids, float *dists, int64_t *counts);
 int cp_verify(const cp_reader *rd, cp_err *err);
 /* Where a scratch keeps its message. */
 cp_err *cp_scratch_err(copse_scratch *s);
@@ -293,6 +348,7 @@ typedef struct cp_builder {
     unsigned char *rows;   /* in memory: cap rows; NULL for on-disk */
     int64_t *ids;          /* slot -> id */
     char **labels;         /* slot -> label or NULL; NULL until the first label */
+    uint64_t *tags;        /* slot -> tag mask; NULL until the first tag */
     uint64_t n, cap;
     uint64_t *map_keys;    /* open addressing id -> slot; key = id + 1, 0 = empty */
     uint32_t *map_slots;
@@ -310,6 +366,7 @@ int cp_builder_add(cp_builder *b, const cp_geom *g, int64_t id, const float *v, 
 int cp_builder_add_many(cp_builder *b, const cp_geom *g, int64_t n, const int64_t *ids,
                         int64_t first_id, const float *vs, cp_err *err);
 int cp_builder_set_label(cp_builder *b, int64_t id, const char *label, cp_err *err);
+int cp_builder_set_tags(cp_builder *b, int64_t id, uint64_t mask, cp_err *err);
 int cp_builder_on_disk(cp_builder *b, const char *path, cp_err *err);
 /* Stored row of a slot: in memory, or read into tmp (on-disk); NULL on a read error. */
 const void *cp_builder_row(const cp_builder *b, const cp_geom *g, uint64_t slot, void *tmp,
@@ -345,6 +402,8 @@ int cp_for_each_leaf(const cp_rows *in, int n_trees, int leaf_size, uint64_t fir
 int cp_graph_build(const cp_rows *in, uint32_t degree, cp_sections *out, cp_err *err);
 /* Emits the label sections from the builder's labels (none when there are none). */
 int cp_labels_build(const cp_builder *b, cp_sections *out, cp_err *err);
+/* Emits the tag section from the builder's masks (none when no item has a tag). */
+int cp_tags_build(const cp_builder *b, cp_sections *out, cp_err *err);
 
 /* ---- producers: the whole build (build.c) and the Annoy reader (annoy.c) ---- */
 typedef struct cp_build_args {

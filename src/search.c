@@ -14,6 +14,12 @@
  * is bounds-checked before use, with the walk bounded by the node count, so a damaged file
  * yields COPSE_ERR_CORRUPT, never a wild read or an endless loop.
  *
+ * Filtered queries (a copse_filter, filter.c) take one of two roads, chosen per query from
+ * the allowed count m: few allowed items are all ranked (the true top-k), more are reached by
+ * the graph walk through disallowed items, falling back to the ranking when the walk would
+ * cost more or cannot fill k (see WALK_COST). The unfiltered road is untouched: one test of
+ * the filter per query, none per candidate.
+ *
  * Threads: the index is only read. Everything a query writes is in its copse_scratch.
  */
 #include <math.h>
@@ -212,6 +218,7 @@ typedef struct query_args {
     cp_query q;
     uint64_t k;
     uint64_t search_k;
+    const copse_filter *f; /* NULL: every item may be returned */
 } query_args;
 
 static int corrupt(copse_scratch *s, const char *what, uint64_t ref)
@@ -369,8 +376,16 @@ static hit front_pop(copse_scratch *s)
 
 /* Best-first walk of the graph from the forest's candidates, keeping the ef nearest seen
  * (s->best, a bounded max-heap); stops when the nearest unexpanded item is farther than the
- * ef-th nearest seen, as HNSW's search of its bottom layer. */
-static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_t *n_best)
+ * ef-th nearest seen, as HNSW's search of its bottom layer.
+ * With a filter f, only allowed items enter s->best, but every item near enough to improve
+ * it is still expanded: disallowed items are the paths between allowed ones (hnswlib's
+ * filtered search). Until ef allowed items are found nothing bounds the walk, so it widens
+ * by itself in proportion to 1 / selectivity; *spent counts its distances and the walk gives
+ * up (*spent > budget) when the exact scan of the allowed items would have been cheaper.
+ * Inlined into its two callers so the unfiltered walk carries no test of f. */
+static inline __attribute__((always_inline)) int
+walk(const query_args *a, uint64_t n_seed, uint64_t ef, const copse_filter *f, uint64_t budget,
+     uint64_t *n_best, uint64_t *spent)
 {
     const cp_reader *rd = a->rd;
     const cp_view *v = rd->v;
@@ -383,11 +398,16 @@ static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_
         return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the graph walk");
     for (uint64_t i = 0; i < n_seed; i++) {
         hit h = {cp_dist_internal(rd->g, rd->k, v->vectors, v->norms, &a->q, s->cand[i]), s->cand[i]};
-        best_offer(s->best, &len, ef, h);
+        if (!f || cp_filter_allows(f, v, h.slot))
+            best_offer(s->best, &len, ef, h);
         if (!front_push(s, h))
             return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the graph walk");
     }
+    if (f)
+        *spent = n_seed;
     while (s->front_len > 0) {
+        if (f && *spent > budget)
+            break;
         hit c = front_pop(s);
         if (len == ef && hit_worse(c, s->best[0]))
             break;
@@ -402,16 +422,104 @@ static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_
             s->fresh[n_fresh++] = nb[j];
             __builtin_prefetch(v->vectors + (uint64_t)nb[j] * rd->g->row_bytes);
         }
+        if (f)
+            *spent += n_fresh;
         for (uint64_t j = 0; j < n_fresh; j++) {
             hit h = {cp_dist_internal(rd->g, rd->k, v->vectors, v->norms, &a->q, s->fresh[j]), s->fresh[j]};
             if (len == ef && !hit_worse(s->best[0], h))
                 continue;
-            best_offer(s->best, &len, ef, h);
+            if (!f || cp_filter_allows(f, v, h.slot))
+                best_offer(s->best, &len, ef, h);
             if (!front_push(s, h))
                 return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the graph walk");
         }
     }
     *n_best = len;
+    return COPSE_OK;
+}
+
+static int graph_walk(const query_args *a, uint64_t n_seed, uint64_t ef, uint64_t *n_best)
+{
+    return walk(a, n_seed, ef, NULL, 0, n_best, NULL);
+}
+
+static int graph_walk_filtered(const query_args *a, uint64_t n_seed, uint64_t ef,
+                               uint64_t budget, uint64_t *n_best, uint64_t *spent)
+{
+    return walk(a, n_seed, ef, a->f, budget, n_best, spent);
+}
+
+/* ---- filtered queries ---- */
+
+/* What a walk of width ef costs, in a scan's distances, per ef: on Fashion-MNIST with degree
+ * 24 an unfiltered walk computes 16 ef distances at ef 10, 10 ef at 40 and 6 ef at 160, each
+ * a random access, where the scan's are sequential and prefetched. A filtered walk keeping ef
+ * allowed items meets about n / m items per allowed one (measured: 0.45 to 0.8 times the
+ * unfiltered count times n / m), so it costs about WALK_COST * ef * n / m, and scanning the
+ * m allowed items costs m: the scan is chosen while m * m <= WALK_COST * ef * n. */
+#define WALK_COST 8
+
+/* The true top-k among the allowed items: every one of them ranked. */
+static int scan_allowed(const query_args *a, int64_t *ids, float *dists, int64_t *n_out)
+{
+    copse_scratch *s = a->s;
+    const cp_view *v = a->rd->v;
+    if (!cp_grow((void **)&s->cand, &s->cand_cap, v->n_items + 1, sizeof *s->cand))
+        return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for the allowed items");
+    uint64_t m = cp_filter_collect(a->f, v, s->cand);
+    return rank(a, s->cand, m, ids, dists, n_out);
+}
+
+/* Without a graph: the forest gathers search_k * n / m candidates, so that about search_k of
+ * them are allowed, and only those are ranked. */
+static int forest_filtered(const query_args *a, uint64_t m, int64_t *ids, float *dists,
+                           int64_t *n_out)
+{
+    const cp_view *v = a->rd->v;
+    copse_scratch *s = a->s;
+    query_args wide = *a;
+    double sk = (double)a->search_k * (double)v->n_items / (double)m;
+    wide.search_k = sk < (double)v->n_leaf_items ? (uint64_t)sk : v->n_leaf_items;
+    uint64_t n_cand = 0, kept = 0;
+    int rc = gather(&wide, &n_cand);
+    if (rc != COPSE_OK)
+        return rc;
+    for (uint64_t i = 0; i < n_cand; i++)
+        if (cp_filter_allows(a->f, v, s->cand[i]))
+            s->cand[kept++] = s->cand[i];
+    if (kept < a->k)
+        return scan_allowed(a, ids, dists, n_out);
+    return rank(a, s->cand, kept, ids, dists, n_out);
+}
+
+static int run_filtered(const query_args *a, int exact, int64_t *ids, float *dists,
+                        int64_t *n_out)
+{
+    const cp_view *v = a->rd->v;
+    if (exact)
+        return scan_allowed(a, ids, dists, n_out);
+    if (a->search_k == 0)
+        return COPSE_OK; /* finds nothing, as without a filter */
+    uint64_t n = v->n_items, m = cp_filter_estimate(a->f, v);
+    uint64_t ef = a->search_k > a->k ? a->search_k : a->k;
+    if ((double)m * (double)m <= (double)WALK_COST * (double)(ef < n ? ef : n) * (double)n)
+        return scan_allowed(a, ids, dists, n_out);
+    int rc = scratch_begin(a->s, n);
+    if (rc != COPSE_OK)
+        return rc;
+    if (!v->graph)
+        return forest_filtered(a, m, ids, dists, n_out);
+    query_args seeds = *a;
+    seeds.search_k = (ef + 1) / 2;
+    if (ef > n)
+        ef = n;
+    uint64_t n_cand = 0, len = 0, spent = 0;
+    if ((rc = gather(&seeds, &n_cand)) != COPSE_OK ||
+        (rc = graph_walk_filtered(a, n_cand, ef, m, &len, &spent)) != COPSE_OK)
+        return rc;
+    if (spent > m || len < a->k)
+        return scan_allowed(a, ids, dists, n_out);
+    emit(a, len, ids, dists, n_out);
     return COPSE_OK;
 }
 
@@ -421,6 +529,8 @@ static int run_query(const query_args *a, int exact, int64_t *ids, float *dists,
     *n_out = 0;
     if (a->k == 0)
         return COPSE_OK;
+    if (a->f)
+        return run_filtered(a, exact, ids, dists, n_out);
     if (exact)
         return rank(a, NULL, a->rd->v->n_items, ids, dists, n_out);
     int rc = scratch_begin(a->s, a->rd->v->n_items);
@@ -508,7 +618,8 @@ static int prepare_item(const cp_reader *rd, copse_scratch *s, int64_t id, cp_qu
 }
 
 int cp_search(const cp_reader *rd, copse_scratch *scratch, const float *qv, int64_t id,
-              int64_t k, int64_t search_k, int exact, int64_t *ids, float *dists, int64_t *n_out)
+              int64_t k, int64_t search_k, int exact, const copse_filter *f, int64_t *ids,
+              float *dists, int64_t *n_out)
 {
     copse_scratch tmp_s, *s = scratch;
     if (!s) {
@@ -521,7 +632,9 @@ int cp_search(const cp_reader *rd, copse_scratch *scratch, const float *qv, int6
     *n_out = 0;
     const char *what = exact ? "exact" : "search";
     int rc = check_query(rd, s, k, search_k, ids, what);
-    query_args a = {rd, s, {NULL, 0}, (uint64_t)k, 0};
+    query_args a = {rd, s, {NULL, 0}, (uint64_t)k, 0, f};
+    if (rc == COPSE_OK && f)
+        rc = cp_filter_check(f, rd->v, &s->err, what);
     if (rc == COPSE_OK) {
         a.search_k = effective_search_k(rd->v, k, search_k);
         if (a.k > rd->v->n_items) /* no more results than items: bounds every buffer */
@@ -553,6 +666,7 @@ typedef struct batch {
     uint64_t k;
     int64_t search_k;
     int exact;
+    const copse_filter *f;
     int64_t *ids;
     float *dists;
     int64_t *counts;
@@ -570,7 +684,7 @@ static void batch_one(void *ctx, uint64_t i, int worker)
     batch_fail *f = &b->fail[worker];
     cp_err saved = s->err;
     int rc = cp_search(b->rd, s, b->qs + i * (uint64_t)b->rd->g->dim, 0, (int64_t)b->k,
-                       b->search_k, b->exact, ids, dists, &n);
+                       b->search_k, b->exact, b->f, ids, dists, &n);
     for (uint64_t j = (uint64_t)n; j < b->k; j++) {
         ids[j] = -1;
         if (dists)
@@ -602,8 +716,8 @@ static int batch_workers(copse_scratch *s, int nt)
 }
 
 int cp_search_batch(const cp_reader *rd, copse_scratch *scratch, const float *qs, int64_t nq,
-                    int64_t k, int64_t search_k, int exact, int n_threads, int64_t *ids,
-                    float *dists, int64_t *counts)
+                    int64_t k, int64_t search_k, int exact, int n_threads,
+                    const copse_filter *f, int64_t *ids, float *dists, int64_t *counts)
 {
     copse_scratch dummy = {0};
     copse_scratch *s = scratch ? scratch : &dummy;
@@ -621,7 +735,9 @@ int cp_search_batch(const cp_reader *rd, copse_scratch *scratch, const float *qs
             return rc;
     }
     int nt = cp_thread_count(n_threads, (uint64_t)nq);
-    batch b = {rd, qs, (uint64_t)k, search_k, exact, ids, dists, counts, NULL, NULL};
+    if (f && (rc = cp_filter_check(f, rd->v, &s->err, "search_batch")) != COPSE_OK)
+        return rc;
+    batch b = {rd, qs, (uint64_t)k, search_k, exact, f, ids, dists, counts, NULL, NULL};
     b.fail = cp_mallocarray((size_t)nt, sizeof *b.fail);
     if (!b.fail || batch_workers(s, nt) != COPSE_OK)
         rc = cp_fail(&s->err, COPSE_ERR_NOMEM, "search_batch: no memory");

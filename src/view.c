@@ -11,6 +11,7 @@
  * buffer) and releases it in one place. Id and label lookups live here because they read only
  * the view; everything they read from a file is bounds-checked first.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "internal.h"
@@ -94,6 +95,11 @@ static void bind(cp_view *v, const cp_meta *m, const cp_section *sec)
     v->label_data_len = s[CP_SEC_LABEL_DATA].length;
     v->label_order = s[CP_SEC_LABEL_ORDER].data;
     v->graph = s[CP_SEC_GRAPH].data;
+    v->tags = s[CP_SEC_TAGS].data;
+    /* Relaxed is enough: the number only has to differ between bindings, and a handle is
+     * bound under the exclusive access its state changes need. */
+    static _Atomic uint64_t generations;
+    v->generation = atomic_fetch_add_explicit(&generations, 1, memory_order_relaxed) + 1;
 }
 
 void cp_view_adopt(cp_view *v, cp_sections *s)

@@ -1,11 +1,11 @@
 /*
- * test_alloc.c: every allocation failing in turn. A scenario (add, label, build with a graph
- * on one and two threads, save, load, queries, batch, verify, unbuild) runs once per
- * allocation it makes, with exactly that allocation refused. Each call must fail cleanly
- * (COPSE_ERR_NOMEM, or the error of a call whose input an earlier failure left missing),
- * never crash, and leave what it had intact: an index whose build failed still holds its
- * items and builds once memory is back. ASan and LeakSanitizer (make test) check that no
- * error path leaks or touches freed memory.
+ * test_alloc.c: every allocation failing in turn. A scenario (add, label, tags, build with a
+ * graph on one and two threads, save, load, queries, batch, filters, verify, unbuild) runs
+ * once per allocation it makes, with exactly that allocation refused. Each call must fail
+ * cleanly (COPSE_ERR_NOMEM, or the error of a call whose input an earlier failure left
+ * missing), never crash, and leave what it had intact: an index whose build failed still
+ * holds its items and builds once memory is back. ASan and LeakSanitizer (make test) check
+ * that no error path leaks or touches freed memory.
  */
 #include <stdatomic.h>
 
@@ -51,6 +51,12 @@ int t_install_allocator(void)
 
 static int ok_or_nomem(int rc) { return rc == COPSE_OK || rc == COPSE_ERR_NOMEM; }
 
+static int allow_even(void *ctx, int64_t id)
+{
+    (void)ctx;
+    return id % 2 == 0;
+}
+
 /* One pass; returns 1 when every step succeeded. */
 static int scenario(t_ctx *t, const float *x, const char *path, int threads)
 {
@@ -72,6 +78,10 @@ static int scenario(t_ctx *t, const float *x, const char *path, int threads)
     all &= rc == COPSE_OK;
     int64_t added = copse_n_items(ix);
     rc = copse_set_label(ix, 3, "three");
+    CHECK(t, rc == COPSE_OK || rc == COPSE_ERR_NOMEM || (rc == COPSE_ERR_NOTFOUND && added == 0));
+    all &= rc == COPSE_OK;
+    uint32_t tags[] = {1, 5};
+    rc = copse_set_tags(ix, 6, tags, 2);
     CHECK(t, rc == COPSE_OK || rc == COPSE_ERR_NOMEM || (rc == COPSE_ERR_NOTFOUND && added == 0));
     all &= rc == COPSE_OK;
     rc = copse_build(ix, 3, threads);
@@ -102,6 +112,31 @@ static int scenario(t_ctx *t, const float *x, const char *path, int threads)
         rc = copse_exact_item(ix, NULL, 0, 10, got, d, &n);
         CHECK(t, ok_or_nomem(rc) || (rc == COPSE_ERR_NOTFOUND && added == 0));
         all &= rc == COPSE_OK;
+        /* Filters: made, used approximately, exactly and in a batch, freed. */
+        copse_filter *f[3] = {NULL, NULL, NULL};
+        rc = copse_filter_new_ids(ix, ids, N / 2, &f[0]);
+        CHECK(t, ok_or_nomem(rc) && (rc == COPSE_OK) == (f[0] != NULL));
+        all &= rc == COPSE_OK;
+        rc = copse_filter_new_tags(ix, 1u << 5, 0, &f[1]);
+        CHECK(t, ok_or_nomem(rc));
+        all &= rc == COPSE_OK;
+        rc = copse_filter_new_callback(allow_even, NULL, &f[2]);
+        CHECK(t, ok_or_nomem(rc));
+        all &= rc == COPSE_OK;
+        for (int i = 0; i < 3; i++) {
+            if (!f[i])
+                continue;
+            rc = copse_search_vector_filtered(ix, s, x, 10, 50, f[i], got, d, &n);
+            CHECK(t, ok_or_nomem(rc));
+            all &= rc == COPSE_OK;
+            rc = copse_exact_vector_filtered(ix, NULL, x, 10, f[i], got, d, &n);
+            CHECK(t, ok_or_nomem(rc));
+            all &= rc == COPSE_OK;
+            rc = copse_search_batch_filtered(ix, s, x, 3, 10, -1, 0, threads, f[i], batch, NULL, NULL);
+            CHECK(t, ok_or_nomem(rc));
+            all &= rc == COPSE_OK;
+            copse_filter_free(f[i]);
+        }
         rc = copse_verify(ix);
         CHECK(t, ok_or_nomem(rc));
         all &= rc == COPSE_OK;

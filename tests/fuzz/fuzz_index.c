@@ -54,6 +54,12 @@ static void results_ok(const copse_index *ix, const int64_t *ids, const float *d
     }
 }
 
+static int allow_odd(void *ctx, int64_t id)
+{
+    (void)ctx;
+    return id % 2 == 1;
+}
+
 static void exercise_loaded(copse_index *ix, int verified)
 {
     copse_scratch *s = NULL;
@@ -101,6 +107,27 @@ static void exercise_loaded(copse_index *ix, int verified)
     int64_t bids[2 * K], counts[2];
     float bd[2 * K];
     query_rc_ok(copse_search_batch(ix, s, qs, 2, K, 50, 0, 1, bids, bd, counts), verified, s);
+
+    /* Filtered: by tag (reads the tag section), by a few ids, by a callback; each approximate,
+     * exact and batched. On a verified index every result is allowed. */
+    int64_t some[] = {0, 1, 3, 7, 1000, 1007, 2007};
+    copse_filter *f[3] = {NULL, NULL, NULL};
+    FUZZ_CHECK(copse_filter_new_tags(ix, 0x3, 0, &f[0]) == COPSE_OK);
+    FUZZ_CHECK(copse_filter_new_ids(ix, some, 7, &f[1]) == COPSE_OK);
+    FUZZ_CHECK(copse_filter_new_callback(allow_odd, NULL, &f[2]) == COPSE_OK);
+    for (int i = 0; i < 3; i++) {
+        int rc = copse_search_vector_filtered(ix, s, q, K, 40, f[i], ids, d, &found);
+        query_rc_ok(rc, verified, s);
+        if (rc == COPSE_OK)
+            results_ok(ix, ids, d, found, K, verified);
+        for (int64_t j = 0; rc == COPSE_OK && verified && i == 2 && j < found; j++)
+            FUZZ_CHECK(allow_odd(NULL, ids[j]));
+        if (n <= MAX_EXACT)
+            query_rc_ok(copse_exact_vector_filtered(ix, s, q, K, f[i], ids, d, &found), verified, s);
+        query_rc_ok(copse_search_batch_filtered(ix, s, qs, 2, K, 50, 0, 1, f[i], bids, bd, counts),
+                    verified, s);
+        copse_filter_free(f[i]);
+    }
 
     /* Items: the first few positions, their vectors, labels and neighbours. */
     int64_t first = -1;

@@ -80,6 +80,24 @@ static void query_all(const char *name, copse_index *ix, int verified)
         rc = copse_exact_vector(ix, s, q, 3, ids, d, &n);
         EXPECT(rc == COPSE_OK || (!verified && rc == COPSE_ERR_CORRUPT),
                "exact_vector returned %d", rc);
+        /* Filtered by tag (reads the tag section) approximately and exactly: only items
+         * carrying the tag. */
+        copse_filter *f = NULL;
+        EXPECT(copse_filter_new_tags(ix, 1ull << variant, 0, &f) == COPSE_OK, "filter_new_tags");
+        for (int exact = 0; f && exact < 2; exact++) {
+            rc = exact ? copse_exact_vector_filtered(ix, s, q, 5, f, ids, d, &n)
+                       : copse_search_vector_filtered(ix, s, q, 5, 100, f, ids, d, &n);
+            EXPECT(rc == COPSE_OK || (!verified && rc == COPSE_ERR_CORRUPT),
+                   "%s_vector_filtered returned %d (%s)", exact ? "exact" : "search", rc,
+                   copse_scratch_errmsg(s));
+            for (int64_t i = 0; rc == COPSE_OK && i < n; i++) {
+                uint64_t mask = 0;
+                EXPECT(!verified || (copse_get_tags(ix, ids[i], &mask) == COPSE_OK &&
+                                     (mask >> variant & 1)),
+                       "filtered result %lld lacks tag %d", (long long)ids[i], variant);
+            }
+        }
+        copse_filter_free(f);
     }
     for (int64_t pos = 0; pos < copse_n_items(ix); pos += 7) {
         int64_t id;

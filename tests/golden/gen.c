@@ -104,6 +104,10 @@ static unsigned char *make_valid(const char *name, copse_metric m, int dim, int 
             snprintf(label, sizeof label, "item-%d", (i * 37) % 101);
             rc = copse_set_label(ix, id, label);
         }
+        /* Files with labels carry tags too (format 1.2), so every kind is in the base file. */
+        uint32_t tags[2] = {(uint32_t)(i % 7), (uint32_t)(60 + i % 4)};
+        if (rc == COPSE_OK && labels && i % 4 != 2)
+            rc = copse_set_tags(ix, id, tags, 1 + i % 2);
     }
     rc = rc ? rc : copse_build(ix, n > 1 ? 2 + n % 2 : 1, 1);
     char path[1024];
@@ -337,6 +341,14 @@ static void broken_table(void)
     sealed_entry("table-kind-0", SEC_LABEL_ORDER, 0, 0, COPSE_ERR_CORRUPT);
     sealed_entry("table-kind-unknown", SEC_LABEL_ORDER, 0, 99, COPSE_ERR_CORRUPT);
     sealed_entry("table-kind-twice", SEC_LEAF_ITEMS, 0, SEC_LEAVES, COPSE_ERR_CORRUPT);
+    /* The tag section must hold one 8-byte mask per item; kinds 13..15 are reserved. */
+    uint64_t tags_len;
+    sec_off(SEC_TAGS, &tags_len);
+    sealed_entry("tags-length-minus-8", SEC_TAGS, 16, tags_len - 8, COPSE_ERR_CORRUPT);
+    sealed_entry("tags-length-plus-8", SEC_TAGS, 16, tags_len + 8, COPSE_ERR_CORRUPT);
+    sealed_entry("tags-length-half", SEC_TAGS, 16, tags_len / 2, COPSE_ERR_CORRUPT);
+    sealed_entry("tags-length-0", SEC_TAGS, 16, 0, COPSE_ERR_CORRUPT);
+    sealed_entry("table-kind-reserved-13", SEC_TAGS, 0, 13, COPSE_ERR_CORRUPT);
     /* A required section (the roots, the last of the basic kinds) removed from the table. */
     unsigned char *c = edit();
     int r = entry_of(SEC_ROOTS), n = (int)fmt_n_sections(base, base_len);
@@ -380,7 +392,7 @@ static void broken_sections(void)
         {"vectors", SEC_VECTORS}, {"slot-ids", SEC_SLOT_IDS}, {"id-order", SEC_ID_ORDER},
         {"nodes", SEC_NODES}, {"leaves", SEC_LEAVES}, {"leaf-items", SEC_LEAF_ITEMS},
         {"roots", SEC_ROOTS}, {"label-offsets", SEC_LABEL_OFFSETS},
-        {"label-data", SEC_LABEL_DATA}, {"label-order", SEC_LABEL_ORDER}};
+        {"label-data", SEC_LABEL_DATA}, {"label-order", SEC_LABEL_ORDER}, {"tags", SEC_TAGS}};
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
         for (int i = 0; i < 3; i++) {
             snprintf(name, sizeof name, "%s-flip-%d", kinds[k].name, i);

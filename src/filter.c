@@ -1,0 +1,188 @@
+/*
+ * filter.c: the filters a query can take (which items it may return), and what search.c asks
+ * of them: may this slot be returned, about how many slots are allowed, and all of them.
+ *
+ * An id or tag filter is resolved once, when it is made, into a set of slots of the index it
+ * was made for: a sorted array when that is no larger than a bitmap (count * 32 <=
+ * n_items bits), else a bitmap. Resolving once keeps queries free of id lookups, and the exact count
+ * it gives is what lets search.c choose, per query, between scanning only the allowed items
+ * (a true top-k, cheap when few pass) and walking the graph through disallowed items. The set
+ * belongs to one binding of the view (its generation), so a filter used with another index,
+ * or with this one after a rebuild or reload, is refused instead of naming the wrong items.
+ *
+ * A callback filter has no size until asked: cp_filter_estimate calls it on a fixed sample
+ * of slots spread by a hash over the whole index. It is the caller's predicate, called on
+ * the querying threads, possibly at once from a batch's workers.
+ *
+ * Rejected: binding an id list lazily to each index it meets (a cache in the filter would be
+ * written by concurrent queries, needing a lock on the query path, and a per-query binding
+ * costs a lookup per id for every query).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SAMPLE 256 /* callback slots sampled to estimate its size: +-3% at one sigma */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A set filter from count distinct ascending slots: kept as they are when the array is the
+ * smaller form, else turned into a bitmap (slots is then freed). */
+static int make_set(const cp_view *v, uint32_t *slots, uint64_t count, copse_filter **out)
+{
+    copse_filter *f = cp_calloc(1, sizeof *f);
+    if (!f) {
+        cp_free(slots);
+        return COPSE_ERR_NOMEM;
+    }
+    f->generation = v->generation;
+    f->count = count;
+    if (count * 32 <= v->n_items) {
+        f->kind = CP_FILTER_SLOTS;
+        f->slots = slots;
+        *out = f;
+        return COPSE_OK;
+    }
+    uint64_t *bits = cp_calloc((size_t)((v->n_items + 63) / 64), sizeof *bits);
+    if (!bits) {
+        cp_free(slots);
+        cp_free(f);
+        return COPSE_ERR_NOMEM;
+    }
+    for (uint64_t i = 0; i < count; i++)
+        bits[slots[i] >> 6] |= 1ull << (slots[i] & 63);
+    cp_free(slots);
+    f->kind = CP_FILTER_BITMAP;
+    f->bits = bits;
+    *out = f;
+    return COPSE_OK;
+}
+
+int cp_filter_new_ids(const cp_view *v, const int64_t *ids, int64_t n, copse_filter **out)
+{
+    uint32_t *slots = cp_mallocarray(n > 0 ? (size_t)n : 1, sizeof *slots);
+    if (!slots)
+        return COPSE_ERR_NOMEM;
+    uint64_t count = 0, slot;
+    int sorted = 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (!cp_view_slot(v, ids[i], &slot))
+            continue; /* not in this index: allows nothing (copse.h says so) */
+        if (count && slot <= slots[count - 1])
+            sorted = 0;
+        slots[count++] = (uint32_t)slot;
+    }
+    if (!sorted) {
+        qsort(slots, count, sizeof *slots, cmp_u32);
+        uint64_t j = 0;
+        for (uint64_t i = 0; i < count; i++)
+            if (j == 0 || slots[i] != slots[j - 1])
+                slots[j++] = slots[i];
+        count = j;
+    }
+    return make_set(v, slots, count, out);
+}
+
+static int tags_match(uint64_t tags, uint64_t any_mask, uint64_t all_mask)
+{
+    return (any_mask == 0 || (tags & any_mask) != 0) && (tags & all_mask) == all_mask;
+}
+
+int cp_filter_new_tags(const cp_view *v, uint64_t any_mask, uint64_t all_mask, copse_filter **out)
+{
+    uint64_t count = 0, n = v->n_items;
+    for (uint64_t s = 0; s < n; s++)
+        count += tags_match(v->tags ? v->tags[s] : 0, any_mask, all_mask);
+    uint32_t *slots = cp_mallocarray(count ? count : 1, sizeof *slots);
+    if (!slots)
+        return COPSE_ERR_NOMEM;
+    for (uint64_t s = 0, j = 0; s < n; s++)
+        if (tags_match(v->tags ? v->tags[s] : 0, any_mask, all_mask))
+            slots[j++] = (uint32_t)s;
+    return make_set(v, slots, count, out);
+}
+
+int copse_filter_new_callback(int (*allow)(void *ctx, int64_t id), void *ctx, copse_filter **out)
+{
+    if (!out)
+        return COPSE_ERR_ARG;
+    *out = NULL;
+    if (!allow)
+        return COPSE_ERR_ARG;
+    cp_allocator_fix();
+    copse_filter *f = cp_calloc(1, sizeof *f);
+    if (!f)
+        return COPSE_ERR_NOMEM;
+    f->kind = CP_FILTER_CALLBACK;
+    f->allow = allow;
+    f->ctx = ctx;
+    *out = f;
+    return COPSE_OK;
+}
+
+void copse_filter_free(copse_filter *f)
+{
+    if (!f)
+        return;
+    cp_free((void *)f->slots);
+    cp_free((void *)f->bits);
+    cp_free(f);
+}
+
+int64_t copse_filter_count(const copse_filter *f)
+{
+    return f && f->kind != CP_FILTER_CALLBACK ? (int64_t)f->count : -1;
+}
+
+int cp_filter_check(const copse_filter *f, const cp_view *v, cp_err *err, const char *what)
+{
+    if (f->kind != CP_FILTER_CALLBACK && f->generation != v->generation)
+        return cp_fail(err, COPSE_ERR_ARG, "%s: the filter was made for another index, or for "
+                       "this one before it was rebuilt or reloaded", what);
+    return COPSE_OK;
+}
+
+uint64_t cp_filter_estimate(const copse_filter *f, const cp_view *v)
+{
+    if (f->kind != CP_FILTER_CALLBACK)
+        return f->count;
+    uint64_t n = v->n_items, hits = 0;
+    if (n <= SAMPLE) {
+        for (uint64_t s = 0; s < n; s++)
+            hits += cp_filter_allows(f, v, (uint32_t)s);
+        return hits;
+    }
+    /* Fibonacci hashing of 0, 1, ... into [0, n): spread over the whole index without
+     * following a stride, as ids often follow a pattern of the insertion order. */
+    for (uint64_t i = 1; i <= SAMPLE; i++) {
+        uint64_t h = i * 0x9e3779b97f4a7c15ull;
+        hits += cp_filter_allows(f, v, (uint32_t)(((unsigned __int128)h * n) >> 64));
+    }
+    return hits * n / SAMPLE;
+}
+
+uint64_t cp_filter_collect(const copse_filter *f, const cp_view *v, uint32_t *out)
+{
+    uint64_t count = 0, n = v->n_items;
+    switch (f->kind) {
+    case CP_FILTER_SLOTS:
+        memcpy(out, f->slots, f->count * sizeof *out);
+        return f->count;
+    case CP_FILTER_BITMAP:
+        for (uint64_t w = 0; w < (n + 63) / 64; w++)
+            for (uint64_t bits = f->bits[w]; bits; bits &= bits - 1)
+                out[count++] = (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(bits));
+        return count;
+    case CP_FILTER_CALLBACK:
+        for (uint64_t s = 0; s < n; s++)
+            if (cp_filter_allows(f, v, (uint32_t)s))
+                out[count++] = (uint32_t)s;
+        return count;
+    }
+    return 0;
+}

@@ -52,6 +52,19 @@ fuzz:
 	@bash scripts/deps.sh test
 	$(MAKE) -C tests/fuzz fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS)
 
+# A living index under load: 1 writer and 8 readers for SOAK_SECONDS (default 600), every
+# answer checked against brute force over the live set, saves and compactions killed with
+# SIGKILL at random points (tests/soak/soak.c prints what it checked and what it found).
+SOAK_SECONDS ?= 600
+soak:
+	@bash scripts/deps.sh build
+	cmake -S . -B build-test/release -DCOPSE_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build-test/release -j$(JOBS) --target copse_static
+	mkdir -p build-test/soak
+	$(CC) -std=c11 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Iinclude tests/soak/soak.c \
+	  build-test/release/libcopse.a -lpthread -lm -o build-test/soak/soak
+	build-test/soak/soak build-test/soak $(SOAK_SECONDS)
+
 # Side by side with Annoy, hnswlib and faiss (long: see bench/README.md).
 bench:
 	@bash scripts/deps.sh bench

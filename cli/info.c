@@ -11,9 +11,9 @@
 static const char info_help[] =
     "usage: copse info INDEX [--json]\n"
     "\n"
-    "Prints the index's format version, metric, dimension, items, trees, nodes, leaf size,\n"
-    "graph degree, seed, file size and sections (offset, length, CRC32C), as aligned text or\n"
-    "as one JSON object.\n"
+    "Prints the index's format version, metric, dimension, live items, items added and\n"
+    "deleted since build, trees, nodes, leaf size, graph degree, seed, file size and sections\n"
+    "(offset, length, CRC32C), as aligned text or as one JSON object.\n"
     "\n"
     "      --json         one JSON object\n";
 
@@ -41,7 +41,10 @@ static void print_text(const char *path, const copse_index *ix, const index_fact
     printf("format version  %d.%d\n", f->major, f->minor);
     printf("metric          %s\n", copse_metric_name(copse_get_metric(ix)));
     printf("dimension       %d\n", copse_dim(ix));
-    printf("items           %lld\n", (long long)copse_n_items(ix));
+    printf("items           %lld live\n", (long long)copse_n_items(ix));
+    printf("changes         %lld added, %lld deleted since build%s\n", (long long)copse_n_added(ix),
+           (long long)copse_n_deleted(ix),
+           copse_n_added(ix) + copse_n_deleted(ix) ? " (copse compact folds them in)" : "");
     printf("largest id      %lld\n", (long long)copse_max_id(ix));
     printf("labels          %s\n", copse_has_labels(ix) ? "yes" : "no");
     printf("trees           %d\n", copse_n_trees(ix));
@@ -69,12 +72,14 @@ static void print_json(const char *path, const copse_index *ix, const index_fact
     fputs("{\"file\": ", stdout);
     out_json_string(stdout, path);
     printf(", \"format_version\": \"%d.%d\", \"metric\": \"%s\", \"dimension\": %d, "
-           "\"items\": %lld, \"largest_id\": %lld, \"labels\": %s, \"trees\": %d, "
+           "\"items\": %lld, \"added\": %lld, \"deleted\": %lld, \"largest_id\": %lld, "
+           "\"labels\": %s, \"trees\": %d, "
            "\"split_nodes\": %lld, \"leaves\": %lld, \"leaf_size\": %d, \"graph_degree\": %d, "
            "\"seed\": %llu, "
            "\"file_size\": %llu",
            f->major, f->minor, copse_metric_name(copse_get_metric(ix)), copse_dim(ix),
-           (long long)copse_n_items(ix), (long long)copse_max_id(ix),
+           (long long)copse_n_items(ix), (long long)copse_n_added(ix),
+           (long long)copse_n_deleted(ix), (long long)copse_max_id(ix),
            copse_has_labels(ix) ? "true" : "false", copse_n_trees(ix), (long long)f->n_split,
            (long long)f->n_leaves, copse_leaf_size(ix), copse_graph_degree(ix),
            (unsigned long long)copse_seed(ix),

@@ -7,8 +7,12 @@
  * Life of an index
  *   copse_new() -> ADDING: copse_add_item() as often as needed (re-adding an id replaces its
  *   vector); optionally copse_set_seed(), copse_set_leaf_size(), copse_on_disk_build().
- *   copse_build() -> BUILT: queries allowed, adds refused. copse_save() writes a file.
- *   copse_load() / copse_load_buffer() -> LOADED: a read-only view of a file or buffer.
+ *   copse_build() -> BUILT: queries allowed. copse_save() writes a file.
+ *   copse_load() / copse_load_buffer() -> LOADED: a view of a file or buffer, which stays
+ *   mapped read-only and is never written.
+ *   A BUILT or LOADED index is living: copse_add_item() adds or replaces items,
+ *   copse_delete_item() removes them, without a rebuild; copse_compact() rebuilds it from its
+ *   live items when the changes have grown (see "Changes after build").
  *   copse_unbuild() takes a BUILT index back to ADDING; copse_unload() takes a LOADED or BUILT
  *   index back to an empty ADDING state with the same dimension and metric.
  *   Every call checks the state it needs and returns COPSE_ERR_STATE when it is wrong.
@@ -22,9 +26,13 @@
  *   The library never prints, exits or aborts on a caller's error.
  *
  * Threads
- *   A BUILT or LOADED index is immutable: any number of threads may query it at once, each
- *   with its own copse_scratch (or NULL, which allocates a temporary one per call). Calls that
- *   change an index (add, build, save, load, unload, setters) need exclusive access.
+ *   Any number of threads may query a BUILT or LOADED index at once, each with its own
+ *   copse_scratch (or NULL, which allocates a temporary one per call), while one other thread
+ *   changes it: copse_add_item(s), copse_delete_item(s), copse_compact() and copse_save() may
+ *   run beside queries; a query sees each change entirely or not at all, and waits at most for
+ *   one small step of a change (a delete, or 64 inserted items). Every other call that changes
+ *   an index (build, load, unload, unbuild, setters) needs exclusive access, and so do two
+ *   changing calls at once.
  *
  * Ids
  *   Items are named by non-negative 64-bit ids, which need not be dense: memory and file size
@@ -61,8 +69,11 @@ extern "C" {
 #define COPSE_VERSION_PATCH 0
 #define COPSE_VERSION_NUMBER \
     (COPSE_VERSION_MAJOR * 10000 + COPSE_VERSION_MINOR * 100 + COPSE_VERSION_PATCH)
-#define COPSE_FORMAT_MAJOR 1
-#define COPSE_FORMAT_MINOR 2 /* 1.1: the neighbour graph section; 1.2: item tags */
+/* The newest file format this library reads and writes. An index with changes after build
+ * (added or deleted items) is saved as 2.0, which 1.x readers refuse; any other is saved as
+ * 1.2 (1.1: the neighbour graph section; 1.2: item tags), which 1.x readers read. */
+#define COPSE_FORMAT_MAJOR 2
+#define COPSE_FORMAT_MINOR 0
 
 /* Status codes. Library codes sit in a reserved negative range so they never collide with
  * errno values or with a caller's own codes. */
@@ -242,8 +253,47 @@ COPSE_API int copse_get_tags(const copse_index *ix, int64_t id, uint64_t *mask);
  * COPSE_ERR_NOMEM, COPSE_ERR_IO (on-disk). */
 COPSE_API int copse_build(copse_index *ix, int n_trees, int n_threads);
 /* Drops the trees of a BUILT in-memory index and returns to ADDING with its items kept.
- * Errors: COPSE_ERR_STATE (LOADED, on-disk, or not built). */
+ * Errors: COPSE_ERR_STATE (LOADED, on-disk, not built, or changed since build: compact first). */
 COPSE_API int copse_unbuild(copse_index *ix);
+
+/* ---- changes after build ------------------------------------------------------------------
+ *
+ * copse_add_item() and copse_add_items() also work on a BUILT or LOADED index: a new id is
+ * added, an existing one gets the new vector (the old is deleted). Items added after build
+ * are linked into a neighbour graph of their own as they arrive, so queries walk them rather
+ * than scan them; deleted items never appear in any result (by vector, by item, exact, batch),
+ * and queries still return k results whenever k live items exist. copse_n_items() counts the
+ * live items; copse_get_item() of a deleted id is COPSE_ERR_NOTFOUND. Items added after build
+ * carry no label. copse_save() writes the base and its changes as one file (format 2.0, which
+ * 1.x readers refuse rather than return deleted items); loading it brings the changes back.
+ * A loaded file is never written: changes live in memory until saved.
+ *
+ * Deleted items keep their place (they still guide the walk) and added ones sit in a second,
+ * smaller structure that every query also searches: each costs memory and a little speed.
+ * copse_compact() rebuilds the index from its live items alone, which frees both and brings
+ * recall and speed back to a fresh build's. It pays off once deleted plus added items reach
+ * about a quarter of the base (measured in bench/RESULTS.md); copse_set_compact_threshold()
+ * makes adds and deletes compact by themselves past a fraction of the base. */
+
+/* Deletes items: all of them, or none when one is not in the index (COPSE_ERR_NOTFOUND naming
+ * it); an id listed twice is deleted once. BUILT or LOADED.
+ * Errors: COPSE_ERR_STATE (ADDING), COPSE_ERR_NOTFOUND, COPSE_ERR_ARG (n < 0, NULL ids). */
+COPSE_API int copse_delete_item(copse_index *ix, int64_t id);
+COPSE_API int copse_delete_items(copse_index *ix, int64_t n, const int64_t *ids);
+/* Rebuilds a BUILT or LOADED index from its live items with the same seed, tree count, leaf
+ * size and graph degree (n_threads as in copse_build), leaving it BUILT in memory with no
+ * changes; a loaded file stays as it was until copse_save. On failure nothing changes.
+ * Errors: COPSE_ERR_STATE, COPSE_ERR_NOMEM. */
+COPSE_API int copse_compact(copse_index *ix, int n_threads);
+/* Adds and deletes compact the index by themselves once deleted plus added items reach
+ * fraction x the base's items (0, the default: never). Errors: COPSE_ERR_ARG (negative). */
+COPSE_API int copse_set_compact_threshold(copse_index *ix, double fraction);
+/* Threads an add after build links its items with (default 1; <= 0: one per online CPU). */
+COPSE_API int copse_set_change_threads(copse_index *ix, int n_threads);
+/* Items deleted or replaced since the base was built, still held until copse_compact. */
+COPSE_API int64_t copse_n_deleted(const copse_index *ix);
+/* Items added (or replaced) since the base was built. */
+COPSE_API int64_t copse_n_added(const copse_index *ix);
 
 /* ---- files ----------------------------------------------------------------------------- */
 

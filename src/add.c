@@ -193,8 +193,8 @@ int cp_builder_add(cp_builder *b, const cp_geom *g, int64_t id, const float *v, 
     return rc == COPSE_OK ? put_item(b, g, id, v, err) : rc;
 }
 
-int cp_builder_add_many(cp_builder *b, const cp_geom *g, int64_t n, const int64_t *ids,
-                        int64_t first_id, const float *vs, cp_err *err)
+int cp_check_rows(const cp_geom *g, int64_t n, const int64_t *ids, int64_t first_id,
+                  const float *vs, cp_err *err)
 {
     if (n < 0 || (n > 0 && !vs))
         return cp_fail(err, COPSE_ERR_ARG, "add_items: n = %lld with %s vectors",
@@ -213,10 +213,40 @@ int cp_builder_add_many(cp_builder *b, const cp_geom *g, int64_t n, const int64_
                 return cp_fail(err, COPSE_ERR_VALUE, "add_items: row %lld: component %zu "
                                "is NaN or infinite", (long long)i, j);
     }
-    int rc = builder_reserve(b, g, (uint64_t)n, err);
+    return COPSE_OK;
+}
+
+int cp_builder_add_many(cp_builder *b, const cp_geom *g, int64_t n, const int64_t *ids,
+                        int64_t first_id, const float *vs, cp_err *err)
+{
+    size_t dim = (size_t)g->dim;
+    int rc = cp_check_rows(g, n, ids, first_id, vs, err);
+    if (rc == COPSE_OK)
+        rc = builder_reserve(b, g, (uint64_t)n, err);
     for (int64_t i = 0; i < n && rc == COPSE_OK; i++)
         rc = put_item(b, g, ids ? ids[i] : first_id + i, vs + (size_t)i * dim, err);
     return rc;
+}
+
+int cp_builder_append(cp_builder *b, const cp_geom *g, int64_t id, const float *v,
+                      uint64_t *old_slot, cp_err *err)
+{
+    int rc = builder_reserve(b, g, 1, err);
+    if (rc != COPSE_OK)
+        return rc;
+    uint64_t pos = map_find_pos(b, id), slot = b->n;
+    *old_slot = b->map_keys[pos] ? b->map_slots[pos] : UINT64_MAX;
+    if ((rc = write_row(b, g, slot, v, err)) != COPSE_OK)
+        return rc;
+    b->map_keys[pos] = (uint64_t)id + 1;
+    b->map_slots[pos] = (uint32_t)slot;
+    b->ids[slot] = id;
+    if (b->labels)
+        b->labels[slot] = NULL;
+    b->n++;
+    if (id > b->max_id)
+        b->max_id = id;
+    return COPSE_OK;
 }
 
 int cp_builder_set_label(cp_builder *b, int64_t id, const char *label, cp_err *err)

@@ -14,6 +14,10 @@
  * of slots spread by a hash over the whole index. It is the caller's predicate, called on
  * the querying threads, possibly at once from a batch's workers.
  *
+ * Changes after build (live.c) wrap the caller's filter, per query, in a LIVE filter that
+ * also refuses deleted slots; the items added after build are matched by id (an id filter
+ * keeps the ids it was asked for), so one filter serves the base and the added items alike.
+ *
  * Rejected: binding an id list lazily to each index it meets (a cache in the filter would be
  * written by concurrent queries, needing a lock on the query path, and a per-query binding
  * costs a lookup per id for every query).
@@ -63,11 +67,38 @@ static int make_set(const cp_view *v, uint32_t *slots, uint64_t count, copse_fil
     return COPSE_OK;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The ids asked for, ascending and distinct: what items added after build are matched by. */
+static int64_t *sorted_ids(const int64_t *ids, int64_t n, uint64_t *n_out)
+{
+    int64_t *c = cp_mallocarray(n > 0 ? (size_t)n : 1, sizeof *c);
+    if (!c)
+        return NULL;
+    memcpy(c, ids, (size_t)n * sizeof *c);
+    qsort(c, (size_t)n, sizeof *c, cmp_i64);
+    uint64_t j = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (j == 0 || c[i] != c[j - 1])
+            c[j++] = c[i];
+    *n_out = j;
+    return c;
+}
+
 int cp_filter_new_ids(const cp_view *v, const int64_t *ids, int64_t n, copse_filter **out)
 {
+    uint64_t n_ids = 0;
+    int64_t *asked = sorted_ids(ids, n, &n_ids);
     uint32_t *slots = cp_mallocarray(n > 0 ? (size_t)n : 1, sizeof *slots);
-    if (!slots)
+    if (!slots || !asked) {
+        cp_free(slots);
+        cp_free(asked);
         return COPSE_ERR_NOMEM;
+    }
     uint64_t count = 0, slot;
     int sorted = 1;
     for (int64_t i = 0; i < n; i++) {
@@ -85,7 +116,14 @@ int cp_filter_new_ids(const cp_view *v, const int64_t *ids, int64_t n, copse_fil
                 slots[j++] = slots[i];
         count = j;
     }
-    return make_set(v, slots, count, out);
+    int rc = make_set(v, slots, count, out);
+    if (rc != COPSE_OK) {
+        cp_free(asked);
+        return rc;
+    }
+    (*out)->ids = asked;
+    (*out)->n_ids = n_ids;
+    return COPSE_OK;
 }
 
 static int tags_match(uint64_t tags, uint64_t any_mask, uint64_t all_mask)
@@ -104,7 +142,30 @@ int cp_filter_new_tags(const cp_view *v, uint64_t any_mask, uint64_t all_mask, c
     for (uint64_t s = 0, j = 0; s < n; s++)
         if (tags_match(v->tags ? v->tags[s] : 0, any_mask, all_mask))
             slots[j++] = (uint32_t)s;
-    return make_set(v, slots, count, out);
+    int rc = make_set(v, slots, count, out);
+    if (rc == COPSE_OK) {
+        (*out)->is_tags = 1;
+        (*out)->any_mask = any_mask;
+        (*out)->all_mask = all_mask;
+    }
+    return rc;
+}
+
+int cp_filter_allows_id(const copse_filter *f, int64_t id)
+{
+    if (f->kind == CP_FILTER_CALLBACK)
+        return f->allow(f->ctx, id) != 0;
+    if (f->is_tags)
+        return tags_match(0, f->any_mask, f->all_mask);
+    uint64_t lo = 0, hi = f->n_ids;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (f->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < f->n_ids && f->ids[lo] == id;
 }
 
 int copse_filter_new_callback(int (*allow)(void *ctx, int64_t id), void *ctx, copse_filter **out)
@@ -131,6 +192,7 @@ void copse_filter_free(copse_filter *f)
         return;
     cp_free((void *)f->slots);
     cp_free((void *)f->bits);
+    cp_free((void *)f->ids);
     cp_free(f);
 }
 
@@ -141,6 +203,12 @@ int64_t copse_filter_count(const copse_filter *f)
 
 int cp_filter_check(const copse_filter *f, const cp_view *v, cp_err *err, const char *what)
 {
+    if (f->kind == CP_FILTER_LIVE) {
+        /* The delta's items are matched by id, which holds across bindings. */
+        if (!f->inner || f->in_delta)
+            return COPSE_OK;
+        f = f->inner;
+    }
     if (f->kind != CP_FILTER_CALLBACK && f->generation != v->generation)
         return cp_fail(err, COPSE_ERR_ARG, "%s: the filter was made for another index, or for "
                        "this one before it was rebuilt or reloaded", what);
@@ -149,7 +217,7 @@ int cp_filter_check(const copse_filter *f, const cp_view *v, cp_err *err, const 
 
 uint64_t cp_filter_estimate(const copse_filter *f, const cp_view *v)
 {
-    if (f->kind != CP_FILTER_CALLBACK)
+    if (f->kind == CP_FILTER_SLOTS || f->kind == CP_FILTER_BITMAP)
         return f->count;
     uint64_t n = v->n_items, hits = 0;
     if (n <= SAMPLE) {
@@ -179,6 +247,7 @@ uint64_t cp_filter_collect(const copse_filter *f, const cp_view *v, uint32_t *ou
                 out[count++] = (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(bits));
         return count;
     case CP_FILTER_CALLBACK:
+    case CP_FILTER_LIVE:
         for (uint64_t s = 0; s < n; s++)
             if (cp_filter_allows(f, v, (uint32_t)s))
                 out[count++] = (uint32_t)s;

@@ -57,7 +57,21 @@ cp_table_entry cp_table_get(const unsigned char *img, uint32_t i)
 
 static const char *const section_names[CP_SEC_KIND_MAX + 1] = {
     NULL, "vectors", "norms", "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots",
-    "label_offsets", "label_data", "label_order", "graph", NULL, NULL, NULL, "tags"};
+    "label_offsets", "label_data", "label_order", "graph", NULL, NULL, NULL, "tags",
+    "tombstones", "delta_meta", "delta_vectors", "delta_ids", "delta_norms", "delta_graph",
+    "delta_dead"};
+
+/* A file with changes after build is format 2: a 1024-byte header with room for more
+ * sections, and a major version 1.x readers refuse (they would return deleted items). */
+static int has_changes(const cp_section *sec)
+{
+    for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
+        if (sec[k].length)
+            return 1;
+    return 0;
+}
+
+static uint32_t header_size(const cp_section *sec) { return has_changes(sec) ? CP_HEADER_SIZE_2 : CP_HEADER_SIZE; }
 
 const char *cp_section_name(int kind)
 {
@@ -66,7 +80,7 @@ const char *cp_section_name(int kind)
 
 uint64_t cp_format_layout(const cp_section *sec, uint64_t *offset)
 {
-    uint64_t pos = CP_HEADER_SIZE;
+    uint64_t pos = header_size(sec);
     for (int k = 1; k <= CP_SEC_KIND_MAX; k++) {
         if (offset)
             offset[k] = 0;
@@ -80,17 +94,33 @@ uint64_t cp_format_layout(const cp_section *sec, uint64_t *offset)
     return pos;
 }
 
+static void put_delta_meta(const cp_meta *m, unsigned char *p)
+{
+    memset(p, 0, CP_DELTA_META_SIZE);
+    put64(p, m->n_delta);
+    put32(p + 8, m->delta_degree);
+    put32(p + 12, m->delta_entry);
+    uint32_t r;
+    memcpy(&r, &m->delta_radius, 4);
+    put32(p + 16, r);
+    put64(p + 24, m->n_dead);
+    put64(p + 32, m->n_delta_dead);
+}
+
+void cp_format_delta_meta(const cp_meta *m, unsigned char *out) { put_delta_meta(m, out); }
+
 static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_t *offset,
                           uint64_t file_size, const uint32_t *crcs, unsigned char *h)
 {
     cp_geom g;
+    uint32_t size = header_size(sec);
     cp_geom_init(&g, (copse_metric)m->metric, (int)m->dim);
-    memset(h, 0, CP_HEADER_SIZE);
+    memset(h, 0, size);
     memcpy(h, magic, 8);
     put32(h + 8, BYTE_ORDER_MARK);
-    put16(h + 12, COPSE_FORMAT_MAJOR);
-    put16(h + 14, COPSE_FORMAT_MINOR);
-    put32(h + 16, CP_HEADER_SIZE);
+    put16(h + 12, size == CP_HEADER_SIZE ? 1 : 2);
+    put16(h + 14, size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR : COPSE_FORMAT_MINOR);
+    put32(h + 16, size);
     put32(h + 24, m->metric);
     put32(h + 28, m->dim);
     put32(h + 32, m->leaf_size);
@@ -116,7 +146,7 @@ static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_
         put64(e + 16, sec[k].length);
     }
     put32(h + 104, n);
-    put32(h + 20, cp_crc32c(0, h, CP_HEADER_SIZE));
+    put32(h + 20, cp_crc32c(0, h, size));
 }
 
 static int sink_put(const cp_sink *out, const void *data, size_t len, uint64_t off, cp_err *err)
@@ -133,7 +163,7 @@ int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
 {
     uint64_t offset[CP_SEC_KIND_MAX + 1];
     uint32_t crcs[CP_SEC_KIND_MAX + 1] = {0};
-    unsigned char hdr[CP_HEADER_SIZE];
+    unsigned char hdr[CP_HEADER_SIZE_2];
     uint64_t file_size = cp_format_layout(sec, offset);
     for (int k = 1; k <= CP_SEC_KIND_MAX; k++) {
         if (sec[k].length == 0)
@@ -151,7 +181,7 @@ int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
             return rc;
     }
     header_encode(m, sec, offset, file_size, crcs, hdr);
-    return sink_put(out, hdr, sizeof hdr, 0, err);
+    return sink_put(out, hdr, header_size(sec), 0, err);
 }
 
 /* ---- reading ---- */
@@ -183,13 +213,17 @@ static int check_header(const unsigned char *h, uint64_t len, cp_meta *m, uint32
     if (*major > COPSE_FORMAT_MAJOR)
         return cp_fail(err, COPSE_ERR_VERSION, "format version %d.%d is newer than this "
                        "library's %d.%d", *major, *minor, COPSE_FORMAT_MAJOR, COPSE_FORMAT_MINOR);
-    if (*major == 0 || get32(h + 16) != CP_HEADER_SIZE)
+    uint32_t size = *major == 1 ? CP_HEADER_SIZE : CP_HEADER_SIZE_2;
+    if (*major == 0 || get32(h + 16) != size)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: bad version %d or header size %u",
                        *major, get32(h + 16));
-    unsigned char copy[CP_HEADER_SIZE];
-    memcpy(copy, h, CP_HEADER_SIZE);
+    if (len < size)
+        return cp_fail(err, COPSE_ERR_CORRUPT, "truncated: %llu bytes, less than the %u-byte "
+                       "header", (unsigned long long)len, size);
+    unsigned char copy[CP_HEADER_SIZE_2];
+    memcpy(copy, h, size);
     put32(copy + 20, 0);
-    if (cp_crc32c(0, copy, CP_HEADER_SIZE) != get32(h + 20))
+    if (cp_crc32c(0, copy, size) != get32(h + 20))
         return cp_fail(err, COPSE_ERR_CORRUPT, "header checksum mismatch");
     /* A flag is a promise of a newer writer that changes how the file reads: unknown, it
      * cannot be skipped as an unknown section can. */
@@ -218,11 +252,12 @@ static int check_header(const unsigned char *h, uint64_t len, cp_meta *m, uint32
     /* An empty index has no trees and no sections; any other has both. */
     int empty = m->n_items == 0;
     if (m->n_items > COPSE_MAX_ITEMS || (m->n_trees == 0) != empty || m->n_trees > COPSE_MAX_TREES ||
-        *n_sections > CP_MAX_SECTIONS || (*n_sections == 0) != empty ||
+        *n_sections > (size == CP_HEADER_SIZE ? CP_MAX_SECTIONS : CP_MAX_SECTIONS_2) ||
+        (size == CP_HEADER_SIZE && (*n_sections == 0) != empty) ||
         m->max_id < (empty ? -1 : 0) || (empty && m->max_id != -1) || m->n_labelled > m->n_items)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: %llu items, %llu trees, %u sections",
                        (unsigned long long)m->n_items, (unsigned long long)m->n_trees, *n_sections);
-    if (!all_zero(h + TABLE_AT + *n_sections * ENTRY_SIZE, (CP_MAX_SECTIONS - *n_sections) * ENTRY_SIZE))
+    if (!all_zero(h + TABLE_AT + *n_sections * ENTRY_SIZE, size - TABLE_AT - *n_sections * ENTRY_SIZE))
         return cp_fail(err, COPSE_ERR_CORRUPT, "section table: an unused entry after the %u used "
                        "is not zero", *n_sections);
     if (file_size != len)
@@ -248,6 +283,9 @@ static int expected_lengths(const cp_geom *g, const cp_meta *m, uint64_t *want)
              cp_mul_add(m->n_items, (uint64_t)m->graph_degree * 4, 0, &want[CP_SEC_GRAPH]) &&
              cp_mul_add(m->n_items, 8, 0, &want[CP_SEC_TAGS]);
     want[CP_SEC_LABEL_DATA] = UINT64_MAX;
+    /* The changes' lengths follow from DELTA_META: check_changes. */
+    for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
+        want[k] = UINT64_MAX;
     return ok;
 }
 
@@ -257,7 +295,7 @@ static int check_extents(const unsigned char *img, uint64_t len, uint32_t n, cp_
 {
     for (uint32_t i = 0; i < n; i++) {
         cp_table_entry e = cp_table_get(img, i);
-        if (e.offset % CP_ALIGN || e.offset < CP_HEADER_SIZE || e.offset > len || e.length > len - e.offset)
+        if (e.offset % CP_ALIGN || e.offset < get32(img + 16) || e.offset > len || e.length > len - e.offset)
             return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u at offset %llu, %llu bytes, "
                            "is outside the %llu-byte file or misaligned", e.kind,
                            (unsigned long long)e.offset, (unsigned long long)e.length,
@@ -272,7 +310,14 @@ static int check_extents(const unsigned char *img, uint64_t len, uint32_t n, cp_
     return COPSE_OK;
 }
 
-static int read_table(const unsigned char *img, uint64_t len, uint32_t n, int minor,
+/* A kind this reader knows in a file of this major version. */
+static int known_kind(uint32_t kind, int major)
+{
+    return kind > 0 && kind <= CP_SEC_KIND_MAX && section_names[kind] &&
+           (kind < CP_FIRST_CHANGE_KIND || major >= 2);
+}
+
+static int read_table(const unsigned char *img, uint64_t len, uint32_t n, int major, int minor,
                       const cp_meta *m, const cp_geom *g, cp_section *sec, cp_err *err)
 {
     uint64_t want[CP_SEC_KIND_MAX + 1] = {0};
@@ -284,8 +329,8 @@ static int read_table(const unsigned char *img, uint64_t len, uint32_t n, int mi
     for (uint32_t i = 0; i < n; i++) {
         cp_table_entry e = cp_table_get(img, i);
         uint32_t kind = e.kind;
-        if (!cp_section_name((int)kind)) { /* unknown, or a kind reserved for later */
-            if (minor > COPSE_FORMAT_MINOR)
+        if (!known_kind(kind, major)) {
+            if (minor > (major == 1 ? CP_FORMAT1_MINOR : COPSE_FORMAT_MINOR))
                 continue; /* a section from a newer minor version: readable without it */
             return cp_fail(err, COPSE_ERR_CORRUPT, "section table entry %u: unknown kind %u", i, kind);
         }
@@ -327,6 +372,49 @@ static int check_presence(const cp_meta *m, const cp_geom *g, const cp_section *
     return COPSE_OK;
 }
 
+static uint64_t bitmap_bytes(uint64_t n) { return (n + 63) / 64 * 8; }
+
+/* The change sections against DELTA_META (format 2): all or none, each of its length. */
+static int check_changes(cp_meta *m, const cp_geom *g, const cp_section *sec, cp_err *err)
+{
+    const cp_section *dm = &sec[CP_SEC_DELTA_META];
+    int any = 0;
+    for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
+        any |= sec[k].length != 0;
+    if (!any)
+        return COPSE_OK;
+    if (dm->length != CP_DELTA_META_SIZE)
+        return cp_fail(err, COPSE_ERR_CORRUPT, "changes without a %d-byte delta_meta section",
+                       CP_DELTA_META_SIZE);
+    const unsigned char *p = dm->data;
+    m->n_delta = get64(p);
+    m->delta_degree = get32(p + 8);
+    m->delta_entry = get32(p + 12);
+    uint32_t r = get32(p + 16);
+    memcpy(&m->delta_radius, &r, 4);
+    m->n_dead = get64(p + 24);
+    m->n_delta_dead = get64(p + 32);
+    uint64_t n = m->n_delta, want[CP_SEC_KIND_MAX + 1] = {0};
+    if (n > COPSE_MAX_ITEMS || m->delta_degree > CP_MAX_GRAPH_DEGREE || m->n_dead > m->n_items ||
+        m->n_delta_dead > n || (n && m->delta_entry >= n) || !all_zero(p + 20, 4) ||
+        !all_zero(p + 40, CP_DELTA_META_SIZE - 40) || !(m->delta_radius >= 0))
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta_meta: %llu items, degree %u, entry %u",
+                       (unsigned long long)n, m->delta_degree, m->delta_entry);
+    want[CP_SEC_TOMBSTONES] = m->n_dead ? bitmap_bytes(m->n_items) : 0;
+    want[CP_SEC_DELTA_META] = CP_DELTA_META_SIZE;
+    want[CP_SEC_DELTA_VECTORS] = n * g->row_bytes;
+    want[CP_SEC_DELTA_IDS] = n * 8;
+    want[CP_SEC_DELTA_NORMS] = cp_metric_has_norms(g->metric) ? n * 4 : 0;
+    want[CP_SEC_DELTA_GRAPH] = n * (uint64_t)m->delta_degree * 4;
+    want[CP_SEC_DELTA_DEAD] = n ? bitmap_bytes(n) : 0;
+    for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
+        if (sec[k].length != want[k])
+            return cp_fail(err, COPSE_ERR_CORRUPT, "section %s has %llu bytes, expected %llu",
+                           section_names[k], (unsigned long long)sec[k].length,
+                           (unsigned long long)want[k]);
+    return COPSE_OK;
+}
+
 static int check_roots(const cp_meta *m, const cp_section *sec, cp_err *err)
 {
     const uint64_t *roots = sec[CP_SEC_ROOTS].data;
@@ -359,8 +447,9 @@ int cp_format_parse(const unsigned char *img, uint64_t len, cp_meta *m, cp_secti
     if (get32(img + 36) != g.node_stride || m->leaf_size < 1 || m->leaf_size > 65535)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: node size %u (expected %zu), leaf "
                        "size %u", get32(img + 36), g.node_stride, m->leaf_size);
-    if ((rc = read_table(img, len, n_sections, *minor, m, &g, sec, err)) != COPSE_OK ||
-        (rc = check_presence(m, &g, sec, err)) != COPSE_OK)
+    if ((rc = read_table(img, len, n_sections, *major, *minor, m, &g, sec, err)) != COPSE_OK ||
+        (rc = check_presence(m, &g, sec, err)) != COPSE_OK ||
+        (rc = check_changes(m, &g, sec, err)) != COPSE_OK)
         return rc;
     return check_roots(m, sec, err);
 }

@@ -17,15 +17,40 @@
 struct copse_index {
     cp_geom g;
     cp_kernels kern;
-    copse_state_t state;
+    /* Atomic because compaction turns LOADED into BUILT beside queries, which only ever ask
+     * whether it is ADDING (which a compaction never makes it). */
+    _Atomic(copse_state_t) state;
     uint64_t seed;          /* for the next build, or the built or loaded index's */
     int leaf_size;          /* as set for the next build (0 = auto) */
     int graph_degree;       /* as set for the next build (0 = no graph) */
     cp_progress progress;   /* build progress callback and its counters */
     cp_builder b;           /* ADDING */
-    cp_view v;              /* BUILT, LOADED */
+    cp_view v;              /* BUILT, LOADED: the base */
+    cp_live *live;          /* BUILT, LOADED: the changes since the base was built */
+    int change_threads;     /* threads an add after build inserts with */
     cp_err err;
 };
+
+/* Calls that read a BUILT or LOADED index hold the changes' read lock, so a writer adding or
+ * deleting at the same time is seen entirely or not at all. */
+static void read_begin(const copse_index *ix)
+{
+    if (ix->state != COPSE_STATE_ADDING)
+        cp_live_read(ix->live);
+}
+
+static void read_end(const copse_index *ix)
+{
+    if (ix->state != COPSE_STATE_ADDING)
+        cp_live_done(ix->live);
+}
+
+/* The base is new (built, loaded, compacted): no changes yet. */
+static void base_changed(copse_index *ix)
+{
+    uint32_t deg = ix->v.graph_degree ? ix->v.graph_degree : CP_DEFAULT_GRAPH_DEGREE;
+    cp_live_reset(ix->live, ix->v.n_items, deg);
+}
 
 int copse_version_number(void) { return COPSE_VERSION_NUMBER; }
 
@@ -60,6 +85,9 @@ int copse_new(int dim, copse_metric metric, copse_index **out)
     ix->graph_degree = CP_DEFAULT_GRAPH_DEGREE;
     ix->state = COPSE_STATE_ADDING;
     cp_geom_init(&ix->g, COPSE_EUCLIDEAN, 1);
+    ix->change_threads = 1;
+    if (cp_live_new(&ix->live, &ix->g, &ix->kern, 0, 0, &ix->err) != COPSE_OK)
+        return COPSE_ERR_NOMEM;
     if (!cp_metric_valid((int)metric))
         return cp_fail(&ix->err, COPSE_ERR_METRIC, "unknown metric %d", (int)metric);
     if (dim < 1 || dim > COPSE_MAX_DIM)
@@ -74,6 +102,7 @@ void copse_free(copse_index *ix)
         return;
     cp_view_release(&ix->v);
     cp_builder_free(&ix->b);
+    cp_live_free(ix->live);
     cp_free(ix);
 }
 
@@ -85,6 +114,7 @@ int copse_unload(copse_index *ix)
         return cp_fail(&ix->err, COPSE_ERR_STATE, "unload: nothing is built or loaded");
     cp_view_release(&ix->v);
     cp_builder_free(&ix->b);
+    cp_live_reset(ix->live, 0, 0);
     ix->state = COPSE_STATE_ADDING;
     return COPSE_OK;
 }
@@ -171,14 +201,45 @@ int64_t copse_n_items(const copse_index *ix)
 {
     if (!ix)
         return 0;
-    return (int64_t)(ix->state == COPSE_STATE_ADDING ? ix->b.n : ix->v.n_items);
+    if (ix->state == COPSE_STATE_ADDING)
+        return (int64_t)ix->b.n;
+    read_begin(ix);
+    int64_t n = (int64_t)cp_live_count(ix->live);
+    read_end(ix);
+    return n;
+}
+
+int64_t copse_n_deleted(const copse_index *ix)
+{
+    if (!ix || ix->state == COPSE_STATE_ADDING)
+        return 0;
+    read_begin(ix);
+    int64_t n = (int64_t)cp_live_n_deleted(ix->live);
+    read_end(ix);
+    return n;
+}
+
+int64_t copse_n_added(const copse_index *ix)
+{
+    if (!ix || ix->state == COPSE_STATE_ADDING)
+        return 0;
+    read_begin(ix);
+    int64_t n = (int64_t)cp_live_n_delta(ix->live);
+    read_end(ix);
+    return n;
 }
 
 int64_t copse_max_id(const copse_index *ix)
 {
     if (!ix)
         return -1;
-    return ix->state == COPSE_STATE_ADDING ? ix->b.max_id : ix->v.max_id;
+    if (ix->state == COPSE_STATE_ADDING)
+        return ix->b.max_id;
+    read_begin(ix);
+    int64_t max = ix->v.max_id, added = cp_live_max_id(ix->live);
+    max = added > max ? added : max;
+    read_end(ix);
+    return max;
 }
 
 void copse_n_nodes(const copse_index *ix, int64_t *n_split, int64_t *n_leaves)
@@ -189,69 +250,84 @@ void copse_n_nodes(const copse_index *ix, int64_t *n_split, int64_t *n_leaves)
         *n_leaves = ix ? (int64_t)ix->v.n_leaves : 0;
 }
 
-uint64_t copse_file_size(const copse_index *ix)
-{
-    if (!ix || ix->state == COPSE_STATE_ADDING)
-        return 0;
-    return cp_view_file_size(&ix->v);
-}
-
 void copse_file_version(const copse_index *ix, int *major, int *minor)
 {
     int from_file = ix && ix->state != COPSE_STATE_ADDING && ix->v.image;
+    int changes = ix && ix->state != COPSE_STATE_ADDING && copse_n_deleted(ix) + copse_n_added(ix) > 0;
     if (major)
-        *major = from_file ? ix->v.file_major : COPSE_FORMAT_MAJOR;
+        *major = from_file && !changes ? ix->v.file_major : changes ? 2 : 1;
     if (minor)
-        *minor = from_file ? ix->v.file_minor : COPSE_FORMAT_MINOR;
+        *minor = from_file && !changes ? ix->v.file_minor : changes ? COPSE_FORMAT_MINOR : CP_FORMAT1_MINOR;
 }
 
 /* ---- ids ---- */
 
-/* Slot of id in any state, with a message when it is missing. */
-static int find_slot(const copse_index *ix, int64_t id, uint64_t *slot)
+/* Where id's vector is in any state (ADDING: a builder slot); the caller holds the read
+ * lock (read_begin) when the index is built or loaded. */
+static int find_place(const copse_index *ix, int64_t id, cp_place *at)
 {
-    int found = ix->state == COPSE_STATE_ADDING ? cp_builder_slot(&ix->b, id, slot)
-                                                : cp_view_slot(&ix->v, id, slot);
-    return found ? COPSE_OK : COPSE_ERR_NOTFOUND;
+    if (ix->state == COPSE_STATE_ADDING) {
+        at->delta = 0;
+        return cp_builder_slot(&ix->b, id, &at->slot);
+    }
+    return cp_live_find(ix->live, &ix->v, id, at);
 }
 
 int copse_has_item(const copse_index *ix, int64_t id)
 {
-    uint64_t slot;
-    return ix && find_slot(ix, id, &slot) == COPSE_OK;
+    if (!ix)
+        return 0;
+    cp_place at;
+    read_begin(ix);
+    int found = find_place(ix, id, &at);
+    read_end(ix);
+    return found;
 }
 
 int copse_item_id_at(const copse_index *ix, int64_t pos, int64_t *id)
 {
-    if (!ix || !id || pos < 0 || pos >= copse_n_items(ix))
+    if (!ix || !id || pos < 0)
         return COPSE_ERR_ARG;
-    *id = ix->state == COPSE_STATE_ADDING ? ix->b.ids[pos] : cp_view_id(&ix->v, (uint64_t)pos);
-    return COPSE_OK;
+    if (ix->state == COPSE_STATE_ADDING) {
+        if ((uint64_t)pos >= ix->b.n)
+            return COPSE_ERR_ARG;
+        *id = ix->b.ids[pos];
+        return COPSE_OK;
+    }
+    read_begin(ix);
+    int found = cp_live_id_at(ix->live, &ix->v, (uint64_t)pos, id) != 0;
+    read_end(ix);
+    return found ? COPSE_OK : COPSE_ERR_ARG;
 }
 
-/* Stored row of a slot: in the view, the builder's memory, or read into tmp (on-disk). */
-static const void *slot_row(const copse_index *ix, uint64_t slot, void *tmp)
+/* Stored row of an item: in the base or the delta, the builder's memory, or read into tmp
+ * (on-disk). */
+static const void *place_row(const copse_index *ix, cp_place at, void *tmp)
 {
     if (ix->state != COPSE_STATE_ADDING)
-        return ix->v.vectors + slot * ix->g.row_bytes;
-    return cp_builder_row(&ix->b, &ix->g, slot, tmp, NULL);
+        return cp_live_row(ix->live, &ix->v, at);
+    return cp_builder_row(&ix->b, &ix->g, at.slot, tmp, NULL);
 }
 
 int copse_get_item(const copse_index *ix, int64_t id, float *out)
 {
-    uint64_t slot;
     if (!ix || !out)
         return COPSE_ERR_ARG;
-    if (find_slot(ix, id, &slot) != COPSE_OK)
-        return COPSE_ERR_NOTFOUND;
     void *tmp = cp_malloc(ix->g.row_bytes);
     if (!tmp)
         return COPSE_ERR_NOMEM;
-    const void *row = slot_row(ix, slot, tmp);
-    if (row)
-        cp_decode(&ix->g, row, out);
+    cp_place at;
+    int rc = COPSE_ERR_NOTFOUND;
+    read_begin(ix);
+    if (find_place(ix, id, &at)) {
+        const void *row = place_row(ix, at, tmp);
+        if (row)
+            cp_decode(&ix->g, row, out);
+        rc = row ? COPSE_OK : COPSE_ERR_IO;
+    }
+    read_end(ix);
     cp_free(tmp);
-    return row ? COPSE_OK : COPSE_ERR_IO;
+    return rc;
 }
 
 /* Distance between two stored rows, as reported. */
@@ -272,19 +348,23 @@ static float row_distance(const copse_index *ix, const void *a, const void *b)
 
 int copse_get_distance(const copse_index *ix, int64_t a, int64_t b, float *out)
 {
-    uint64_t sa, sb;
     if (!ix || !out)
         return COPSE_ERR_ARG;
-    if (find_slot(ix, a, &sa) != COPSE_OK || find_slot(ix, b, &sb) != COPSE_OK)
-        return COPSE_ERR_NOTFOUND;
     unsigned char *tmp = cp_mallocarray(2, ix->g.row_bytes);
     if (!tmp)
         return COPSE_ERR_NOMEM;
-    const void *ra = slot_row(ix, sa, tmp), *rb = slot_row(ix, sb, tmp + ix->g.row_bytes);
-    if (ra && rb)
-        *out = row_distance(ix, ra, rb);
+    cp_place pa, pb;
+    int rc = COPSE_ERR_NOTFOUND;
+    read_begin(ix);
+    if (find_place(ix, a, &pa) && find_place(ix, b, &pb)) {
+        const void *ra = place_row(ix, pa, tmp), *rb = place_row(ix, pb, tmp + ix->g.row_bytes);
+        if (ra && rb)
+            *out = row_distance(ix, ra, rb);
+        rc = ra && rb ? COPSE_OK : COPSE_ERR_IO;
+    }
+    read_end(ix);
     cp_free(tmp);
-    return ra && rb ? COPSE_OK : COPSE_ERR_IO;
+    return rc;
 }
 
 int copse_distance(const copse_index *ix, const float *a, const float *b, float *out)
@@ -316,18 +396,31 @@ const char *copse_errmsg(const copse_index *ix) { return ix ? ix->err.msg : ""; 
 static int check_adding(copse_index *ix, const char *what)
 {
     if (ix->state != COPSE_STATE_ADDING)
-        return cp_fail(&ix->err, COPSE_ERR_STATE, "%s: the index is %s; items can only be added "
+        return cp_fail(&ix->err, COPSE_ERR_STATE, "%s: the index is %s; this can only be done "
                        "before build (unbuild or unload first)", what,
                        ix->state == COPSE_STATE_BUILT ? "built" : "loaded");
     return COPSE_OK;
+}
+
+static int compact(copse_index *ix, int n_threads);
+
+/* After a change: the caller's threshold may call for a compaction. */
+static int changed(copse_index *ix, int rc)
+{
+    if (rc == COPSE_OK && cp_live_wants_compaction(ix->live))
+        rc = compact(ix, ix->change_threads);
+    return rc;
 }
 
 int copse_add_item(copse_index *ix, int64_t id, const float *v)
 {
     if (!ix)
         return COPSE_ERR_ARG;
-    int rc = check_adding(ix, "add_item");
-    return rc == COPSE_OK ? cp_builder_add(&ix->b, &ix->g, id, v, &ix->err) : rc;
+    if (ix->state == COPSE_STATE_ADDING)
+        return cp_builder_add(&ix->b, &ix->g, id, v, &ix->err);
+    if (!v)
+        return cp_fail(&ix->err, COPSE_ERR_ARG, "add_item: vector is NULL");
+    return copse_add_items(ix, 1, &id, 0, v);
 }
 
 int copse_add_items(copse_index *ix, int64_t n, const int64_t *ids, int64_t first_id,
@@ -335,8 +428,41 @@ int copse_add_items(copse_index *ix, int64_t n, const int64_t *ids, int64_t firs
 {
     if (!ix)
         return COPSE_ERR_ARG;
-    int rc = check_adding(ix, "add_items");
-    return rc == COPSE_OK ? cp_builder_add_many(&ix->b, &ix->g, n, ids, first_id, vs, &ix->err) : rc;
+    if (ix->state == COPSE_STATE_ADDING)
+        return cp_builder_add_many(&ix->b, &ix->g, n, ids, first_id, vs, &ix->err);
+    return changed(ix, cp_live_add(ix->live, &ix->v, n, ids, first_id, vs, ix->change_threads,
+                                   &ix->err));
+}
+
+int copse_delete_items(copse_index *ix, int64_t n, const int64_t *ids)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    if (ix->state == COPSE_STATE_ADDING)
+        return cp_fail(&ix->err, COPSE_ERR_STATE, "delete: the index is not built or loaded "
+                       "(before build, leave the item out)");
+    return changed(ix, cp_live_delete(ix->live, &ix->v, n, ids, &ix->err));
+}
+
+int copse_delete_item(copse_index *ix, int64_t id) { return copse_delete_items(ix, 1, &id); }
+
+int copse_set_change_threads(copse_index *ix, int n_threads)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    ix->change_threads = n_threads;
+    return COPSE_OK;
+}
+
+int copse_set_compact_threshold(copse_index *ix, double fraction)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    if (!(fraction >= 0) || fraction > 1e6)
+        return cp_fail(&ix->err, COPSE_ERR_ARG, "set_compact_threshold: %g; want 0 (never) or "
+                       "a positive fraction of the base", fraction);
+    cp_live_set_threshold(ix->live, fraction);
+    return COPSE_OK;
 }
 
 int copse_set_label(copse_index *ix, int64_t id, const char *label)
@@ -368,14 +494,16 @@ int copse_set_tags(copse_index *ix, int64_t id, const uint32_t *tags, int n)
 
 int copse_get_tags(const copse_index *ix, int64_t id, uint64_t *mask)
 {
-    uint64_t slot;
     if (!ix || !mask)
         return COPSE_ERR_ARG;
-    if (find_slot(ix, id, &slot) != COPSE_OK)
-        return COPSE_ERR_NOTFOUND;
-    const uint64_t *tags = ix->state == COPSE_STATE_ADDING ? ix->b.tags : ix->v.tags;
-    *mask = tags ? tags[slot] : 0;
-    return COPSE_OK;
+    cp_place at;
+    read_begin(ix);
+    int found = find_place(ix, id, &at);
+    /* Items added after build carry no tags. */
+    const uint64_t *tags = ix->state == COPSE_STATE_ADDING ? ix->b.tags : at.delta ? NULL : ix->v.tags;
+    *mask = found && tags ? tags[at.slot] : 0;
+    read_end(ix);
+    return found ? COPSE_OK : COPSE_ERR_NOTFOUND;
 }
 
 int copse_on_disk_build(copse_index *ix, const char *path)
@@ -401,20 +529,22 @@ int copse_get_label(const copse_index *ix, int64_t id, const char **label, size_
 {
     if (!ix || !label)
         return COPSE_ERR_ARG;
-    uint64_t slot;
+    cp_place at;
     size_t l = 0;
     *label = NULL;
-    if (find_slot(ix, id, &slot) != COPSE_OK)
-        return COPSE_ERR_NOTFOUND;
-    if (ix->state != COPSE_STATE_ADDING) {
-        *label = cp_view_label(&ix->v, slot, &l);
-    } else if (ix->b.labels && ix->b.labels[slot]) {
-        *label = ix->b.labels[slot];
+    read_begin(ix);
+    int found = find_place(ix, id, &at);
+    /* Items added after build carry no label. */
+    if (found && ix->state != COPSE_STATE_ADDING && !at.delta) {
+        *label = cp_view_label(&ix->v, at.slot, &l);
+    } else if (found && ix->state == COPSE_STATE_ADDING && ix->b.labels && ix->b.labels[at.slot]) {
+        *label = ix->b.labels[at.slot];
         l = strlen(*label);
     }
+    read_end(ix);
     if (len)
         *len = *label ? l : 0;
-    return COPSE_OK;
+    return found ? COPSE_OK : COPSE_ERR_NOTFOUND;
 }
 
 int copse_find_label(const copse_index *ix, const char *label, int64_t *id)
@@ -424,10 +554,17 @@ int copse_find_label(const copse_index *ix, const char *label, int64_t *id)
     if (ix->state == COPSE_STATE_ADDING)
         return COPSE_ERR_STATE;
     uint64_t slot;
-    if (!cp_view_find_label(&ix->v, label, &slot) || slot >= ix->v.n_items)
-        return COPSE_ERR_NOTFOUND;
-    *id = cp_view_id(&ix->v, slot);
-    return COPSE_OK;
+    cp_place at;
+    int rc = COPSE_ERR_NOTFOUND;
+    read_begin(ix);
+    /* A deleted or replaced item's label is gone with it. */
+    if (cp_view_find_label(&ix->v, label, &slot) && slot < ix->v.n_items &&
+        cp_live_find(ix->live, &ix->v, cp_view_id(&ix->v, slot), &at) && !at.delta) {
+        *id = cp_view_id(&ix->v, slot);
+        rc = COPSE_OK;
+    }
+    read_end(ix);
+    return rc;
 }
 
 /* ---- building ---- */
@@ -446,9 +583,8 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
     cp_build_args a = {&ix->g, &ix->kern, ix->seed, n_trees,
                        ix->leaf_size ? ix->leaf_size : cp_auto_leaf_size(&ix->g, ix->graph_degree > 0),
                        graph ? ix->graph_degree : 0, n_threads, &ix->progress};
-    /* Units: each forest tree, and with a graph each throwaway tree built and its leaves
-     * paired, and the final lists. */
-    uint64_t units = (n_trees > 0 ? (uint64_t)n_trees : 1) + (graph ? 2 * CP_GRAPH_TREES + 1 : 0);
+    /* Units: each forest tree, and with a graph CP_GRAPH_STEPS shares of its inserts. */
+    uint64_t units = (n_trees > 0 ? (uint64_t)n_trees : 1) + (graph ? CP_GRAPH_STEPS : 0);
     int rc = cp_progress_begin(&ix->progress, units);
     if (rc != COPSE_OK)
         return cp_fail(&ix->err, rc, "build: no memory");
@@ -456,8 +592,10 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
     rc = on_disk ? cp_build_on_disk(&a, &ix->b, &ix->v, &ix->err)
                  : cp_build_in_memory(&a, &ix->b, &ix->v, &ix->err);
     cp_progress_end(&ix->progress);
-    if (rc == COPSE_OK)
+    if (rc == COPSE_OK) {
+        base_changed(ix);
         ix->state = COPSE_STATE_BUILT;
+    }
     return rc;
 }
 
@@ -469,57 +607,197 @@ int copse_unbuild(copse_index *ix)
         return cp_fail(&ix->err, COPSE_ERR_STATE, "unbuild: only an index built in memory can be "
                        "unbuilt (this one is %s)", ix->state == COPSE_STATE_ADDING ? "not built" :
                        ix->state == COPSE_STATE_LOADED ? "loaded" : "built on disk");
+    if (cp_live_changed(ix->live))
+        return cp_fail(&ix->err, COPSE_ERR_STATE, "unbuild: the index has changed since build "
+                       "(copse_compact first)");
     int rc = cp_builder_from_view(&ix->b, &ix->v, &ix->err);
     if (rc != COPSE_OK)
         return rc;
     cp_view_release(&ix->v);
+    cp_live_reset(ix->live, 0, 0);
     ix->state = COPSE_STATE_ADDING;
     return COPSE_OK;
 }
 
+/* Every live item into a fresh builder, labels and tags and all, in base order then delta
+ * order. */
+static int gather_live(copse_index *ix, cp_builder *b)
+{
+    cp_section sec[CP_SEC_KIND_MAX + 1] = {{0}};
+    cp_meta m = {0};
+    unsigned char meta[CP_DELTA_META_SIZE];
+    cp_live_sections(ix->live, sec, &m, meta);
+    const uint64_t *dead = sec[CP_SEC_TOMBSTONES].data, *ddead = sec[CP_SEC_DELTA_DEAD].data;
+    float *x = cp_mallocarray((size_t)ix->g.dim, sizeof *x);
+    int rc = x ? COPSE_OK : cp_fail(&ix->err, COPSE_ERR_NOMEM, "compact: no memory");
+    for (uint64_t s = 0; rc == COPSE_OK && s < ix->v.n_items; s++) {
+        if (dead && ((dead[s >> 6] >> (s & 63)) & 1))
+            continue;
+        int64_t id = cp_view_id(&ix->v, s);
+        size_t len;
+        const char *label = cp_view_label(&ix->v, s, &len);
+        cp_decode(&ix->g, ix->v.vectors + s * ix->g.row_bytes, x);
+        rc = cp_builder_add(b, &ix->g, id, x, &ix->err);
+        if (rc == COPSE_OK && label)
+            rc = cp_builder_set_label(b, id, label, &ix->err);
+        if (rc == COPSE_OK && ix->v.tags && ix->v.tags[s])
+            rc = cp_builder_set_tags(b, id, ix->v.tags[s], &ix->err);
+    }
+    const unsigned char *rows = sec[CP_SEC_DELTA_VECTORS].data;
+    const int64_t *ids = sec[CP_SEC_DELTA_IDS].data;
+    for (uint64_t s = 0; rc == COPSE_OK && s < m.n_delta; s++) {
+        if (ddead && ((ddead[s >> 6] >> (s & 63)) & 1))
+            continue;
+        cp_decode(&ix->g, rows + s * ix->g.row_bytes, x);
+        rc = cp_builder_add(b, &ix->g, ids[s], x, &ix->err);
+    }
+    cp_free(x);
+    return rc;
+}
+
+/* A fresh base from the live items, with the base's own settings; the old one is released
+ * once no query reads it. A failure changes nothing. */
+static int compact(copse_index *ix, int n_threads)
+{
+    cp_builder b;
+    cp_view fresh;
+    cp_builder_init(&b);
+    cp_view_init(&fresh);
+    int rc = gather_live(ix, &b);
+    int graph = ix->v.graph_degree > 0 && b.n >= 2;
+    int leaf = ix->v.leaf_size && !ix->v.count_repeats ? (int)ix->v.leaf_size
+                                                        : cp_auto_leaf_size(&ix->g, graph);
+    cp_build_args a = {&ix->g, &ix->kern, ix->seed, ix->v.n_trees ? (int)ix->v.n_trees : -1, leaf,
+                       graph ? (int)ix->v.graph_degree : 0, n_threads, &ix->progress};
+    if (rc == COPSE_OK && (rc = cp_progress_begin(&ix->progress, (uint64_t)(a.n_trees > 0 ? a.n_trees : 1) +
+                                                  (graph ? CP_GRAPH_STEPS : 0))) == COPSE_OK) {
+        rc = cp_build_in_memory(&a, &b, &fresh, &ix->err);
+        cp_progress_end(&ix->progress);
+    }
+    cp_builder_free(&b);
+    if (rc != COPSE_OK) {
+        cp_view_release(&fresh);
+        return rc;
+    }
+    cp_view old = ix->v;
+    cp_live_write_lock(ix->live);
+    ix->v = fresh;
+    base_changed(ix);
+    ix->state = COPSE_STATE_BUILT;
+    cp_live_write_unlock(ix->live);
+    cp_view_release(&old);
+    return COPSE_OK;
+}
+
+int copse_compact(copse_index *ix, int n_threads)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    if (ix->state == COPSE_STATE_ADDING)
+        return cp_fail(&ix->err, COPSE_ERR_STATE, "compact: the index is not built or loaded");
+    return compact(ix, n_threads);
+}
+
 /* ---- files ---- */
+
+/* The sections a save writes: the base's, and the changes' when there are any (meta is the
+ * DELTA_META block's room). */
+static void file_sections(const copse_index *ix, cp_section *sec, cp_meta *m, unsigned char *meta)
+{
+    memcpy(sec, ix->v.sec, (CP_SEC_KIND_MAX + 1) * sizeof *sec);
+    *m = ix->v.meta;
+    for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
+        sec[k] = (cp_section){NULL, 0};
+    if (cp_live_changed(ix->live))
+        cp_live_sections(ix->live, sec, m, meta);
+}
+
+/* A loaded file's image is what save writes, unless the index has changed since. */
+static int image_is_file(const copse_index *ix)
+{
+    return ix->v.image && !cp_live_changed(ix->live);
+}
 
 int copse_n_sections(const copse_index *ix)
 {
+    if (!ix || ix->state == COPSE_STATE_ADDING)
+        return 0;
+    cp_section sec[CP_SEC_KIND_MAX + 1];
+    cp_meta m;
+    unsigned char meta[CP_DELTA_META_SIZE];
     int n = 0;
-    for (int k = 1; ix && ix->state != COPSE_STATE_ADDING && k <= CP_SEC_KIND_MAX; k++)
-        n += ix->v.sec[k].length != 0;
-    return n;
-}
-
-/* Kind of the i-th present section in file order, or 0. */
-static int nth_section(const cp_view *v, int i)
-{
+    read_begin(ix);
+    file_sections(ix, sec, &m, meta);
+    read_end(ix);
     for (int k = 1; k <= CP_SEC_KIND_MAX; k++)
-        if (v->sec[k].length && i-- == 0)
-            return k;
-    return 0;
+        n += sec[k].length != 0;
+    return n;
 }
 
 int copse_section_info(const copse_index *ix, int i, const char **name, uint64_t *offset,
                        uint64_t *length, uint32_t *checksum)
 {
-    if (!ix || i < 0 || i >= copse_n_sections(ix))
+    if (!ix || i < 0 || ix->state == COPSE_STATE_ADDING)
         return COPSE_ERR_ARG;
-    const cp_view *v = &ix->v;
-    int kind = nth_section(v, i);
-    const cp_section *s = &v->sec[kind];
+    cp_section sec[CP_SEC_KIND_MAX + 1];
+    cp_meta m;
+    unsigned char meta[CP_DELTA_META_SIZE];
     uint64_t off[CP_SEC_KIND_MAX + 1];
-    cp_format_layout(v->sec, off);
-    if (name)
+    read_begin(ix);
+    file_sections(ix, sec, &m, meta);
+    int kind = 0;
+    for (int k = 1, left = i; k <= CP_SEC_KIND_MAX && !kind; k++)
+        if (sec[k].length && left-- == 0)
+            kind = k;
+    const cp_section *s = &sec[kind];
+    int from_image = image_is_file(ix);
+    cp_format_layout(sec, off);
+    if (kind && name)
         *name = cp_section_name(kind);
     /* A loaded file's table is the truth (a newer minor may have placed sections elsewhere). */
-    if (offset)
-        *offset = v->image ? (uint64_t)((const unsigned char *)s->data - v->image) : off[kind];
-    if (length)
+    if (kind && offset)
+        *offset = from_image ? (uint64_t)((const unsigned char *)s->data - ix->v.image) : off[kind];
+    if (kind && length)
         *length = s->length;
-    if (checksum) {
-        *checksum = v->image ? 0 : cp_crc32c(0, s->data, s->length);
-        for (uint32_t e = 0; v->image && e < cp_table_count(v->image); e++)
-            if (cp_table_get(v->image, e).kind == (uint32_t)kind)
-                *checksum = cp_table_get(v->image, e).crc;
+    if (kind && checksum) {
+        *checksum = from_image ? 0 : cp_crc32c(0, s->data, s->length);
+        for (uint32_t e = 0; from_image && e < cp_table_count(ix->v.image); e++)
+            if (cp_table_get(ix->v.image, e).kind == (uint32_t)kind)
+                *checksum = cp_table_get(ix->v.image, e).crc;
     }
-    return COPSE_OK;
+    read_end(ix);
+    return kind ? COPSE_OK : COPSE_ERR_ARG;
+}
+
+uint64_t copse_file_size(const copse_index *ix)
+{
+    if (!ix || ix->state == COPSE_STATE_ADDING)
+        return 0;
+    cp_section sec[CP_SEC_KIND_MAX + 1];
+    cp_meta m;
+    unsigned char meta[CP_DELTA_META_SIZE];
+    read_begin(ix);
+    file_sections(ix, sec, &m, meta);
+    uint64_t size = image_is_file(ix) ? ix->v.image_len : cp_format_layout(sec, NULL);
+    read_end(ix);
+    return size;
+}
+
+/* The file's bytes into a sink: the loaded image as it is, or the sections. */
+static int write_file(copse_index *ix, const cp_sink *sink)
+{
+    cp_section sec[CP_SEC_KIND_MAX + 1];
+    cp_meta m;
+    unsigned char meta[CP_DELTA_META_SIZE];
+    if (image_is_file(ix)) {
+        if (sink->buf) {
+            memcpy(sink->buf, ix->v.image, ix->v.image_len);
+            return COPSE_OK;
+        }
+        return cp_io_pwrite_all(sink->fd, ix->v.image, ix->v.image_len, 0, sink->name, &ix->err);
+    }
+    file_sections(ix, sec, &m, meta);
+    return cp_format_emit(&m, sec, sink, 0, &ix->err);
 }
 
 int copse_save(copse_index *ix, const char *path)
@@ -536,10 +814,7 @@ int copse_save(copse_index *ix, const char *path)
     if (rc != COPSE_OK)
         return rc;
     cp_sink sink = {fd, tmp, NULL};
-    if (ix->v.image)
-        rc = cp_io_pwrite_all(fd, ix->v.image, ix->v.image_len, 0, tmp, &ix->err);
-    else
-        rc = cp_format_emit(&ix->v.meta, ix->v.sec, &sink, 0, &ix->err);
+    rc = write_file(ix, &sink);
     if (rc == COPSE_OK)
         rc = cp_io_commit(fd, tmp, path, &ix->err);
     if (rc != COPSE_OK)
@@ -558,13 +833,9 @@ int copse_save_buffer(copse_index *ix, void *buf, size_t len)
     if (!buf || len < size)
         return cp_fail(&ix->err, COPSE_ERR_ARG, "save_buffer: a buffer of %zu bytes; the index "
                        "needs %llu (copse_file_size)", buf ? len : 0, (unsigned long long)size);
-    if (ix->v.image) {
-        memcpy(buf, ix->v.image, ix->v.image_len);
-        return COPSE_OK;
-    }
     memset(buf, 0, size);
     cp_sink sink = {-1, NULL, buf};
-    return cp_format_emit(&ix->v.meta, ix->v.sec, &sink, 0, &ix->err);
+    return write_file(ix, &sink);
 }
 
 static int check_loadable(copse_index *ix, const char *what)
@@ -594,6 +865,12 @@ static int open_image(copse_index *ix, const unsigned char *img, uint64_t len, v
         return rc;
     }
     cp_geom_init(&ix->g, (copse_metric)v->meta.metric, (int)v->meta.dim);
+    base_changed(ix);
+    if ((rc = cp_live_open(ix->live, v, ix->change_threads, &ix->err)) != COPSE_OK) {
+        cp_live_reset(ix->live, 0, 0);
+        cp_view_release(v);
+        return rc;
+    }
     ix->seed = v->meta.seed;
     ix->state = COPSE_STATE_LOADED;
     return COPSE_OK;
@@ -667,6 +944,7 @@ int copse_load_annoy(copse_index *ix, const char *path)
         return rc;
     out.meta.seed = ix->seed;
     cp_view_adopt(&ix->v, &out);
+    base_changed(ix);
     ix->state = COPSE_STATE_LOADED;
     return COPSE_OK;
 }
@@ -689,14 +967,47 @@ static cp_reader reader_of(const copse_index *ix)
     return (cp_reader){&ix->g, &ix->kern, ix->state == COPSE_STATE_ADDING ? NULL : &ix->v};
 }
 
+/* One query under the read lock: the base alone, or the base and its changes. By item, the
+ * item's vector is looked up first, wherever it lives now. */
 static int search(const copse_index *ix, copse_scratch *s, const float *q, int64_t id,
                   int64_t k, int64_t search_k, int exact, const copse_filter *f, int64_t *ids,
                   float *dists, int64_t *n_out)
 {
-    cp_reader rd;
-    if (ix)
-        rd = reader_of(ix);
-    return cp_search(ix ? &rd : NULL, s, q, id, k, search_k, exact, f, ids, dists, n_out);
+    if (!ix)
+        return cp_search(NULL, s, q, id, k, search_k, exact, f, ids, dists, n_out);
+    cp_reader rd = reader_of(ix);
+    if (ix->state == COPSE_STATE_ADDING)
+        return cp_search(&rd, s, q, id, k, search_k, exact, f, ids, dists, n_out);
+    read_begin(ix);
+    int rc;
+    if (!cp_live_changed(ix->live)) {
+        rc = cp_search(&rd, s, q, id, k, search_k, exact, f, ids, dists, n_out);
+    } else if (q) {
+        rc = cp_live_search(ix->live, &rd, s, q, k, search_k, exact, f, ids, dists, n_out);
+    } else {
+        cp_place at;
+        float *x = cp_mallocarray((size_t)ix->g.dim, sizeof *x);
+        if (!x) {
+            rc = cp_fail(cp_scratch_err(s), COPSE_ERR_NOMEM, "search: no memory");
+        } else if (!cp_live_find(ix->live, &ix->v, id, &at)) {
+            rc = cp_fail(cp_scratch_err(s), COPSE_ERR_NOTFOUND, "search: item %lld is not in "
+                         "the index", (long long)id);
+        } else {
+            cp_decode(&ix->g, cp_live_row(ix->live, &ix->v, at), x);
+            rc = cp_live_search(ix->live, &rd, s, x, k, search_k, exact, f, ids, dists, n_out);
+        }
+        cp_free(x);
+    }
+    read_end(ix);
+    return rc;
+}
+
+/* A batch's query: the same road as one query. */
+static int batch_query(const void *ctx, copse_scratch *s, const float *q, int64_t k,
+                       int64_t search_k, int exact, const copse_filter *f, int64_t *ids,
+                       float *dists, int64_t *n_out)
+{
+    return search(ctx, s, q, 0, k, search_k, exact, f, ids, dists, n_out);
 }
 
 static int null_query(copse_scratch *scratch, const char *what)
@@ -779,8 +1090,8 @@ int copse_search_batch_filtered(const copse_index *ix, copse_scratch *scratch, c
     cp_reader rd;
     if (ix)
         rd = reader_of(ix);
-    return cp_search_batch(ix ? &rd : NULL, scratch, qs, nq, k, search_k, exact, n_threads,
-                           filter, ids, dists, counts);
+    return cp_search_batch(ix ? &rd : NULL, batch_query, ix, scratch, qs, nq, k, search_k, exact,
+                           n_threads, filter, ids, dists, counts);
 }
 
 /* The view a filter is made for: a BUILT or LOADED index. */
@@ -800,12 +1111,22 @@ int copse_filter_new_ids(const copse_index *ix, const int64_t *ids, int64_t n,
     int rc = filter_start(ix, out);
     if (rc == COPSE_OK && (n < 0 || (n > 0 && !ids)))
         rc = COPSE_ERR_ARG;
-    return rc == COPSE_OK ? cp_filter_new_ids(&ix->v, ids, n, out) : rc;
+    if (rc != COPSE_OK)
+        return rc;
+    read_begin(ix);
+    rc = cp_filter_new_ids(&ix->v, ids, n, out);
+    read_end(ix);
+    return rc;
 }
 
 int copse_filter_new_tags(const copse_index *ix, uint64_t any_mask, uint64_t all_mask,
                           copse_filter **out)
 {
     int rc = filter_start(ix, out);
-    return rc == COPSE_OK ? cp_filter_new_tags(&ix->v, any_mask, all_mask, out) : rc;
+    if (rc != COPSE_OK)
+        return rc;
+    read_begin(ix);
+    rc = cp_filter_new_tags(&ix->v, any_mask, all_mask, out);
+    read_end(ix);
+    return rc;
 }

@@ -23,6 +23,9 @@
 #define CP_MAX_LABEL 65535
 #define CP_DEFAULT_GRAPH_DEGREE 24
 #define CP_GRAPH_TREES 8 /* throwaway trees the graph's candidate edges come from */
+#define CP_GRAPH_WIDTH 64   /* beam of a build search (HNSW's efConstruction) */
+#define CP_GRAPH_ALPHA 1.2f /* the alpha-RNG rule's factor on (unsquared) distances */
+#define CP_GRAPH_STEPS 16   /* progress units of a graph build */
 #define CP_MAX_GRAPH_DEGREE 255
 
 /* ---- errors ---- */
@@ -67,11 +70,24 @@ enum cp_section_kind {
     CP_SEC_LABEL_DATA = 10,    /* label bytes, each followed by a NUL */
     CP_SEC_LABEL_ORDER = 11,   /* uint32 slots of labelled items sorted by (label, id) */
     CP_SEC_GRAPH = 12,         /* n_items x graph_degree uint32 neighbour slots */
-    /* 13..15 are reserved for the sections of the living index (delta, deletions, codes). */
+    /* 13..15: kept for the graph's codes and entry points. */
     CP_SEC_TAGS = 16,          /* n_items uint64 tag masks (absent when no item has a tag) */
-    CP_SEC_KIND_MAX = 16
+    /* Changes after build (format 2): a file that has them is refused by 1.x readers. */
+    CP_SEC_TOMBSTONES = 17,    /* bit per base slot: deleted or replaced */
+    CP_SEC_DELTA_META = 18,    /* 64 bytes: counts of the delta (cp_meta's delta fields) */
+    CP_SEC_DELTA_VECTORS = 19, /* n_delta rows of row_bytes */
+    CP_SEC_DELTA_IDS = 20,     /* n_delta int64 */
+    CP_SEC_DELTA_NORMS = 21,   /* n_delta floats, as NORMS (angular, dot) */
+    CP_SEC_DELTA_GRAPH = 22,   /* n_delta x delta degree uint32 */
+    CP_SEC_DELTA_DEAD = 23,    /* bit per delta slot: deleted or replaced */
+    CP_SEC_KIND_MAX = 23
 };
-#define CP_MAX_SECTIONS 16
+#define CP_FIRST_CHANGE_KIND CP_SEC_TOMBSTONES
+#define CP_FORMAT1_MINOR 2 /* what a file without changes is written as: 1.2 */
+#define CP_MAX_SECTIONS 16      /* format 1: a 512-byte header */
+#define CP_MAX_SECTIONS_2 37    /* format 2: a 1024-byte header */
+#define CP_HEADER_SIZE_2 1024
+#define CP_DELTA_META_SIZE 64
 
 /* A split node: two child references, the hyperplane's offset and its normal.
  * For hamming, `bit` is the bit tested and there is no normal. */
@@ -100,6 +116,10 @@ typedef struct cp_meta {
     uint32_t metric, dim, leaf_size, graph_degree;
     uint64_t n_items, n_trees, n_split, n_leaves, n_leaf_items, n_labelled, seed;
     int64_t max_id;
+    /* Changes after build (DELTA_META; all 0 without it). */
+    uint64_t n_delta, n_dead, n_delta_dead;
+    uint32_t delta_degree, delta_entry;
+    float delta_radius;
 } cp_meta;
 
 /* What producers emit: sections by kind, the memory blocks behind them (owned here until a
@@ -147,6 +167,13 @@ typedef struct cp_view {
     /* Unique to each binding, process-wide, so a filter made for one binding of one index is
      * refused by any other (another index, or this one rebuilt or reloaded). */
     uint64_t generation;
+    uint32_t graph_entry;    /* a slot the walk also starts from; UINT32_MAX: none */
+    /* A file's changes after build (format 2), bound but not read by queries: cp_live_open
+     * takes them. */
+    const uint64_t *tombstones, *delta_dead;
+    const unsigned char *delta_vectors;
+    const int64_t *delta_ids;
+    const uint32_t *delta_graph;
     /* Annoy files only (never saved): search_k counts repeated candidates, as Annoy does, and
      * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
     int count_repeats;
@@ -175,8 +202,6 @@ void cp_view_adopt(cp_view *v, cp_sections *s);
  * bytes) and buf_copy from here on, also when this fails (it releases them then). */
 int cp_view_open_image(cp_view *v, const unsigned char *img, uint64_t len, void *map,
                        size_t map_len, void *buf_copy, cp_err *err);
-/* The file's size were the view saved, and the file's layout. */
-uint64_t cp_view_file_size(const cp_view *v);
 int cp_view_slot(const cp_view *v, int64_t id, uint64_t *slot);
 int64_t cp_view_id(const cp_view *v, uint64_t slot);
 /* Label of a slot (NULL when none; offsets from a file are checked before use). */
@@ -247,6 +272,12 @@ typedef struct cp_progress {
     void *lock;           /* a pthread mutex, made by cp_progress_begin */
 } cp_progress;
 int cp_progress_begin(cp_progress *p, uint64_t total);
+/* A readers-writer lock (a pthread rwlock that prefers the writer). */
+int cp_rwlock_new(void **lock);
+void cp_rwlock_free(void *lock);
+void cp_read_lock(void *lock);
+void cp_write_lock(void *lock);
+void cp_unlock(void *lock);
 void cp_progress_step(cp_progress *p);
 void cp_progress_end(cp_progress *p);
 
@@ -274,6 +305,8 @@ typedef struct cp_sink {
     const char *name;
     unsigned char *buf;
 } cp_sink;
+/* The DELTA_META section's 64 bytes for m's delta fields. */
+void cp_format_delta_meta(const cp_meta *m, unsigned char *out);
 /* Writes header and sections (all, or all but the vectors already in place) to the sink. */
 int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
                    int vectors_in_place, cp_err *err);
@@ -283,7 +316,7 @@ int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
  * sorted array when small (4 bytes an item), else a bitmap (1 bit a slot), whichever is
  * smaller. A callback filter is a predicate on ids and fits any index. Filters are immutable
  * once made, so any number of queries on any threads may share one. */
-enum cp_filter_kind { CP_FILTER_SLOTS, CP_FILTER_BITMAP, CP_FILTER_CALLBACK };
+enum cp_filter_kind { CP_FILTER_SLOTS, CP_FILTER_BITMAP, CP_FILTER_CALLBACK, CP_FILTER_LIVE };
 struct copse_filter {
     enum cp_filter_kind kind;
     uint64_t generation; /* SLOTS, BITMAP: the view binding (cp_view.generation) */
@@ -292,9 +325,23 @@ struct copse_filter {
     const uint64_t *bits;  /* BITMAP: bit s % 64 of word s / 64 for slot s */
     int (*allow)(void *ctx, int64_t id); /* CALLBACK */
     void *ctx;
+    /* Items added after build are matched by id: an id filter keeps the ids asked for
+     * (ascending, distinct), a tag filter its masks (added items carry no tags). */
+    const int64_t *ids;
+    uint64_t n_ids;
+    int is_tags;
+    uint64_t any_mask, all_mask;
+    /* LIVE: made for one query by live.c, never by a caller: the caller's filter (NULL: every
+     * item) over the slots dead does not mark; in_delta: the slots are the delta's, whose
+     * items are matched by id. */
+    const copse_filter *inner;
+    const uint64_t *dead;
+    int in_delta;
 };
 int cp_filter_new_ids(const cp_view *v, const int64_t *ids, int64_t n, copse_filter **out);
 int cp_filter_new_tags(const cp_view *v, uint64_t any_mask, uint64_t all_mask, copse_filter **out);
+/* Whether f allows the item with this id (for items added after build). */
+int cp_filter_allows_id(const copse_filter *f, int64_t id);
 /* COPSE_OK when f may be used with v, else COPSE_ERR_ARG with the reason in err. */
 int cp_filter_check(const copse_filter *f, const cp_view *v, cp_err *err, const char *what);
 /* The number of items f allows: exact for a set, estimated from a fixed sample of slots for a
@@ -303,7 +350,7 @@ uint64_t cp_filter_estimate(const copse_filter *f, const cp_view *v);
 /* Writes the allowed slots, ascending, to out (room for v->n_items) and returns their count. */
 uint64_t cp_filter_collect(const copse_filter *f, const cp_view *v, uint32_t *out);
 
-static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint32_t slot)
+static inline int cp_filter_allows_slot(const copse_filter *f, const cp_view *v, uint32_t slot)
 {
     switch (f->kind) {
     case CP_FILTER_BITMAP:
@@ -321,27 +368,91 @@ static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint
     }
     case CP_FILTER_CALLBACK:
         return f->allow(f->ctx, cp_view_id(v, slot)) != 0;
+    case CP_FILTER_LIVE:
+        break;
     }
     return 0;
+}
+
+static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint32_t slot)
+{
+    if (f->kind != CP_FILTER_LIVE)
+        return cp_filter_allows_slot(f, v, slot);
+    if (f->dead && ((f->dead[slot >> 6] >> (slot & 63)) & 1))
+        return 0;
+    if (!f->inner)
+        return 1;
+    return f->in_delta ? cp_filter_allows_id(f->inner, cp_view_id(v, slot))
+                       : cp_filter_allows_slot(f->inner, v, slot);
 }
 
 /* ---- readers of the view: queries (search.c) and the full check (verify.c) ---- */
 typedef struct cp_reader {
     const cp_geom *g;
     const cp_kernels *k;
-    const cp_view *v; /* NULL: nothing built or loaded */
+    const cp_view *v;      /* NULL: nothing built or loaded */
 } cp_reader;
 /* One query by vector (qv) or by item (id), approximate or exact, returning only what f
  * allows (NULL: everything). rd may be NULL. */
 int cp_search(const cp_reader *rd, copse_scratch *s, const float *qv, int64_t id, int64_t k,
               int64_t search_k, int exact, const copse_filter *f, int64_t *ids, float *dists,
               int64_t *n_out);
-int cp_search_batch(const cp_reader *rd, copse_scratch *s, const float *qs, int64_t nq,
-                    int64_t k, int64_t search_k, int exact, int n_threads, const copse_filter *f,
+/* One query of a batch by vector, as the caller runs it (ctx is the caller's). */
+typedef int (*cp_query_fn)(const void *ctx, copse_scratch *s, const float *q, int64_t k,
+                           int64_t search_k, int exact, const copse_filter *f, int64_t *ids,
+                           float *dists, int64_t *n_out);
+/* Checks the batch against rd, then runs fn for every query on n_threads threads, each with a
+ * worker scratch kept in s. */
+int cp_search_batch(const cp_reader *rd, cp_query_fn fn, const void *fn_ctx,
+                    copse_scratch *s, const float *qs, int64_t nq, int64_t k,
+                    int64_t search_k, int exact, int n_threads, const copse_filter *f,
                     int64_t *ids, float *dists, int64_t *counts);
 int cp_verify(const cp_reader *rd, cp_err *err);
-/* Where a scratch keeps its message. */
+/* Where a scratch keeps its message (NULL for a NULL scratch: cp_fail then only returns). */
 cp_err *cp_scratch_err(copse_scratch *s);
+
+/* ---- a living index: changes after build (live.c) ---- */
+typedef struct cp_live cp_live;
+/* Where an id's vector is now: a base slot or a delta slot. */
+typedef struct cp_place {
+    int delta;
+    uint64_t slot;
+} cp_place;
+int cp_live_new(cp_live **out, const cp_geom *g, const cp_kernels *k, uint64_t n_base,
+                uint32_t degree, cp_err *err);
+void cp_live_free(cp_live *l);
+/* Queries hold the read lock while they read the base and the changes. */
+void cp_live_read(const cp_live *l);
+void cp_live_done(const cp_live *l);
+/* The writer swaps the base under the write lock (compaction). */
+void cp_live_write_lock(cp_live *l);
+void cp_live_write_unlock(cp_live *l);
+int cp_live_changed(const cp_live *l);
+uint64_t cp_live_count(const cp_live *l);
+uint64_t cp_live_n_deleted(const cp_live *l);
+uint64_t cp_live_n_delta(const cp_live *l);
+/* The largest id ever added after build (-1: none). */
+int64_t cp_live_max_id(const cp_live *l);
+void cp_live_set_threshold(cp_live *l, double fraction);
+int cp_live_wants_compaction(const cp_live *l);
+int cp_live_find(const cp_live *l, const cp_view *base, int64_t id, cp_place *at);
+const void *cp_live_row(const cp_live *l, const cp_view *base, cp_place at);
+/* Id of the pos-th live item (base slots first, then the delta's); 0 past the end. */
+int64_t cp_live_id_at(const cp_live *l, const cp_view *base, uint64_t pos, int64_t *id);
+int cp_live_add(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int64_t first_id,
+                const float *vs, int n_threads, cp_err *err);
+int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, cp_err *err);
+/* A query by vector over the base past its tombstones and the delta, merged. */
+int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, const float *q,
+                   int64_t k, int64_t search_k, int exact, const copse_filter *f, int64_t *ids,
+                   float *dists, int64_t *n_out);
+/* The change sections, pointing into the live memory (valid until the next change), and the
+ * DELTA_META block they need (owned by the caller, 64 bytes). */
+void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned char *meta);
+/* Forgets every change: a base of n_base items, a delta graph of this degree. */
+void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree);
+/* Takes the changes a file's view carries (copies: the file stays read-only). */
+int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err);
 
 /* ---- producers: the builder (add.c) ---- */
 typedef struct cp_builder {
@@ -363,10 +474,17 @@ void cp_builder_init(cp_builder *b);
 void cp_builder_free(cp_builder *b);
 int cp_builder_slot(const cp_builder *b, int64_t id, uint64_t *slot);
 int cp_builder_add(cp_builder *b, const cp_geom *g, int64_t id, const float *v, cp_err *err);
+/* Checks rows for add_items: n, ids (>= 0, or first_id + n in range), finite components. */
+int cp_check_rows(const cp_geom *g, int64_t n, const int64_t *ids, int64_t first_id,
+                  const float *vs, cp_err *err);
 int cp_builder_add_many(cp_builder *b, const cp_geom *g, int64_t n, const int64_t *ids,
                         int64_t first_id, const float *vs, cp_err *err);
 int cp_builder_set_label(cp_builder *b, int64_t id, const char *label, cp_err *err);
 int cp_builder_set_tags(cp_builder *b, int64_t id, uint64_t mask, cp_err *err);
+/* Stores v (checked) in a new slot, even when id has one: the id then names the new slot, and
+ * *old_slot is the one it named before (UINT64_MAX when none). */
+int cp_builder_append(cp_builder *b, const cp_geom *g, int64_t id, const float *v,
+                      uint64_t *old_slot, cp_err *err);
 int cp_builder_on_disk(cp_builder *b, const char *path, cp_err *err);
 /* Stored row of a slot: in memory, or read into tmp (on-disk); NULL on a read error. */
 const void *cp_builder_row(const cp_builder *b, const cp_geom *g, uint64_t slot, void *tmp,
@@ -398,6 +516,40 @@ int cp_forest_grow(const cp_rows *in, int n_trees, int leaf_size, uint64_t targe
 int cp_for_each_leaf(const cp_rows *in, int n_trees, int leaf_size, uint64_t first_stream,
                      void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker),
                      void *ctx, cp_err *err);
+/* ---- the neighbour graph (graph.c) ---- */
+typedef struct cp_graph_worker cp_graph_worker;
+/* A graph that grows by inserts: lists of up to degree slots (and their distances) for cap
+ * items. It reads item rows and norms through the pointers given to each insert. */
+typedef struct cp_graph {
+    const cp_geom *g;
+    const cp_kernels *kern;
+    const unsigned char *rows;
+    const float *norms;
+    uint32_t degree, width; /* list size; beam of an insert's search */
+    uint32_t insert_degree; /* list size an item starts with */
+    float alpha;            /* the rule's factor on the graph's distances */
+    uint64_t cap, n_inserted;
+    uint32_t entry;         /* where every search starts; UINT32_MAX while empty */
+    uint32_t *adj;          /* cap x degree slots */
+    float *adj_d;           /* the distance of each listed item */
+    uint32_t *len;          /* items listed, per slot */
+    cp_graph_worker *workers;
+    int n_workers;
+    uint64_t stamp_cap;
+    cp_progress *progress;  /* optional: CP_GRAPH_STEPS steps over progress_of inserts */
+    uint64_t progress_of;
+    uint32_t progress_next;
+} cp_graph;
+int cp_graph_init(cp_graph *gr, const cp_geom *g, const cp_kernels *k, uint32_t degree,
+                  uint32_t width, float alpha);
+int cp_graph_reserve(cp_graph *gr, uint64_t cap);
+int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
+                    const uint32_t *items, uint64_t count, int n_threads);
+void cp_graph_free(cp_graph *gr);
+float cp_graph_dist(const cp_graph *gr, uint32_t a, uint32_t b);
+int cp_graph_construct(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
+                       const float *norms, uint64_t n, uint32_t degree, uint64_t seed,
+                       int n_threads, cp_progress *progress, uint32_t **adj_out);
 /* Builds the neighbour graph over the rows and emits its section. */
 int cp_graph_build(const cp_rows *in, uint32_t degree, cp_sections *out, cp_err *err);
 /* Emits the label sections from the builder's labels (none when there are none). */

@@ -100,7 +100,7 @@ void copse_scratch_free(copse_scratch *s)
 
 const char *copse_scratch_errmsg(const copse_scratch *s) { return s ? s->err.msg : ""; }
 
-cp_err *cp_scratch_err(copse_scratch *s) { return &s->err; }
+cp_err *cp_scratch_err(copse_scratch *s) { return s ? &s->err : NULL; }
 
 /* Starts a query over n items: a fresh epoch, stamps for every slot. */
 static int scratch_begin(copse_scratch *s, uint64_t n)
@@ -470,6 +470,22 @@ static int scan_allowed(const query_args *a, int64_t *ids, float *dists, int64_t
     return rank(a, s->cand, m, ids, dists, n_out);
 }
 
+
+/* The view's entry slot joins the seeds: a view without a forest (the delta of a living
+ * index) has no other. */
+static int add_entry(const query_args *a, uint64_t *n_cand)
+{
+    copse_scratch *s = a->s;
+    uint32_t entry = a->rd->v->graph_entry;
+    if (entry >= a->rd->v->n_items || s->stamp[entry] == s->epoch)
+        return COPSE_OK;
+    if (!cp_grow((void **)&s->cand, &s->cand_cap, *n_cand + 1, sizeof *s->cand))
+        return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
+    s->stamp[entry] = s->epoch;
+    s->cand[(*n_cand)++] = entry;
+    return COPSE_OK;
+}
+
 /* Without a graph: the forest gathers search_k * n / m candidates, so that about search_k of
  * them are allowed, and only those are ranked. */
 static int forest_filtered(const query_args *a, uint64_t m, int64_t *ids, float *dists,
@@ -514,7 +530,7 @@ static int run_filtered(const query_args *a, int exact, int64_t *ids, float *dis
     if (ef > n)
         ef = n;
     uint64_t n_cand = 0, len = 0, spent = 0;
-    if ((rc = gather(&seeds, &n_cand)) != COPSE_OK ||
+    if ((rc = gather(&seeds, &n_cand)) != COPSE_OK || (rc = add_entry(a, &n_cand)) != COPSE_OK ||
         (rc = graph_walk_filtered(a, n_cand, ef, m, &len, &spent)) != COPSE_OK)
         return rc;
     if (spent > m || len < a->k)
@@ -553,6 +569,8 @@ static int run_query(const query_args *a, int exact, int64_t *ids, float *dists,
         ef = a->rd->v->n_items;
     if (rc == COPSE_OK)
         rc = gather(&seeds, &n_cand);
+    if (rc == COPSE_OK)
+        rc = add_entry(a, &n_cand);
     if (rc == COPSE_OK)
         rc = graph_walk(a, n_cand, ef, &len);
     if (rc == COPSE_OK)
@@ -662,6 +680,8 @@ typedef struct batch_fail {
 
 typedef struct batch {
     const cp_reader *rd;
+    cp_query_fn fn;
+    const void *fn_ctx;
     const float *qs;
     uint64_t k;
     int64_t search_k;
@@ -683,8 +703,8 @@ static void batch_one(void *ctx, uint64_t i, int worker)
     copse_scratch *s = b->scratch[worker];
     batch_fail *f = &b->fail[worker];
     cp_err saved = s->err;
-    int rc = cp_search(b->rd, s, b->qs + i * (uint64_t)b->rd->g->dim, 0, (int64_t)b->k,
-                       b->search_k, b->exact, b->f, ids, dists, &n);
+    int rc = b->fn(b->fn_ctx, s, b->qs + i * (uint64_t)b->rd->g->dim, (int64_t)b->k,
+                   b->search_k, b->exact, b->f, ids, dists, &n);
     for (uint64_t j = (uint64_t)n; j < b->k; j++) {
         ids[j] = -1;
         if (dists)
@@ -715,9 +735,10 @@ static int batch_workers(copse_scratch *s, int nt)
     return COPSE_OK;
 }
 
-int cp_search_batch(const cp_reader *rd, copse_scratch *scratch, const float *qs, int64_t nq,
-                    int64_t k, int64_t search_k, int exact, int n_threads,
-                    const copse_filter *f, int64_t *ids, float *dists, int64_t *counts)
+int cp_search_batch(const cp_reader *rd, cp_query_fn fn, const void *fn_ctx,
+                    copse_scratch *scratch, const float *qs, int64_t nq, int64_t k,
+                    int64_t search_k, int exact, int n_threads, const copse_filter *f,
+                    int64_t *ids, float *dists, int64_t *counts)
 {
     copse_scratch dummy = {0};
     copse_scratch *s = scratch ? scratch : &dummy;
@@ -737,7 +758,7 @@ int cp_search_batch(const cp_reader *rd, copse_scratch *scratch, const float *qs
     int nt = cp_thread_count(n_threads, (uint64_t)nq);
     if (f && (rc = cp_filter_check(f, rd->v, &s->err, "search_batch")) != COPSE_OK)
         return rc;
-    batch b = {rd, qs, (uint64_t)k, search_k, exact, f, ids, dists, counts, NULL, NULL};
+    batch b = {rd, fn, fn_ctx, qs, (uint64_t)k, search_k, exact, f, ids, dists, counts, NULL, NULL};
     b.fail = cp_mallocarray((size_t)nt, sizeof *b.fail);
     if (!b.fail || batch_workers(s, nt) != COPSE_OK)
         rc = cp_fail(&s->err, COPSE_ERR_NOMEM, "search_batch: no memory");

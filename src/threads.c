@@ -109,3 +109,39 @@ void cp_parallel_for(int n_threads, uint64_t n, void (*fn)(void *ctx, uint64_t i
     for (int t = 0; t < started; t++)
         pthread_join(tids[t], NULL);
 }
+
+/* ---- one writer, many readers ---- */
+
+int cp_rwlock_new(void **lock)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlock_t *l = cp_malloc(sizeof *l);
+    *lock = NULL;
+    if (!l || pthread_rwlockattr_init(&attr) != 0) {
+        cp_free(l);
+        return COPSE_ERR_NOMEM;
+    }
+    /* glibc prefers readers by default: with queries arriving back to back, a writer would
+     * wait for ever. Preferring the writer bounds its wait by the queries already running. */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int rc = pthread_rwlock_init(l, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (rc != 0) {
+        cp_free(l);
+        return COPSE_ERR_NOMEM;
+    }
+    *lock = l;
+    return COPSE_OK;
+}
+
+void cp_rwlock_free(void *lock)
+{
+    if (!lock)
+        return;
+    pthread_rwlock_destroy(lock);
+    cp_free(lock);
+}
+
+void cp_read_lock(void *lock) { pthread_rwlock_rdlock(lock); }
+void cp_write_lock(void *lock) { pthread_rwlock_wrlock(lock); }
+void cp_unlock(void *lock) { pthread_rwlock_unlock(lock); }

@@ -55,6 +55,7 @@ void cp_view_init(cp_view *v)
     memset(v, 0, sizeof *v);
     v->max_id = -1;
     v->meta.max_id = -1;
+    v->graph_entry = UINT32_MAX;
 }
 
 void cp_view_release(cp_view *v)
@@ -100,6 +101,11 @@ static void bind(cp_view *v, const cp_meta *m, const cp_section *sec)
      * bound under the exclusive access its state changes need. */
     static _Atomic uint64_t generations;
     v->generation = atomic_fetch_add_explicit(&generations, 1, memory_order_relaxed) + 1;
+    v->tombstones = s[CP_SEC_TOMBSTONES].data;
+    v->delta_dead = s[CP_SEC_DELTA_DEAD].data;
+    v->delta_vectors = s[CP_SEC_DELTA_VECTORS].data;
+    v->delta_ids = s[CP_SEC_DELTA_IDS].data;
+    v->delta_graph = s[CP_SEC_DELTA_GRAPH].data;
 }
 
 void cp_view_adopt(cp_view *v, cp_sections *s)
@@ -135,11 +141,6 @@ int cp_view_open_image(cp_view *v, const unsigned char *img, uint64_t len, void 
     v->file_major = major;
     v->file_minor = minor;
     return COPSE_OK;
-}
-
-uint64_t cp_view_file_size(const cp_view *v)
-{
-    return v->image ? v->image_len : cp_format_layout(v->sec, NULL);
 }
 
 /* ---- ids ---- */

@@ -267,7 +267,7 @@ static void test_damaged(t_ctx *t)
     bad[1] = 'X';
     CHECK_RC(t, try_image(t, bad, len, &vrc), COPSE_ERR_NOTCOPSE);
     memcpy(bad, img, len);
-    bad[12] = 2;
+    bad[12] = COPSE_FORMAT_MAJOR + 1;
     CHECK_RC(t, try_image(t, bad, len, &vrc), COPSE_ERR_VERSION);
     memcpy(bad, img, len);
     wr32(bad + 8, __builtin_bswap32(rd32(img + 8)));

@@ -1,5 +1,8 @@
 """copse: approximate nearest neighbours with a forest of random-projection trees.
 
+``copse.Index`` (and ``copse.open``) is the numpy-first living index: items are added,
+replaced and deleted after build and on a loaded file, beside running queries.
+
 ``copse.AnnoyIndex`` is a drop-in for ``annoy.AnnoyIndex`` (Annoy 1.17): the same methods,
 keywords, defaults, return types and exceptions, so ``from copse import AnnoyIndex`` is the
 only change most code needs. It adds batch calls that take and return numpy arrays and use
@@ -10,13 +13,14 @@ numpy is optional: without it, ``get_nns_by_vectors`` returns lists.
 """
 
 from . import _copse
+from .living import Index, open  # noqa: A004 - copse.open is the living index's opener
 
 try:
     import numpy as _np
 except ImportError:  # numpy is optional; only the batch results need it
     _np = None
 
-__all__ = ["AnnoyIndex", "__version__", "LIBRARY_VERSION", "FORMAT_VERSION"]
+__all__ = ["AnnoyIndex", "Index", "open", "__version__", "LIBRARY_VERSION", "FORMAT_VERSION"]
 
 LIBRARY_VERSION = _copse.LIBRARY_VERSION
 __version__ = LIBRARY_VERSION

@@ -43,6 +43,8 @@ typedef struct {
     int graph_degree; /* set_graph_degree's value, or -1: the library's default */
     Py_buffer data;  /* the caller's buffer a deserialized index reads from, when has_data */
     int has_data;
+    int living;     /* copse.Index: adds, deletes and saves after build, beside queries */
+    int changing;   /* such a change running with the GIL released */
 } IndexObject;
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -157,8 +159,44 @@ static int begin_write(IndexObject *self)
 {
     if (check_writable(self) < 0)
         return -1;
+    if (self->changing) {
+        PyErr_SetString(PyExc_RuntimeError, "the index is being changed by another thread "
+                        "(add, delete, compact, save)");
+        return -1;
+    }
     self->writer = 1;
     return 0;
+}
+
+/* A change to a built or loaded living index (add, delete, compact, save): the library lets
+ * queries run beside it, so only other changes are refused. */
+static int begin_change(IndexObject *self)
+{
+    if (self->writer)
+        return busy_error();
+    if (self->changing) {
+        PyErr_SetString(PyExc_RuntimeError, "another thread is changing the index (one change "
+                        "at a time: add, delete, compact, save)");
+        return -1;
+    }
+    self->changing = 1;
+    return 0;
+}
+
+static void end_change(IndexObject *self)
+{
+    self->changing = 0;
+}
+
+/* Annoy refuses adds once an index is built; copse.AnnoyIndex keeps that, copse.Index adds. */
+static int check_addable(IndexObject *self, const char *what)
+{
+    if (self->living || copse_state(self->ix) == COPSE_STATE_ADDING)
+        return 0;
+    PyErr_Format(PyExc_RuntimeError, "%s: the index is %s; items can only be added before "
+                 "build (unbuild or unload first, or use copse.Index, which adds after build)",
+                 what, copse_state(self->ix) == COPSE_STATE_BUILT ? "built" : "loaded");
+    return -1;
 }
 
 static void end_write(IndexObject *self)
@@ -366,12 +404,27 @@ static PyObject *Index_add_item(IndexObject *self, PyObject *args, PyObject *kwa
     PyObject *vec;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LO", kwlist, &id, &vec))
         return NULL;
-    if (check_writable(self) < 0 || check_new_id(id) < 0)
+    if (check_addable(self, "add_item") < 0 || check_new_id(id) < 0)
+        return NULL;
+    int after_build = copse_state(self->ix) != COPSE_STATE_ADDING;
+    if (!after_build && check_writable(self) < 0)
         return NULL;
     float *w = vector_arg(self, vec);
     if (w == NULL)
         return NULL;
-    int st = copse_add_item(self->ix, id, w);
+    int st;
+    if (after_build) {
+        if (begin_change(self) < 0) {
+            PyMem_RawFree(w);
+            return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        st = copse_add_item(self->ix, id, w);
+        Py_END_ALLOW_THREADS
+        end_change(self);
+    } else {
+        st = copse_add_item(self->ix, id, w);
+    }
     PyMem_RawFree(w);
     if (st != COPSE_OK)
         return raise_index(self, NULL, st);
@@ -382,13 +435,16 @@ static PyObject *Index_add_item(IndexObject *self, PyObject *args, PyObject *kwa
  * here because the conversion may have run Python code (a __float__ method). */
 static int add_rows(IndexObject *self, Py_ssize_t n, const int64_t *ids, const float *data)
 {
-    int st;
-    if (begin_write(self) < 0)
+    int st, after_build = copse_state(self->ix) != COPSE_STATE_ADDING;
+    if (after_build ? begin_change(self) < 0 : begin_write(self) < 0)
         return -1;
     Py_BEGIN_ALLOW_THREADS
     st = copse_add_items(self->ix, n, ids, copse_max_id(self->ix) + 1, data);
     Py_END_ALLOW_THREADS
-    end_write(self);
+    if (after_build)
+        end_change(self);
+    else
+        end_write(self);
     if (st != COPSE_OK) {
         raise_index(self, NULL, st);
         return -1;
@@ -410,7 +466,9 @@ static PyObject *Index_add_items(IndexObject *self, PyObject *args, PyObject *kw
     PyObject *ids_obj, *x_obj;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO", kwlist, &ids_obj, &x_obj))
         return NULL;
-    if (check_writable(self) < 0)
+    if (check_addable(self, "add_items") < 0)
+        return NULL;
+    if (copse_state(self->ix) == COPSE_STATE_ADDING && check_writable(self) < 0)
         return NULL;
     conv_matrix m;
     if (conv_matrix_get(x_obj, self->f, &m) < 0) {
@@ -493,14 +551,19 @@ static PyObject *Index_save(IndexObject *self, PyObject *args, PyObject *kwargs)
     PyObject *path = path_arg(args, kwargs, &prefault);
     if (path == NULL)
         return NULL;
-    if (begin_write(self) < 0) {
+    /* A living index saves beside queries, as the library allows; AnnoyIndex as before. */
+    int beside = self->living && copse_state(self->ix) != COPSE_STATE_ADDING;
+    if (beside ? begin_change(self) < 0 : begin_write(self) < 0) {
         Py_DECREF(path);
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
     st = copse_save(self->ix, PyBytes_AS_STRING(path));
     Py_END_ALLOW_THREADS
-    end_write(self);
+    if (beside)
+        end_change(self);
+    else
+        end_write(self);
     Py_DECREF(path);
     if (st != COPSE_OK)
         return raise_index(self, PyExc_OSError, st);
@@ -1131,7 +1194,136 @@ static PyObject *Index_get_state(IndexObject *self, void *closure)
 /* ---- the type ---------------------------------------------------------------------------- */
 
 #define KW (METH_VARARGS | METH_KEYWORDS)
+/* ---- changes after build (copse.Index) --------------------------------------------------- */
+
+PyDoc_STRVAR(make_living_doc,
+"_make_living($self)\n--\n\n"
+"Lets this object add, delete and save after build while queries run (copse.Index).");
+
+static PyObject *Index_make_living(IndexObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    self->living = 1;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(open_doc,
+"_open($self, fn, prefault=False)\n--\n\n"
+"Loads the copse file ``fn`` taking its dimension and metric (copse.open).");
+
+static PyObject *Index_open(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    int prefault = 0, st;
+    copse_index *fresh = NULL;
+    PyObject *path = path_arg(args, kwargs, &prefault);
+    if (path == NULL || begin_write(self) < 0) {
+        Py_XDECREF(path);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = copse_open(PyBytes_AS_STRING(path), prefault, &fresh);
+    Py_END_ALLOW_THREADS
+    end_write(self);
+    Py_DECREF(path);
+    if (st != COPSE_OK) {
+        raise_status(st == COPSE_ERR_NOMEM ? PyExc_MemoryError : PyExc_OSError, st,
+                     copse_errmsg(fresh));
+        copse_free(fresh);
+        return NULL;
+    }
+    self->f = copse_dim(fresh);
+    self->metric = copse_get_metric(fresh);
+    replace_handle(self, fresh, NULL);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(delete_doc,
+"_delete($self, ids)\n--\n\n"
+"Deletes the items ``ids`` (a sequence or 1-D integer array) from a built or loaded index:\n"
+"all of them, or none when one is not there (KeyError naming it).");
+
+static PyObject *Index_delete(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"ids", NULL};
+    PyObject *ids_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O", kwlist, &ids_obj))
+        return NULL;
+    Py_ssize_t n = PyObject_Length(ids_obj);
+    if (n < 0)
+        return NULL;
+    int64_t *ids = NULL;
+    if (conv_ids(ids_obj, n, &ids) < 0)
+        return NULL;
+    if (copse_state(self->ix) == COPSE_STATE_ADDING) {
+        PyMem_RawFree(ids);
+        PyErr_SetString(PyExc_RuntimeError, "delete: the index is not built; build() first "
+                        "(before build, leave the item out)");
+        return NULL;
+    }
+    int st = COPSE_OK;
+    if (begin_change(self) < 0) {
+        PyMem_RawFree(ids);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = copse_delete_items(self->ix, n, ids);
+    Py_END_ALLOW_THREADS
+    end_change(self);
+    PyMem_RawFree(ids);
+    if (st != COPSE_OK)
+        return raise_index(self, st == COPSE_ERR_NOTFOUND ? PyExc_KeyError : NULL, st);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(compact_doc,
+"_compact($self, n_threads=-1)\n--\n\n"
+"Rebuilds a built or loaded index from its live items (copse_compact).");
+
+static PyObject *Index_compact(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"n_threads", NULL};
+    int n_threads = -1, st;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i", kwlist, &n_threads))
+        return NULL;
+    if (begin_change(self) < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    st = copse_compact(self->ix, n_threads);
+    Py_END_ALLOW_THREADS
+    end_change(self);
+    if (st != COPSE_OK)
+        return raise_index(self, NULL, st);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(changes_doc,
+"_changes($self)\n--\n\n"
+"Returns (added, deleted): items added and deleted since the base was built.");
+
+static PyObject *Index_changes(IndexObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return Py_BuildValue("LL", (long long)copse_n_added(self->ix),
+                         (long long)copse_n_deleted(self->ix));
+}
+
+PyDoc_STRVAR(max_id_doc,
+"_max_id($self)\n--\n\n"
+"The largest id ever held (-1 for none).");
+
+static PyObject *Index_max_id(IndexObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return PyLong_FromLongLong((long long)copse_max_id(self->ix));
+}
+
 static PyMethodDef Index_methods[] = {
+    {"_make_living", (PyCFunction)Index_make_living, METH_NOARGS, make_living_doc},
+    {"_open", (PyCFunction)(void (*)(void))Index_open, KW, open_doc},
+    {"_delete", (PyCFunction)(void (*)(void))Index_delete, KW, delete_doc},
+    {"_compact", (PyCFunction)(void (*)(void))Index_compact, KW, compact_doc},
+    {"_changes", (PyCFunction)Index_changes, METH_NOARGS, changes_doc},
+    {"_max_id", (PyCFunction)Index_max_id, METH_NOARGS, max_id_doc},
     {"add_item", (PyCFunction)(void (*)(void))Index_add_item, KW, add_item_doc},
     {"add_items", (PyCFunction)(void (*)(void))Index_add_items, KW, add_items_doc},
     {"build", (PyCFunction)(void (*)(void))Index_build, KW, build_doc},

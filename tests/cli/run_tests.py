@@ -593,7 +593,8 @@ def group_info(c):
     index = tiny_index(c)
     out = c.run(["info", index])[0]
     keys = [line[:16].strip() for line in out.splitlines() if not line.startswith(" ")]
-    c.expect(keys == ["file", "format version", "metric", "dimension", "items", "largest id",
+    c.expect(keys == ["file", "format version", "metric", "dimension", "items", "changes",
+                      "largest id",
                       "labels", "trees", "split nodes", "leaves", "leaf size", "graph degree",
                       "seed", "file size", "sections"], "info keys: %r" % keys)
     c.expect("metric          euclidean" in out and "items           4" in out and
@@ -903,8 +904,75 @@ def group_nopng(c):
     c.run(["query", index, "--item", "1", "-k", "2", "--exact"], out_has=["   2   0         1"])
 
 
+def group_changes(c):
+    """copse add / delete / compact rewrite an index file; queries see exactly the live set."""
+    data = gaussian(400, 6, 21)
+    more = gaussian(60, 6, 22)
+    write_vecs(c.path("d.fvecs"), data, "f")
+    write_vecs(c.path("m.fvecs"), more, "f")
+    index = c.path("d.copse")
+    c.run(["build", "-i", c.path("d.fvecs"), "-m", "euclidean", "-o", index, "-q", "-t", "4"])
+    before = open(index, "rb").read()
+    # Ids after the largest by default; --ids replaces some and adds others.
+    c.run(["add", index, "-i", c.path("m.fvecs"), "-q"])
+    with open(c.path("ids.txt"), "w") as f:
+        f.write("".join("%d\n" % (i * 7) for i in range(60)))
+    c.run(["add", index, "-i", c.path("m.fvecs"), "--ids", c.path("ids.txt")],
+          err_has=["holds 460 items"])
+    with open(c.path("del.txt"), "w") as f:
+        f.write("1\n2\n\n459\n")
+    c.run(["delete", index, "--ids", c.path("del.txt"), "-q"])
+    c.run(["delete", index, "--ids", "-", "-q"], stdin=b"1\n", rc=EXIT_DATA,
+          err_has=["item 1 is not in the index"])
+    c.run(["delete", index, "--ids", "-", "-q"], stdin=b"x\n", rc=EXIT_DATA)
+    c.run(["add", index, "-i", c.path("d.fvecs"), "--ids",
+           c.path("del.txt")], rc=EXIT_DATA, err_has=["lists 3 ids for 400 vectors"])
+    info = json.loads(c.run(["info", index, "--json"])[0])
+    c.expect(info["items"] == 457 and info["added"] == 120 and info["deleted"] == 63 and
+             info["format_version"] == "2.0", "info after changes: %r" % info)
+    live = {i: [f32(x) for x in r] for i, r in enumerate(data)}
+    for j, r in enumerate(more):
+        live[400 + j] = [f32(x) for x in r]
+    for j, r in enumerate(more):
+        live[j * 7] = [f32(x) for x in r]
+    for gone in (1, 2, 459):
+        del live[gone]
+    ids = sorted(live)
+    stored = [live[i] for i in ids]
+
+    def dist(a, b):
+        return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+
+    def same(got, q):
+        # Equal distances, in order (float rounding may swap two near-equal neighbours).
+        want = [ids[j] for j in brute_force(stored, live[q], 6)]
+        return len(got) == 6 and all(g in live for g in got) and all(
+            abs(dist(live[g], live[q]) - dist(live[w], live[q])) < 1e-4 for g, w in zip(got, want))
+
+    for q in (5, 7, 14, 430):
+        got = result_ids(c.run(["query", index, "--item", q, "-k", "6", "--exact", "--json"])[0])[0]
+        c.expect(same(got, q), "exact query of %d after changes: %r" % (q, got))
+    c.run(["query", index, "--item", "2", "-k", "3"], rc=EXIT_DATA)
+    c.run(["verify", index], out_has=["ok"])
+    c.run(["compact", index, "-q"])
+    info = json.loads(c.run(["info", index, "--json"])[0])
+    c.expect(info["items"] == 457 and info["added"] == 0 and info["format_version"] == "1.1",
+             "info after compact: %r" % info)
+    got = result_ids(c.run(["query", index, "--item", 430, "-k", "6", "--exact", "--json"])[0])[0]
+    c.expect(same(got, 430), "exact query after compact: %r" % got)
+    # A failed change leaves the file as it was.
+    now = open(index, "rb").read()
+    c.run(["delete", index, "--ids", "-", "-q"], stdin=b"99999\n", rc=EXIT_DATA)
+    c.expect(open(index, "rb").read() == now and now != before, "a failed delete changed the file")
+    c.run(["compact"], rc=EXIT_USAGE)
+    c.run(["delete", index], rc=EXIT_USAGE)
+    c.run(["add", index], rc=EXIT_USAGE)
+    c.run(["compact", c.path("nope.copse")], rc=EXIT_IO)
+
+
 GROUPS = {
     "usage": group_usage,
+    "changes": group_changes,
     "formats": group_formats,
     "errors": group_errors,
     "build": group_build,

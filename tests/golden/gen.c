@@ -206,12 +206,17 @@ static void broken_header(void)
     put_file("text-file", (const unsigned char *)"just some text, not an index\n", 29,
              COPSE_ERR_NOTCOPSE, -1);
 
-    /* Versions: a future major (as written, and resealed), major 0, a future minor. */
+    /* Versions: a future major (as written, and resealed), major 0, a future minor. Major 2
+     * exists since format 2.0 (changes after build): a 1.x file relabelled 2 has the wrong
+     * header size for it, which is damage, not a future version. */
     c = edit();
     fmt_wr16(c + 12, 2);
-    put_file("version-major-2", c, base_len, COPSE_ERR_VERSION, -1);
     fmt_reseal(c, base_len);
-    put_file("version-major-2-sealed", c, base_len, COPSE_ERR_VERSION, -1);
+    put_file("version-major-2-sealed", c, base_len, COPSE_ERR_CORRUPT, -1);
+    fmt_wr16(c + 12, 3);
+    put_file("version-major-3", c, base_len, COPSE_ERR_VERSION, -1);
+    fmt_reseal(c, base_len);
+    put_file("version-major-3-sealed", c, base_len, COPSE_ERR_VERSION, -1);
     fmt_wr16(c + 12, 0xffff);
     fmt_reseal(c, base_len);
     put_file("version-major-65535", c, base_len, COPSE_ERR_VERSION, -1);
@@ -604,6 +609,76 @@ static void reserved_zeros(void)
     free(c);
 }
 
+/* An index changed after build (format 2): a valid one, and its change sections damaged
+ * behind valid checksums. */
+static void changes(void)
+{
+    enum { N = 40, D = 4 };
+    copse_index *ix;
+    float v[D];
+    int rc = copse_new(D, COPSE_EUCLIDEAN, &ix);
+    rc = rc ? rc : copse_set_seed(ix, 7);
+    for (int i = 0; i < N && rc == COPSE_OK; i++) {
+        for (int j = 0; j < D; j++)
+            v[j] = (float)unif();
+        rc = copse_add_item(ix, i, v);
+    }
+    rc = rc ? rc : copse_build(ix, 2, 1);
+    for (int i = 0; i < 12 && rc == COPSE_OK; i++) { /* 10 new ids, 2 replaced */
+        for (int j = 0; j < D; j++)
+            v[j] = (float)unif();
+        rc = copse_add_item(ix, i < 10 ? 100 + i : i, v);
+    }
+    int64_t del[3] = {3, 104, 20};
+    rc = rc ? rc : copse_delete_items(ix, 3, del);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/valid-changes.copse", outdir);
+    rc = rc ? rc : copse_save(ix, path);
+    copse_free(ix);
+    size_t len = 0;
+    unsigned char *img = rc == COPSE_OK ? slurp(path, &len) : NULL;
+    if (!img) {
+        fprintf(stderr, "golden_gen: valid-changes: %s\n", copse_strerror(rc));
+        failures++;
+        return;
+    }
+    fprintf(manifest, "valid-changes OK OK\n");
+    uint64_t meta = 0, ml = 0, tomb = 0, tl = 0, ids = 0, il = 0, dead = 0, dl = 0;
+    fmt_find(img, len, SEC_DELTA_META, &meta, &ml);
+    fmt_find(img, len, SEC_TOMBSTONES, &tomb, &tl);
+    fmt_find(img, len, SEC_DELTA_IDS, &ids, &il);
+    fmt_find(img, len, SEC_DELTA_DEAD, &dead, &dl);
+    unsigned char *c = malloc(len);
+    struct { const char *name; uint64_t at; int width; uint64_t value; } edits[] = {
+        {"changes-meta-count", meta, 8, fmt_rd64(img + meta) + 1},
+        {"changes-meta-degree", meta + 8, 4, 300},
+        {"changes-meta-entry", meta + 12, 4, 1000},
+        {"changes-meta-reserved", meta + 40, 8, 1},
+        {"changes-tombstone-extra-bit", tomb, 8, fmt_rd64(img + tomb) ^ (1ull << 1)},
+        {"changes-tombstone-past-end", tomb, 8, fmt_rd64(img + tomb) | (1ull << 63)},
+        {"changes-dead-extra-bit", dead, 8, fmt_rd64(img + dead) ^ (1ull << 0)},
+        {"changes-id-negative", ids, 8, (uint64_t)-5},
+        {"changes-major-1", 12, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        memcpy(c, img, len);
+        if (edits[i].width == 2)
+            fmt_wr16(c + edits[i].at, (uint16_t)edits[i].value);
+        else if (edits[i].width == 4)
+            fmt_wr32(c + edits[i].at, (uint32_t)edits[i].value);
+        else
+            fmt_wr64(c + edits[i].at, edits[i].value);
+        fmt_reseal(c, len);
+        put_file(edits[i].name, c, len, COPSE_ERR_CORRUPT, -1);
+    }
+    /* A flipped byte in a change section: the checksum sees it (verify), loading does not. */
+    memcpy(c, img, len);
+    c[ids + 1] ^= 0x10;
+    put_file("changes-ids-flipped", c, len, COPSE_OK, COPSE_ERR_CORRUPT);
+    free(c);
+    free(img);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -638,6 +713,7 @@ int main(int argc, char **argv)
     broken_sections();
     future_minor();
     reserved_zeros();
+    changes();
     free(base);
     fclose(manifest);
     return failures ? 1 : 0;

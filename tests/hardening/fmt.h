@@ -15,11 +15,14 @@
 #define FMT_TABLE 128
 #define FMT_ENTRY 24
 #define FMT_MAX_SECTIONS 16
+#define FMT_HEADER_2 1024
+#define FMT_MAX_SECTIONS_2 37
 
 enum {
     SEC_VECTORS = 1, SEC_NORMS, SEC_SLOT_IDS, SEC_ID_ORDER, SEC_NODES, SEC_LEAVES,
     SEC_LEAF_ITEMS, SEC_ROOTS, SEC_LABEL_OFFSETS, SEC_LABEL_DATA, SEC_LABEL_ORDER, SEC_GRAPH,
-    SEC_TAGS = 16
+    SEC_TAGS = 16, SEC_TOMBSTONES = 17, SEC_DELTA_META, SEC_DELTA_VECTORS, SEC_DELTA_IDS,
+    SEC_DELTA_NORMS, SEC_DELTA_GRAPH, SEC_DELTA_DEAD
 };
 
 static inline uint32_t fmt_crc32c(const unsigned char *p, size_t n)
@@ -59,13 +62,20 @@ static inline void fmt_wr64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
+/* The header's size: 512 (format 1), or 1024 for a format 2 file (changes after build). */
+static inline size_t fmt_header_size(const unsigned char *img, size_t len)
+{
+    return len >= FMT_HEADER_2 && fmt_rd32(img + 16) == FMT_HEADER_2 ? FMT_HEADER_2 : FMT_HEADER;
+}
+
 /* Number of table entries an image claims, clamped to the table's room. */
 static inline uint32_t fmt_n_sections(const unsigned char *img, size_t len)
 {
     if (len < FMT_HEADER)
         return 0;
-    uint32_t n = fmt_rd32(img + 104);
-    return n > FMT_MAX_SECTIONS ? FMT_MAX_SECTIONS : n;
+    uint32_t n = fmt_rd32(img + 104), room = fmt_header_size(img, len) == FMT_HEADER_2
+                                                 ? FMT_MAX_SECTIONS_2 : FMT_MAX_SECTIONS;
+    return n > room ? room : n;
 }
 
 /* Offset and length of section `kind`; 0 when the table has no such entry. */
@@ -95,7 +105,7 @@ static inline void fmt_reseal(unsigned char *img, size_t len)
             fmt_wr32(e + 4, fmt_crc32c(img + off, (size_t)slen));
     }
     fmt_wr32(img + 20, 0);
-    fmt_wr32(img + 20, fmt_crc32c(img, FMT_HEADER));
+    fmt_wr32(img + 20, fmt_crc32c(img, fmt_header_size(img, len)));
 }
 
 #endif

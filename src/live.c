@@ -1,0 +1,520 @@
+/*
+ * live.c: a living index, the changes made to a built or loaded one.
+ *
+ * The base (a built forest and graph, or a mapped file) never changes: files stay mapped
+ * read-only and shared. Changes live beside it, as FreshDiskANN keeps them: a tombstone bit
+ * per base slot, and a delta of the items added since the base was built, with its own
+ * navigable graph grown by the same insert path that builds the base's graph (graph.c), so a
+ * delta of millions is walked, not scanned. Adding an id that exists tombstones its old slot
+ * (in the base or the delta) and appends the new vector: slots are never rewritten, so no
+ * graph list ever describes a vector it was not built for. Deleted items stay in the graphs
+ * as waypoints (queries walk through them, never return them) until copse_compact rebuilds.
+ *
+ * A query searches the base past its tombstones and the delta past its own, each with the
+ * same effort, and merges the two top-k lists; for a small delta an exact scan is both exact
+ * and cheaper than a walk.
+ *
+ * Threads: one writer, any number of readers. Every reader holds the read lock for one query;
+ * the writer takes the write lock per delete, and per chunk of LIVE_CHUNK inserted items, so
+ * a query waits at most for one chunk. Everything a reader reads is written under the write
+ * lock, so a query sees each change entirely or not at all.
+ *
+ * Dot product: the graph's distance works on vectors augmented onto one sphere, of a radius at
+ * least the largest norm (metric.c). The delta picks twice the largest norm it has seen; an
+ * item beyond it doubles the radius again and the delta's graph is rebuilt, which happens a
+ * logarithmic number of times.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define LIVE_CHUNK 64      /* items inserted per hold of the write lock */
+#define LIVE_SCAN_BELOW 512 /* a delta this small is scanned exactly */
+
+struct cp_live {
+    const cp_geom *g;
+    const cp_kernels *k;
+    void *lock;
+    uint64_t n_base;
+    uint64_t *dead;       /* base slots deleted or replaced: n_base bits; NULL until the first */
+    uint64_t n_dead;
+    cp_builder delta;     /* rows, ids and the id -> newest slot map of the added items */
+    float *norms;         /* per delta slot, as the NORMS section's (angular, dot) */
+    uint64_t norms_cap;
+    uint64_t *delta_dead; /* delta slots deleted or replaced */
+    uint64_t delta_dead_words;
+    uint64_t n_delta_dead;
+    float radius;         /* dot: the delta's sphere */
+    uint32_t degree;      /* of the delta's graph; 0: none (the base has none either) */
+    cp_graph graph;
+    double compact_at;    /* copse_set_compact_threshold */
+};
+
+static int bit(const uint64_t *bits, uint64_t i) { return bits && ((bits[i >> 6] >> (i & 63)) & 1); }
+static void set_bit(uint64_t *bits, uint64_t i) { bits[i >> 6] |= 1ull << (i & 63); }
+static uint64_t words_for(uint64_t n) { return (n + 63) / 64; }
+
+int cp_live_new(cp_live **out, const cp_geom *g, const cp_kernels *k, uint64_t n_base,
+                uint32_t degree, cp_err *err)
+{
+    cp_live *l = cp_calloc(1, sizeof *l);
+    *out = NULL;
+    if (!l || cp_rwlock_new(&l->lock) != COPSE_OK) {
+        cp_free(l);
+        return cp_fail(err, COPSE_ERR_NOMEM, "no memory for the index's change set");
+    }
+    l->g = g;
+    l->k = k;
+    l->n_base = n_base;
+    l->degree = degree;
+    cp_builder_init(&l->delta);
+    if (degree)
+        cp_graph_init(&l->graph, g, k, degree, CP_GRAPH_WIDTH, CP_GRAPH_ALPHA);
+    *out = l;
+    return COPSE_OK;
+}
+
+void cp_live_free(cp_live *l)
+{
+    if (!l)
+        return;
+    cp_rwlock_free(l->lock);
+    cp_free(l->dead);
+    cp_builder_free(&l->delta);
+    cp_free(l->norms);
+    cp_free(l->delta_dead);
+    if (l->degree)
+        cp_graph_free(&l->graph);
+    cp_free(l);
+}
+
+void cp_live_read(const cp_live *l) { cp_read_lock(l->lock); }
+void cp_live_done(const cp_live *l) { cp_unlock(l->lock); }
+void cp_live_write_lock(cp_live *l) { cp_write_lock(l->lock); }
+void cp_live_write_unlock(cp_live *l) { cp_unlock(l->lock); }
+
+int cp_live_changed(const cp_live *l) { return l->n_dead > 0 || l->delta.n > 0; }
+uint64_t cp_live_count(const cp_live *l)
+{
+    return l->n_base - l->n_dead + l->delta.n - l->n_delta_dead;
+}
+uint64_t cp_live_n_deleted(const cp_live *l) { return l->n_dead + l->n_delta_dead; }
+uint64_t cp_live_n_delta(const cp_live *l) { return l->delta.n; }
+int64_t cp_live_max_id(const cp_live *l) { return l->delta.max_id; }
+
+void cp_live_set_threshold(cp_live *l, double fraction) { l->compact_at = fraction; }
+
+int cp_live_wants_compaction(const cp_live *l)
+{
+    double held = (double)(l->n_dead + l->delta.n), base = (double)(l->n_base ? l->n_base : 1);
+    return l->compact_at > 0 && held >= l->compact_at * base;
+}
+
+/* ---- where an id lives ---- */
+
+int cp_live_find(const cp_live *l, const cp_view *base, int64_t id, cp_place *at)
+{
+    uint64_t slot;
+    if (cp_builder_slot(&l->delta, id, &slot) && !bit(l->delta_dead, slot)) {
+        *at = (cp_place){1, slot};
+        return 1;
+    }
+    if (cp_view_slot(base, id, &slot) && !bit(l->dead, slot)) {
+        *at = (cp_place){0, slot};
+        return 1;
+    }
+    return 0;
+}
+
+const void *cp_live_row(const cp_live *l, const cp_view *base, cp_place at)
+{
+    return at.delta ? l->delta.rows + at.slot * l->g->row_bytes
+                    : base->vectors + at.slot * l->g->row_bytes;
+}
+
+int64_t cp_live_id_at(const cp_live *l, const cp_view *base, uint64_t pos, int64_t *id)
+{
+    /* The live items in order: base slots, then delta slots. Counting whole words first keeps
+     * this a scan of the bitmaps, not of the items. */
+    uint64_t words = words_for(l->n_base);
+    for (uint64_t w = 0; w < words; w++) {
+        uint64_t valid = w + 1 < words || l->n_base % 64 == 0 ? ~0ull : (1ull << (l->n_base % 64)) - 1;
+        uint64_t live = valid & ~(l->dead ? l->dead[w] : 0);
+        uint64_t c = (uint64_t)__builtin_popcountll(live);
+        if (pos >= c) {
+            pos -= c;
+            continue;
+        }
+        for (; pos; pos--)
+            live &= live - 1;
+        *id = cp_view_id(base, w * 64 + (uint64_t)__builtin_ctzll(live));
+        return 1;
+    }
+    for (uint64_t s = 0; s < l->delta.n; s++)
+        if (!bit(l->delta_dead, s) && pos-- == 0) {
+            *id = l->delta.ids[s];
+            return 1;
+        }
+    return 0;
+}
+
+/* ---- the writer ---- */
+
+static int grow_words(uint64_t **bits, uint64_t *have, uint64_t want)
+{
+    if (want <= *have)
+        return 1;
+    uint64_t cap = *have ? *have : 4;
+    while (cap < want)
+        cap *= 2;
+    uint64_t *b = cp_reallocarray(*bits, cap, sizeof *b);
+    if (!b)
+        return 0;
+    memset(b + *have, 0, (cap - *have) * sizeof *b);
+    *bits = b;
+    *have = cap;
+    return 1;
+}
+
+/* The slot an id holds now is retired (write lock held). */
+static void retire(cp_live *l, cp_place at)
+{
+    if (at.delta) {
+        set_bit(l->delta_dead, at.slot);
+        l->n_delta_dead++;
+    } else {
+        set_bit(l->dead, at.slot);
+        l->n_dead++;
+    }
+}
+
+static float norm_entry(const cp_live *l, const float *x)
+{
+    float sq = l->k->dot(x, x, (size_t)l->g->dim);
+    if (l->g->metric == COPSE_DOT)
+        return sqrtf(l->radius * l->radius - sq > 0 ? l->radius * l->radius - sq : 0);
+    return sq;
+}
+
+/* A new radius for the delta (dot), its norm entries again, and its graph anew. */
+static int respread(cp_live *l, float radius, int n_threads, cp_err *err)
+{
+    l->radius = radius;
+    for (uint64_t s = 0; cp_metric_has_norms(l->g->metric) && s < l->delta.n; s++)
+        l->norms[s] = norm_entry(l, (const float *)(l->delta.rows + s * l->g->row_bytes));
+    if (!l->degree)
+        return COPSE_OK;
+    cp_graph_free(&l->graph);
+    cp_graph_init(&l->graph, l->g, l->k, l->degree, CP_GRAPH_WIDTH, CP_GRAPH_ALPHA);
+    uint32_t *all = cp_mallocarray(l->delta.n ? l->delta.n : 1, sizeof *all);
+    if (!all || !cp_graph_reserve(&l->graph, l->delta.cap)) {
+        cp_free(all);
+        return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for the delta's graph");
+    }
+    for (uint64_t s = 0; s < l->delta.n; s++)
+        all[s] = (uint32_t)s;
+    int rc = cp_graph_insert(&l->graph, l->delta.rows, l->norms, all, l->delta.n, n_threads);
+    cp_free(all);
+    return rc == COPSE_OK ? rc : cp_fail(err, rc, "add: no memory for the delta's graph");
+}
+
+/* One chunk of checked rows, under the write lock. */
+static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids,
+                     int64_t first_id, const float *vs, int n_threads, cp_err *err)
+{
+    const cp_geom *g = l->g;
+    size_t dim = (size_t)g->dim;
+    uint64_t first = l->delta.n;
+    if (base->n_items && !l->dead && !(l->dead = cp_calloc(words_for(l->n_base), sizeof *l->dead)))
+        return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for tombstones");
+    if (!grow_words(&l->delta_dead, &l->delta_dead_words, words_for(l->delta.n + (uint64_t)n)) ||
+        !cp_grow((void **)&l->norms, &l->norms_cap, l->delta.n + (uint64_t)n, sizeof *l->norms))
+        return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for %lld items", (long long)n);
+    float widest = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *x = vs + (size_t)i * dim;
+        int64_t id = ids ? ids[i] : first_id + i;
+        cp_place at;
+        int had = cp_live_find(l, base, id, &at);
+        uint64_t old;
+        int rc = cp_builder_append(&l->delta, g, id, x, &old, err);
+        if (rc != COPSE_OK)
+            return rc;
+        if (had)
+            retire(l, at);
+        if (g->metric == COPSE_DOT) {
+            float nx = sqrtf(l->k->dot(x, x, dim));
+            widest = nx > widest ? nx : widest;
+        }
+    }
+    int rc = COPSE_OK;
+    if (g->metric == COPSE_DOT && widest > l->radius)
+        rc = respread(l, 2 * widest, n_threads, err);
+    for (uint64_t s = first; s < l->delta.n; s++)
+        l->norms[s] = cp_metric_has_norms(g->metric)
+                          ? norm_entry(l, (const float *)(l->delta.rows + s * g->row_bytes)) : 0;
+    if (rc != COPSE_OK || !l->degree || l->graph.n_inserted == l->delta.n)
+        return rc;
+    uint32_t fresh[LIVE_CHUNK];
+    uint64_t m = 0;
+    for (uint64_t s = l->graph.n_inserted; s < l->delta.n; s++)
+        fresh[m++] = (uint32_t)s;
+    if (!cp_graph_reserve(&l->graph, l->delta.cap))
+        return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for the delta's graph");
+    rc = cp_graph_insert(&l->graph, l->delta.rows, l->norms, fresh, m, n_threads);
+    return rc == COPSE_OK ? rc : cp_fail(err, rc, "add: no memory for the delta's graph");
+}
+
+int cp_live_add(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int64_t first_id,
+                const float *vs, int n_threads, cp_err *err)
+{
+    int rc = cp_check_rows(l->g, n, ids, first_id, vs, err);
+    if (rc == COPSE_OK && l->delta.n + (uint64_t)n > COPSE_MAX_ITEMS)
+        rc = cp_fail(err, COPSE_ERR_NOMEM, "add: more than %u added items", COPSE_MAX_ITEMS);
+    for (int64_t i = 0; rc == COPSE_OK && i < n; i += LIVE_CHUNK) {
+        int64_t m = n - i < LIVE_CHUNK ? n - i : LIVE_CHUNK;
+        cp_write_lock(l->lock);
+        rc = add_chunk(l, base, m, ids ? ids + i : NULL, first_id + i, vs + (size_t)i * l->g->dim,
+                       n_threads, err);
+        cp_unlock(l->lock);
+    }
+    return rc;
+}
+
+int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, cp_err *err)
+{
+    if (n < 0 || (n > 0 && !ids))
+        return cp_fail(err, COPSE_ERR_ARG, "delete: n = %lld with %s ids", (long long)n,
+                       ids ? "" : "NULL");
+    /* All or nothing: every id must be there before anything is deleted (an id listed twice
+     * is deleted once). */
+    for (int64_t i = 0; i < n; i++) {
+        cp_place at;
+        if (!cp_live_find(l, base, ids[i], &at))
+            return cp_fail(err, COPSE_ERR_NOTFOUND, "delete: item %lld is not in the index%s",
+                           (long long)ids[i], n > 1 ? " (nothing was deleted)" : "");
+    }
+    if (base->n_items && !l->dead && !(l->dead = cp_calloc(words_for(l->n_base), sizeof *l->dead)))
+        return cp_fail(err, COPSE_ERR_NOMEM, "delete: no memory for tombstones");
+    cp_write_lock(l->lock);
+    for (int64_t i = 0; i < n; i++) {
+        cp_place at;
+        if (cp_live_find(l, base, ids[i], &at))
+            retire(l, at);
+    }
+    cp_unlock(l->lock);
+    return COPSE_OK;
+}
+
+/* ---- queries ---- */
+
+typedef struct found {
+    float d; /* reported distance */
+    int64_t id;
+} found;
+
+/* a before b in results: nearer (for dot, larger), then the smaller id. */
+static int before(const cp_geom *g, found a, found b)
+{
+    if (a.d != b.d)
+        return g->metric == COPSE_DOT ? a.d > b.d : a.d < b.d;
+    return a.id < b.id;
+}
+
+/* The delta as a view the readers can walk: no forest, its graph entered at its entry. */
+static void delta_view(const cp_live *l, cp_view *v)
+{
+    cp_view_init(v);
+    v->n_items = l->delta.n;
+    v->max_id = l->delta.max_id;
+    v->vectors = l->delta.rows;
+    v->norms = l->norms;
+    v->slot_ids = l->delta.ids;
+    if (l->degree && l->delta.n > LIVE_SCAN_BELOW) {
+        v->graph = l->graph.adj;
+        v->graph_degree = l->degree;
+        v->graph_entry = l->graph.entry;
+    }
+}
+
+/* The filter a part of the query takes: the caller's (f, may be NULL) past the part's
+ * tombstones. NULL when neither would refuse anything. */
+static const copse_filter *part_filter(copse_filter *room, const copse_filter *f,
+                                       const uint64_t *dead, int in_delta)
+{
+    if (!f && !dead)
+        return NULL;
+    if (!dead && !in_delta)
+        return f;
+    memset(room, 0, sizeof *room);
+    room->kind = CP_FILTER_LIVE;
+    room->inner = f;
+    room->dead = dead;
+    room->in_delta = in_delta;
+    return room;
+}
+
+int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, const float *q,
+                   int64_t k, int64_t search_k, int exact, const copse_filter *f, int64_t *ids,
+                   float *dists, int64_t *n_out)
+{
+    int64_t dummy;
+    n_out = n_out ? n_out : &dummy;
+    *n_out = 0;
+    if (k <= 0 || !ids)
+        return cp_search(base, s, q, 0, k, search_k, exact, f, ids, dists, n_out);
+    /* Both parts get the effort the base would: Annoy's k * n_trees for -1. */
+    if (search_k < 0)
+        search_k = k * (int64_t)(base->v->n_trees ? base->v->n_trees : 1);
+    enum { ON_STACK = 64 };
+    int64_t stack_id[2 * ON_STACK];
+    float stack_d[2 * ON_STACK];
+    int big = k > ON_STACK;
+    int64_t *rid = big ? cp_mallocarray(2 * (size_t)k, sizeof *rid) : stack_id;
+    float *rdist = big ? cp_mallocarray(2 * (size_t)k, sizeof *rdist) : stack_d;
+    int rc = rid && rdist ? COPSE_OK : cp_fail(cp_scratch_err(s), COPSE_ERR_NOMEM, "search: no memory");
+    cp_view dv;
+    delta_view(l, &dv);
+    cp_reader rd = {base->g, base->k, &dv};
+    copse_filter room[2];
+    const copse_filter *pf[2] = {part_filter(&room[0], f, l->n_dead ? l->dead : NULL, 0),
+                                 part_filter(&room[1], f, l->n_delta_dead ? l->delta_dead : NULL, 1)};
+    int64_t got[2] = {0, 0};
+    /* Tombstones and filters are the filtered search's business (search.c): it walks through
+     * refused items, and answers exactly when the walk cannot fill k. */
+    for (int part = 0; part < 2 && rc == COPSE_OK; part++) {
+        if (part && l->delta.n == 0)
+            break;
+        rc = cp_search(part ? &rd : base, s, q, 0, k, search_k, exact || (part && !dv.graph),
+                       pf[part], rid + part * k, rdist + part * k, &got[part]);
+    }
+    /* Merge the two sorted lists (an id is live in one part only). */
+    int64_t i = 0, j = 0, m = 0;
+    while (rc == COPSE_OK && m < k && (i < got[0] || j < got[1])) {
+        int from_delta = i == got[0] ||
+                         (j < got[1] && before(base->g, (found){rdist[k + j], rid[k + j]},
+                                               (found){rdist[i], rid[i]}));
+        int64_t at = from_delta ? k + j++ : i++;
+        ids[m] = rid[at];
+        if (dists)
+            dists[m] = rdist[at];
+        m++;
+    }
+    *n_out = m;
+    if (big) {
+        cp_free(rid);
+        cp_free(rdist);
+    }
+    return rc;
+}
+
+/* ---- saving and opening ---- */
+
+void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned char *meta)
+{
+    uint64_t n = l->delta.n;
+    m->n_delta = n;
+    m->n_dead = l->n_dead;
+    m->n_delta_dead = l->n_delta_dead;
+    m->delta_degree = n && l->degree ? l->degree : 0;
+    m->delta_entry = n && l->degree ? l->graph.entry : 0;
+    m->delta_radius = l->radius;
+    cp_format_delta_meta(m, meta);
+    sec[CP_SEC_DELTA_META] = (cp_section){meta, CP_DELTA_META_SIZE};
+    sec[CP_SEC_TOMBSTONES] = (cp_section){l->dead, l->n_dead ? words_for(l->n_base) * 8 : 0};
+    sec[CP_SEC_DELTA_VECTORS] = (cp_section){l->delta.rows, n * l->g->row_bytes};
+    sec[CP_SEC_DELTA_IDS] = (cp_section){l->delta.ids, n * 8};
+    sec[CP_SEC_DELTA_NORMS] = (cp_section){l->norms, cp_metric_has_norms(l->g->metric) ? n * 4 : 0};
+    sec[CP_SEC_DELTA_GRAPH] = (cp_section){l->graph.adj, n * (uint64_t)m->delta_degree * 4};
+    sec[CP_SEC_DELTA_DEAD] = (cp_section){l->delta_dead, n ? words_for(n) * 8 : 0};
+}
+
+void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
+{
+    cp_free(l->dead);
+    cp_builder_free(&l->delta);
+    cp_free(l->norms);
+    cp_free(l->delta_dead);
+    if (l->degree)
+        cp_graph_free(&l->graph);
+    l->dead = NULL;
+    l->n_dead = 0;
+    l->norms = NULL;
+    l->norms_cap = 0;
+    l->delta_dead = NULL;
+    l->delta_dead_words = 0;
+    l->n_delta_dead = 0;
+    l->radius = 0;
+    l->n_base = n_base;
+    l->degree = degree;
+    if (degree)
+        cp_graph_init(&l->graph, l->g, l->k, degree, CP_GRAPH_WIDTH, CP_GRAPH_ALPHA);
+}
+
+static uint64_t popcount_words(const uint64_t *w, uint64_t n)
+{
+    uint64_t c = 0;
+    for (uint64_t i = 0; w && i < n; i++)
+        c += (uint64_t)__builtin_popcountll(w[i]);
+    return c;
+}
+
+int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err)
+{
+    const cp_meta *m = &v->meta;
+    uint64_t n = m->n_delta;
+    cp_live_reset(l, v->n_items, m->n_delta && m->delta_degree ? m->delta_degree : l->degree);
+    if (!v->sec[CP_SEC_DELTA_META].length)
+        return COPSE_OK;
+    /* Counts are checked against the bits, so a damaged file cannot make them disagree. */
+    if ((v->n_items && v->tombstones &&
+         (popcount_words(v->tombstones, words_for(v->n_items)) != m->n_dead ||
+          (v->n_items % 64 && v->tombstones[v->n_items / 64] >> (v->n_items % 64)))) ||
+        (n && (popcount_words(v->delta_dead, words_for(n)) != m->n_delta_dead ||
+               (n % 64 && v->delta_dead[n / 64] >> (n % 64)))))
+        return cp_fail(err, COPSE_ERR_CORRUPT, "tombstones: the bits do not match the counts");
+    if (v->tombstones) {
+        if (!(l->dead = cp_mallocarray(words_for(l->n_base), sizeof *l->dead)))
+            return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for tombstones");
+        memcpy(l->dead, v->tombstones, words_for(l->n_base) * sizeof *l->dead);
+        l->n_dead = m->n_dead;
+    }
+    if (n == 0)
+        return COPSE_OK;
+    for (uint64_t s = 0; s < n; s++)
+        if (v->delta_ids[s] < 0)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "delta: item %llu has id %lld",
+                           (unsigned long long)s, (long long)v->delta_ids[s]);
+    if (!grow_words(&l->delta_dead, &l->delta_dead_words, words_for(n)) ||
+        !cp_grow((void **)&l->norms, &l->norms_cap, n, sizeof *l->norms))
+        return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for %llu added items", (unsigned long long)n);
+    memcpy(l->delta_dead, v->delta_dead, words_for(n) * sizeof *l->delta_dead);
+    l->n_delta_dead = m->n_delta_dead;
+    /* The file's vectors are stored rows: floats, or packed bits for hamming. */
+    float *x = cp_mallocarray((size_t)l->g->dim, sizeof *x);
+    if (!x)
+        return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory");
+    int rc = COPSE_OK;
+    for (uint64_t s = 0; s < n && rc == COPSE_OK; s++) {
+        uint64_t old;
+        cp_decode(l->g, v->delta_vectors + s * l->g->row_bytes, x);
+        rc = cp_builder_append(&l->delta, l->g, v->delta_ids[s], x, &old, err);
+    }
+    cp_free(x);
+    if (rc != COPSE_OK)
+        return rc;
+    /* Norms and the graph are computed again rather than trusted: the delta is small next to
+     * the base, and this way a damaged file cannot steer a walk out of bounds. */
+    if (!cp_metric_has_norms(l->g->metric))
+        memset(l->norms, 0, n * sizeof *l->norms);
+    float widest = 0;
+    for (uint64_t s = 0; l->g->metric == COPSE_DOT && s < n; s++) {
+        const float *r = (const float *)(l->delta.rows + s * l->g->row_bytes);
+        float nr = sqrtf(l->k->dot(r, r, (size_t)l->g->dim));
+        widest = nr > widest ? nr : widest;
+    }
+    l->radius = m->delta_radius > widest ? m->delta_radius : 2 * widest;
+    return respread(l, l->radius, n_threads, err);
+}

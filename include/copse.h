@@ -202,8 +202,9 @@ COPSE_API int copse_graph_degree(const copse_index *ix);
  * Errors: COPSE_ERR_STATE, COPSE_ERR_IO (the folder is not writable). */
 COPSE_API int copse_on_disk_build(copse_index *ix, const char *path);
 
-/* Distance kernels are chosen at copse_new from the CPU's features: "avx512", "avx2" or
- * "scalar" (the reference, always available). copse_set_kernels forces one, for tests and
+/* Distance and checksum kernels are chosen at copse_new from the CPU's features: "avx512",
+ * "avx2" (x86-64), "neon" (AArch64) or "scalar" (the reference, always available; its
+ * CRC32C is slicing-by-8). copse_set_kernels forces one set, for tests and
  * comparisons; COPSE_ERR_ARG when the name is unknown or this CPU cannot run it. Any state. */
 COPSE_API int copse_set_kernels(copse_index *ix, const char *name);
 COPSE_API const char *copse_kernels_name(const copse_index *ix);

@@ -154,7 +154,7 @@ static int complete_file(const cp_build_args *a, cp_builder *b, void **map, size
         rc = build_sections(a, b, rows, &out, err);
     if (rc == COPSE_OK && b->n > 0)
         out.sec[CP_SEC_VECTORS] = (cp_section){rows, rows_len};
-    cp_sink sink = {b->disk_fd, b->disk_tmp, NULL};
+    cp_sink sink = {b->disk_fd, b->disk_tmp, NULL, a->k->crc32c};
     if (rc == COPSE_OK)
         rc = cp_format_emit(&out.meta, out.sec, &sink, 1, err);
     uint64_t size = cp_format_layout(out.sec, NULL);
@@ -182,5 +182,5 @@ int cp_build_on_disk(const cp_build_args *a, cp_builder *b, cp_view *v, cp_err *
     }
     b->disk_fd = -1; /* renamed into place: nothing left to discard */
     cp_builder_free(b);
-    return cp_view_open_image(v, map, map_len, map, map_len, NULL, err);
+    return cp_view_open_image(v, map, map_len, map, map_len, NULL, a->k->crc32c, err);
 }

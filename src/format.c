@@ -110,7 +110,8 @@ static void put_delta_meta(const cp_meta *m, unsigned char *p)
 void cp_format_delta_meta(const cp_meta *m, unsigned char *out) { put_delta_meta(m, out); }
 
 static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_t *offset,
-                          uint64_t file_size, const uint32_t *crcs, unsigned char *h)
+                          uint64_t file_size, const uint32_t *crcs, cp_crc32c_fn crc,
+                          unsigned char *h)
 {
     cp_geom g;
     uint32_t size = header_size(sec);
@@ -146,7 +147,7 @@ static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_
         put64(e + 16, sec[k].length);
     }
     put32(h + 104, n);
-    put32(h + 20, cp_crc32c(0, h, size));
+    put32(h + 20, crc(0, h, size));
 }
 
 static int sink_put(const cp_sink *out, const void *data, size_t len, uint64_t off, cp_err *err)
@@ -168,7 +169,7 @@ int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
     for (int k = 1; k <= CP_SEC_KIND_MAX; k++) {
         if (sec[k].length == 0)
             continue;
-        crcs[k] = cp_crc32c(0, sec[k].data, sec[k].length);
+        crcs[k] = out->crc(0, sec[k].data, sec[k].length);
         if (k == CP_SEC_VECTORS && vectors_in_place)
             continue;
         int rc = sink_put(out, sec[k].data, sec[k].length, offset[k], err);
@@ -180,7 +181,7 @@ int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
         if (rc != COPSE_OK)
             return rc;
     }
-    header_encode(m, sec, offset, file_size, crcs, hdr);
+    header_encode(m, sec, offset, file_size, crcs, out->crc, hdr);
     return sink_put(out, hdr, header_size(sec), 0, err);
 }
 
@@ -194,8 +195,8 @@ static int all_zero(const unsigned char *p, size_t n)
     return 1;
 }
 
-static int check_header(const unsigned char *h, uint64_t len, cp_meta *m, uint32_t *n_sections,
-                        int *major, int *minor, cp_err *err)
+static int check_header(const unsigned char *h, uint64_t len, cp_crc32c_fn crc, cp_meta *m,
+                        uint32_t *n_sections, int *major, int *minor, cp_err *err)
 {
     if (len < 8 || memcmp(h, magic, 8) != 0)
         return cp_fail(err, COPSE_ERR_NOTCOPSE, "not a copse index (no copse magic number)");
@@ -223,7 +224,7 @@ static int check_header(const unsigned char *h, uint64_t len, cp_meta *m, uint32
     unsigned char copy[CP_HEADER_SIZE_2];
     memcpy(copy, h, size);
     put32(copy + 20, 0);
-    if (cp_crc32c(0, copy, size) != get32(h + 20))
+    if (crc(0, copy, size) != get32(h + 20))
         return cp_fail(err, COPSE_ERR_CORRUPT, "header checksum mismatch");
     /* A flag is a promise of a newer writer that changes how the file reads: unknown, it
      * cannot be skipped as an unknown section can. */
@@ -433,14 +434,14 @@ static int check_roots(const cp_meta *m, const cp_section *sec, cp_err *err)
     return COPSE_OK;
 }
 
-int cp_format_parse(const unsigned char *img, uint64_t len, cp_meta *m, cp_section *sec,
-                    int *major, int *minor, cp_err *err)
+int cp_format_parse(const unsigned char *img, uint64_t len, cp_crc32c_fn crc, cp_meta *m,
+                    cp_section *sec, int *major, int *minor, cp_err *err)
 {
     uint32_t n_sections = 0;
     cp_geom g;
     memset(m, 0, sizeof *m);
     memset(sec, 0, (CP_SEC_KIND_MAX + 1) * sizeof *sec);
-    int rc = check_header(img, len, m, &n_sections, major, minor, err);
+    int rc = check_header(img, len, crc, m, &n_sections, major, minor, err);
     if (rc != COPSE_OK)
         return rc;
     cp_geom_init(&g, (copse_metric)m->metric, (int)m->dim);

@@ -760,7 +760,7 @@ int copse_section_info(const copse_index *ix, int i, const char **name, uint64_t
     if (kind && length)
         *length = s->length;
     if (kind && checksum) {
-        *checksum = from_image ? 0 : cp_crc32c(0, s->data, s->length);
+        *checksum = from_image ? 0 : ix->kern.crc32c(0, s->data, s->length);
         for (uint32_t e = 0; from_image && e < cp_table_count(ix->v.image); e++)
             if (cp_table_get(ix->v.image, e).kind == (uint32_t)kind)
                 *checksum = cp_table_get(ix->v.image, e).crc;
@@ -813,7 +813,7 @@ int copse_save(copse_index *ix, const char *path)
     int rc = cp_io_temp_beside(path, &fd, &tmp, &ix->err);
     if (rc != COPSE_OK)
         return rc;
-    cp_sink sink = {fd, tmp, NULL};
+    cp_sink sink = {fd, tmp, NULL, ix->kern.crc32c};
     rc = write_file(ix, &sink);
     if (rc == COPSE_OK)
         rc = cp_io_commit(fd, tmp, path, &ix->err);
@@ -834,7 +834,7 @@ int copse_save_buffer(copse_index *ix, void *buf, size_t len)
         return cp_fail(&ix->err, COPSE_ERR_ARG, "save_buffer: a buffer of %zu bytes; the index "
                        "needs %llu (copse_file_size)", buf ? len : 0, (unsigned long long)size);
     memset(buf, 0, size);
-    cp_sink sink = {-1, NULL, buf};
+    cp_sink sink = {-1, NULL, buf, ix->kern.crc32c};
     return write_file(ix, &sink);
 }
 
@@ -851,7 +851,7 @@ static int open_image(copse_index *ix, const unsigned char *img, uint64_t len, v
                       size_t map_len, void *buf_copy, int adopt)
 {
     cp_view *v = &ix->v;
-    int rc = cp_view_open_image(v, img, len, map, map_len, buf_copy, &ix->err);
+    int rc = cp_view_open_image(v, img, len, map, map_len, buf_copy, ix->kern.crc32c, &ix->err);
     if (rc != COPSE_OK)
         return rc;
     if (!adopt && (int)v->meta.dim != ix->g.dim)

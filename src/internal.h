@@ -53,8 +53,7 @@ void cp_allocator_fix(void);
 int cp_mul_add(uint64_t a, uint64_t b, uint64_t c, uint64_t *out);
 static inline uint64_t cp_align_up(uint64_t x) { return (x + CP_ALIGN - 1) & ~(uint64_t)(CP_ALIGN - 1); }
 
-/* ---- checksums ---- */
-uint32_t cp_crc32c(uint32_t crc, const void *data, size_t len);
+/* Checksums: the kernel table's crc32c (kernels/), passed to whoever computes one. */
 
 /* ---- file sections (the format's table of kinds lives in format.c) ---- */
 enum cp_section_kind {
@@ -201,7 +200,7 @@ void cp_view_adopt(cp_view *v, cp_sections *s);
 /* Checks a file image and binds the view to it. The view owns map (a mapping of map_len
  * bytes) and buf_copy from here on, also when this fails (it releases them then). */
 int cp_view_open_image(cp_view *v, const unsigned char *img, uint64_t len, void *map,
-                       size_t map_len, void *buf_copy, cp_err *err);
+                       size_t map_len, void *buf_copy, cp_crc32c_fn crc, cp_err *err);
 int cp_view_slot(const cp_view *v, int64_t id, uint64_t *slot);
 int64_t cp_view_id(const cp_view *v, uint64_t slot);
 /* Label of a slot (NULL when none; offsets from a file are checked before use). */
@@ -295,15 +294,16 @@ const char *cp_section_name(int kind);
  * the file's size. */
 uint64_t cp_format_layout(const cp_section *sec, uint64_t *offset);
 /* Checks an image (header, table, every bound, reserved zeros, roots) and gives its facts,
- * its sections by kind and its version. */
-int cp_format_parse(const unsigned char *img, uint64_t len, cp_meta *m, cp_section *sec,
-                    int *major, int *minor, cp_err *err);
+ * its sections by kind and its version; crc is the kernels' CRC32C. */
+int cp_format_parse(const unsigned char *img, uint64_t len, cp_crc32c_fn crc, cp_meta *m,
+                    cp_section *sec, int *major, int *minor, cp_err *err);
 /* Where an image goes: a file (pwrite, at its final size) or a caller's buffer (memcpy; the
  * buffer must be cleared: gaps between sections read as zeros, as a new file's holes do). */
 typedef struct cp_sink {
     int fd;
     const char *name;
     unsigned char *buf;
+    cp_crc32c_fn crc; /* the kernels' CRC32C, for the checksums written */
 } cp_sink;
 /* The DELTA_META section's 64 bytes for m's delta fields. */
 void cp_format_delta_meta(const cp_meta *m, unsigned char *out);

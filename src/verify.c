@@ -10,11 +10,11 @@
 
 #include "internal.h"
 
-static int check_checksums(const cp_view *v, cp_err *err)
+static int check_checksums(const cp_view *v, cp_crc32c_fn crc, cp_err *err)
 {
     for (uint32_t i = 0; i < cp_table_count(v->image); i++) {
         cp_table_entry e = cp_table_get(v->image, i);
-        if (cp_crc32c(0, v->image + e.offset, e.length) != e.crc)
+        if (crc(0, v->image + e.offset, e.length) != e.crc)
             return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u (offset %llu, %llu bytes): "
                            "checksum mismatch", e.kind, (unsigned long long)e.offset,
                            (unsigned long long)e.length);
@@ -224,7 +224,7 @@ int cp_verify(const cp_reader *rd, cp_err *err)
         return cp_fail(err, COPSE_ERR_CORRUPT, "%llu leaf items for %llu trees of %llu items",
                        (unsigned long long)v->n_leaf_items, (unsigned long long)v->n_trees,
                        (unsigned long long)v->n_items);
-    int rc = v->image ? check_checksums(v, err) : COPSE_OK;
+    int rc = v->image ? check_checksums(v, rd->k->crc32c, err) : COPSE_OK;
     if (rc == COPSE_OK)
         rc = check_items(rd, err);
     if (rc == COPSE_OK)

@@ -121,7 +121,7 @@ void cp_view_adopt(cp_view *v, cp_sections *s)
 }
 
 int cp_view_open_image(cp_view *v, const unsigned char *img, uint64_t len, void *map,
-                       size_t map_len, void *buf_copy, cp_err *err)
+                       size_t map_len, void *buf_copy, cp_crc32c_fn crc, cp_err *err)
 {
     cp_meta m;
     cp_section sec[CP_SEC_KIND_MAX + 1];
@@ -130,7 +130,7 @@ int cp_view_open_image(cp_view *v, const unsigned char *img, uint64_t len, void 
     v->map = map;
     v->map_len = map_len;
     v->buf_copy = buf_copy;
-    int rc = cp_format_parse(img, len, &m, sec, &major, &minor, err);
+    int rc = cp_format_parse(img, len, crc, &m, sec, &major, &minor, err);
     if (rc != COPSE_OK) {
         cp_view_release(v);
         return rc;

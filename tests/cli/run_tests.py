@@ -956,7 +956,7 @@ def group_changes(c):
     c.run(["verify", index], out_has=["ok"])
     c.run(["compact", index, "-q"])
     info = json.loads(c.run(["info", index, "--json"])[0])
-    c.expect(info["items"] == 457 and info["added"] == 0 and info["format_version"] == "1.1",
+    c.expect(info["items"] == 457 and info["added"] == 0 and info["format_version"] == "1.2",
              "info after compact: %r" % info)
     got = result_ids(c.run(["query", index, "--item", 430, "-k", "6", "--exact", "--json"])[0])[0]
     c.expect(same(got, 430), "exact query after compact: %r" % got)

@@ -79,7 +79,8 @@ static int64_t *sorted_ids(const int64_t *ids, int64_t n, uint64_t *n_out)
     int64_t *c = cp_mallocarray(n > 0 ? (size_t)n : 1, sizeof *c);
     if (!c)
         return NULL;
-    memcpy(c, ids, (size_t)n * sizeof *c);
+    if (n > 0)
+        memcpy(c, ids, (size_t)n * sizeof *c);
     qsort(c, (size_t)n, sizeof *c, cmp_i64);
     uint64_t j = 0;
     for (int64_t i = 0; i < n; i++)

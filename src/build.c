@@ -703,10 +703,9 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
         return cp_fail(&ix->err, COPSE_ERR_ARG, "build: n_trees = %d; want -1 (automatic) or "
                        "1..%d", n_trees, COPSE_MAX_TREES);
     ix->built_leaf_size = ix->leaf_size ? ix->leaf_size : auto_leaf_size(&ix->g, ix->graph_degree > 0);
-    /* Units: each forest tree, and with a graph each throwaway tree built and its leaves
-     * paired, and the final lists. */
+    /* Units: each forest tree, and with a graph CP_GRAPH_STEPS shares of its inserts. */
     uint64_t units = (n_trees > 0 ? (uint64_t)n_trees : 1) +
-                     (ix->graph_degree > 0 && ix->b.n >= 2 ? 2 * CP_GRAPH_TREES + 1 : 0);
+                     (ix->graph_degree > 0 && ix->b.n >= 2 ? CP_GRAPH_STEPS : 0);
     int rc = cp_progress_begin(&ix->progress, units);
     if (rc != COPSE_OK)
         return cp_fail(&ix->err, rc, "build: no memory");

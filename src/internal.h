@@ -21,8 +21,10 @@
 #define CP_DEFAULT_SEED 1234567890987654321ull
 #define CP_LEAF_FLAG (1ull << 63) /* a node reference with this bit names a leaf */
 #define CP_MAX_LABEL 65535
-#define CP_DEFAULT_GRAPH_DEGREE 24
-#define CP_GRAPH_TREES 8 /* throwaway trees the graph's candidate edges come from */
+#define CP_DEFAULT_GRAPH_DEGREE 32
+#define CP_GRAPH_WIDTH 100  /* beam of a build search (HNSW's efConstruction) */
+#define CP_GRAPH_ALPHA 1.0f /* the alpha-RNG rule's factor on (unsquared) distances */
+#define CP_GRAPH_STEPS 16   /* progress units of a graph build */
 #define CP_MAX_GRAPH_DEGREE 255
 
 /* ---- errors ---- */
@@ -244,7 +246,50 @@ int cp_for_each_leaf(copse_index *ix, const unsigned char *rows, int n_trees, in
                      uint64_t first_stream, int n_threads,
                      void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker),
                      void *ctx);
-/* Builds the neighbour graph section from the rows (graph.c). */
+/* ---- the neighbour graph (graph.c) ---- */
+typedef struct cp_graph_worker cp_graph_worker;
+/* A graph that grows by inserts: lists of up to degree slots (and their distances) for cap
+ * items. It reads item rows and norms through the pointers given to each insert. */
+typedef struct cp_graph {
+    const cp_geom *g;
+    const cp_kernels *kern;
+    const unsigned char *rows;
+    const float *norms;
+    uint32_t degree, width; /* list size; beam of an insert's search */
+    uint32_t insert_degree; /* list size an item starts with */
+    float alpha;            /* the rule's factor on the graph's distances */
+    uint64_t cap, n_inserted;
+    uint32_t entry;         /* where every search starts; UINT32_MAX while empty */
+    uint32_t *adj;          /* cap x degree slots */
+    float *adj_d;           /* the distance of each listed item */
+    uint32_t *len;          /* items listed, per slot */
+    float *unit;            /* angular: each inserted row scaled to length 1 */
+    cp_graph_worker *workers;
+    int n_workers;
+    uint64_t stamp_cap;
+    cp_progress *progress;  /* optional: CP_GRAPH_STEPS steps over progress_of inserts */
+    uint64_t progress_of;
+    uint32_t progress_next;
+} cp_graph;
+int cp_graph_init(cp_graph *gr, const cp_geom *g, const cp_kernels *k, uint32_t degree,
+                  uint32_t width, float alpha);
+/* Room for slots below cap; 0 when out of memory (the graph is unchanged) or cap > 2^32 - 1. */
+int cp_graph_reserve(cp_graph *gr, uint64_t cap);
+/* Inserts items (slots below the reserved capacity, not yet in the graph) in batches, on
+ * n_threads threads; the result depends on the items and their order, not on the threads.
+ * COPSE_ERR_ARG for a slot beyond the capacity, COPSE_ERR_NOMEM. */
+int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
+                    const uint32_t *items, uint64_t count, int n_threads);
+void cp_graph_free(cp_graph *gr);
+/* The graph's distance between two items: never negative, squared for angular, euclidean and
+ * dot (on the augmented vectors), in the order of cp_dist_items. */
+float cp_graph_dist(const cp_graph *gr, uint32_t a, uint32_t b);
+/* A graph of n items inserted in a seeded random order from the item nearest the centroid:
+ * *adj_out gets n x degree slots (UINT32_MAX after each list's end), the caller's to free. */
+int cp_graph_construct(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
+                       const float *norms, uint64_t n, uint32_t degree, uint64_t seed,
+                       int n_threads, cp_progress *progress, uint32_t **adj_out);
+/* The adapter from the handle: builds the graph section of ix->v from the rows. */
 int cp_graph_build(copse_index *ix, const unsigned char *rows, int n_threads);
 void cp_release_view(copse_index *ix);
 

@@ -11,6 +11,7 @@
  * to a fiftieth of it.
  */
 #include "tests.h"
+#include "../src/internal.h" /* the graph's insert path, which no public call reaches yet */
 
 typedef struct recall_case {
     int graph; /* graph degree: 0 for the forest alone, whose search_k means what Annoy's does */
@@ -162,6 +163,96 @@ static void word_vectors(t_ctx *t, copse_metric metric, int64_t search_k, double
 
 static void words_angular(t_ctx *t) { word_vectors(t, COPSE_ANGULAR, 80, 0.99); }
 
+typedef struct cand_t {
+    float d;
+    uint32_t slot;
+} cand_t;
+
+/* Whether a beam of 32 walking g's lists from its entry reaches item u itself. */
+static int walk_finds(const cp_graph *g, uint32_t u, uint32_t *stamp, uint32_t epoch)
+{
+    enum { W = 32 };
+    cand_t pool[W + 1];
+    int len = 0, done[W + 1] = {0};
+    pool[len++] = (cand_t){cp_graph_dist(g, u, g->entry), g->entry};
+    stamp[g->entry] = epoch;
+    for (;;) {
+        int i = 0;
+        while (i < len && done[i])
+            i++;
+        if (i == len)
+            break;
+        done[i] = 1;
+        uint32_t p = pool[i].slot;
+        for (uint32_t j = 0; j < g->len[p]; j++) {
+            uint32_t v = g->adj[(size_t)p * g->degree + j];
+            if (stamp[v] == epoch)
+                continue;
+            stamp[v] = epoch;
+            cand_t c = {cp_graph_dist(g, u, v), v};
+            if (len == W && c.d >= pool[W - 1].d)
+                continue;
+            int at = len < W ? len++ : W - 1;
+            while (at > 0 && pool[at - 1].d > c.d) {
+                pool[at] = pool[at - 1];
+                done[at] = done[at - 1];
+                at--;
+            }
+            pool[at] = c;
+            done[at] = 0;
+        }
+    }
+    return pool[0].slot == u;
+}
+
+/* The insert path a living index will use: half the items in one call, the rest in a second
+ * (on another thread count) must give the same lists whatever the threads, and a graph in
+ * which a short walk reaches the late items about as often as in a graph built in one call. */
+static void graph_insert_later(t_ctx *t)
+{
+    enum { N = 6000, DIM = 32 };
+    float *x = t_clustered(t, N, DIM, 40, 0.35);
+    cp_geom geom;
+    cp_kernels kern;
+    cp_geom_init(&geom, COPSE_EUCLIDEAN, DIM);
+    cp_kernels_best(&kern);
+    uint32_t *order = malloc(sizeof(uint32_t) * N), *stamp = calloc(N, sizeof(uint32_t));
+    for (uint32_t i = 0; i < N; i++)
+        order[i] = i;
+    cp_graph g[2], whole;
+    cp_graph_init(&whole, &geom, &kern, 24, 64, 1.0f);
+    REQUIRE(t, cp_graph_reserve(&whole, N));
+    CHECK_OK(t, cp_graph_insert(&whole, (const unsigned char *)x, NULL, order, N, 2));
+    for (int r = 0; r < 2; r++) {
+        cp_graph_init(&g[r], &geom, &kern, 24, 64, 1.0f);
+        REQUIRE(t, cp_graph_reserve(&g[r], N));
+        CHECK_OK(t, cp_graph_insert(&g[r], (const unsigned char *)x, NULL, order, N / 2, r ? 3 : 1));
+        CHECK_OK(t, cp_graph_insert(&g[r], (const unsigned char *)x, NULL, order + N / 2, N - N / 2,
+                                    r ? 1 : 2));
+    }
+    CHECK(t, g[0].n_inserted == N && g[0].entry == 0);
+    CHECK(t, memcmp(g[0].len, g[1].len, N * sizeof *g[0].len) == 0);
+    for (uint32_t u = 0; u < N; u++)
+        CHECK(t, memcmp(g[0].adj + (size_t)u * 24, g[1].adj + (size_t)u * 24,
+                        g[0].len[u] * sizeof *g[0].adj) == 0);
+    int found = 0, found_whole = 0;
+    for (uint32_t u = N / 2; u < N; u++) {
+        found += walk_finds(&g[0], u, stamp, 2 * u);
+        found_whole += walk_finds(&whole, u, stamp, 2 * u + 1);
+    }
+    printf("  euclidean n=%d: a walk of 32 reaches %d of the %d items inserted later (%d in the "
+           "graph built at once)\n", N, found, N - N / 2, found_whole);
+    CHECK(t, found >= found_whole - (N - N / 2) / 100 && found >= (N - N / 2) * 99 / 100);
+    uint32_t beyond = N;
+    CHECK_RC(t, cp_graph_insert(&g[0], (const unsigned char *)x, NULL, &beyond, 1, 1), COPSE_ERR_ARG);
+    cp_graph_free(&g[0]);
+    cp_graph_free(&g[1]);
+    cp_graph_free(&whole);
+    free(order);
+    free(stamp);
+    free(x);
+}
+
 #define RECALL_TEST(name, i) \
     static void name(t_ctx *t) { run_case(t, &cases[i]); }
 RECALL_TEST(r_ang_c, 0)
@@ -187,6 +278,7 @@ RECALL_TEST(g_ham_u, 19)
 
 const t_case recall_cases[] = {
     {"recall/graph/word_like_angular", words_angular},
+    {"recall/graph/insert_later", graph_insert_later},
     {"recall/forest/angular_clustered", r_ang_c},
     {"recall/forest/angular_uniform", r_ang_u},
     {"recall/forest/euclidean_clustered", r_euc_c},

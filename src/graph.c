@@ -185,12 +185,17 @@ static uint32_t pool_insert(cand *pool, unsigned char *expanded, uint32_t *len, 
     uint32_t n = *len;
     if (n == width && (c.d > pool[n - 1].d || (c.d == pool[n - 1].d && c.slot > pool[n - 1].slot)))
         return width;
-    uint32_t i = n < width ? n : width - 1;
-    while (i > 0 && (pool[i - 1].d > c.d || (pool[i - 1].d == c.d && pool[i - 1].slot > c.slot))) {
-        pool[i] = pool[i - 1];
-        expanded[i] = expanded[i - 1];
-        i--;
+    uint32_t lo = 0, hi = n < width ? n : width - 1; /* the place: first entry after c */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (pool[mid].d > c.d || (pool[mid].d == c.d && pool[mid].slot > c.slot))
+            hi = mid;
+        else
+            lo = mid + 1;
     }
+    uint32_t i = lo, last = n < width ? n : width - 1;
+    memmove(pool + i + 1, pool + i, (last - i) * sizeof *pool);
+    memmove(expanded + i + 1, expanded + i, last - i);
     pool[i] = c;
     expanded[i] = 0;
     if (n < width)
@@ -221,9 +226,13 @@ static uint32_t search(const cp_graph *gr, cp_graph_worker *w, uint32_t u)
         uint32_t p = w->pool[next].slot;
         const uint32_t *nb = gr->adj + (size_t)p * deg;
         uint32_t m = gr->len[p], lowest = width;
-        for (uint32_t j = 0; j < m; j++)
+        /* Every stamp and row this list needs is requested before the first is used: the
+         * search waits on memory more than it computes. */
+        for (uint32_t j = 0; j < m; j++) {
+            __builtin_prefetch(w->stamp + nb[j]);
             __builtin_prefetch(gr->unit ? (const void *)(gr->unit + (size_t)nb[j] * gr->g->dim)
                                         : (const void *)(gr->rows + (size_t)nb[j] * gr->g->row_bytes));
+        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t v = nb[j];
             if (w->stamp[v] == epoch)
@@ -294,7 +303,7 @@ static int cmp_cand(const void *a, const void *b)
 typedef struct batch_ctx {
     cp_graph *gr;
     const uint32_t *items;
-    rev_edge *rev;          /* degree places per new item */
+    rev_edge *rev;          /* insert_degree places per new item */
     const uint64_t *groups; /* reverse phase: start of each target's run in rev */
 } batch_ctx;
 
@@ -307,8 +316,8 @@ static void insert_one(void *ctx, uint64_t i, int worker)
     uint32_t n = search(gr, w, u);
     uint32_t m = prune(gr, w, u, w->pool, n, gr->insert_degree);
     set_list(gr, u, w->kept, m);
-    rev_edge *r = b->rev + i * gr->degree;
-    for (uint32_t j = 0; j < gr->degree; j++)
+    rev_edge *r = b->rev + i * gr->insert_degree;
+    for (uint32_t j = 0; j < gr->insert_degree; j++)
         r[j] = j < m ? (rev_edge){w->kept[j].slot, (uint32_t)i, w->kept[j].d}
                      : (rev_edge){UINT32_MAX, (uint32_t)i, 0};
 }
@@ -374,8 +383,8 @@ int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
     uint64_t max_batch = gr->n_inserted + count;
     max_batch = max_batch / GRAPH_MAX_BATCH_SHARE > 1 ? max_batch / GRAPH_MAX_BATCH_SHARE : 1;
     uint64_t batch_cap = count - i0 < max_batch ? count - i0 : max_batch;
-    rev_edge *rev = cp_mallocarray(batch_cap * gr->degree, sizeof *rev);
-    uint64_t *groups = cp_mallocarray(batch_cap * gr->degree + 1, sizeof *groups);
+    rev_edge *rev = cp_mallocarray(batch_cap * gr->insert_degree, sizeof *rev);
+    uint64_t *groups = cp_mallocarray(batch_cap * gr->insert_degree + 1, sizeof *groups);
     int rc = rev && groups ? COPSE_OK : COPSE_ERR_NOMEM;
     for (uint64_t i = i0; rc == COPSE_OK && i < count;) {
         /* Doubling batches: an item searches a graph at least half the size it ends up in. */
@@ -383,7 +392,7 @@ int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
         size = size < count - i ? size : count - i;
         batch_ctx b = {gr, items + i, rev, groups};
         cp_parallel_for(cp_thread_count(nt, size), size, insert_one, &b);
-        uint64_t n_rev = size * gr->degree;
+        uint64_t n_rev = size * gr->insert_degree;
         qsort(rev, n_rev, sizeof *rev, cmp_rev);
         uint64_t n_groups = 0;
         for (uint64_t j = 0; j < n_rev && rev[j].to != UINT32_MAX; j++)

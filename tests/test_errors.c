@@ -70,7 +70,7 @@ static void test_add(t_ctx *t)
     CHECK_RC(t, copse_set_leaf_size(ix, 1), COPSE_ERR_ARG);
     CHECK_RC(t, copse_set_graph_degree(ix, -1), COPSE_ERR_ARG);
     CHECK_RC(t, copse_set_graph_degree(ix, 256), COPSE_ERR_ARG);
-    CHECK(t, copse_graph_degree(ix) == 24);
+    CHECK(t, copse_graph_degree(ix) == 32);
     CHECK_RC(t, copse_set_kernels(ix, "no-such-kernels"), COPSE_ERR_ARG);
     CHECK_OK(t, copse_set_kernels(ix, "scalar"));
     CHECK(t, strcmp(copse_kernels_name(ix), "scalar") == 0);

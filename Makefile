@@ -30,7 +30,7 @@ demo-words:
 	cmake --build $(BUILD) -j$(JOBS) --target copse_cli
 	COPSE_BUILD_DIR=$(CURDIR)/$(BUILD) bash scripts/demo-words.sh
 
-# Every layer: C tests (release, ASan+UBSan, TSan), CLI tests, Python tests.
+# Every layer: C tests (release, ASan+UBSan, TSan), CLI tests, Python tests, examples/.
 test:
 	@bash scripts/deps.sh test
 	JOBS=$(JOBS) bash tests/run-all.sh

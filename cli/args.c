@@ -158,6 +158,14 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, cli_err *err)
     return rc;
 }
 
+int cli_take_argument(const char **slot, const char *v, cli_err *err)
+{
+    if (*slot != NULL)
+        return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
+    *slot = v;
+    return 0;
+}
+
 /* ---- numbers ---------------------------------------------------------------------------- */
 
 int cli_parse_i64(const char *s, int64_t lo, int64_t hi, const char *what, int64_t *out,

@@ -94,10 +94,7 @@ static int apply_option(void *ctx, int key, const char *v, cli_err *err)
         o->prefault = 1;
         return 0;
     default: /* CLI_POSITIONAL */
-        if (o->index != NULL)
-            return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
-        o->index = v;
-        return 0;
+        return cli_take_argument(&o->index, v, err);
     }
 }
 
@@ -277,7 +274,5 @@ int cmd_bench(int argc, char **argv)
     if (rc == 0)
         rc = run_bench(&o, &err);
     free(o.search_k);
-    if (rc == CLI_HELP_SHOWN)
-        return EXIT_OK;
-    return rc == 0 ? EXIT_OK : cli_report("bench", &err);
+    return cli_finish("bench", rc, &err);
 }

@@ -261,9 +261,7 @@ int cmd_build(int argc, char **argv)
     cli_err err = {0, ""};
     build_opts o;
     int rc = parse_build_args(argc, argv, &o, &err);
-    if (rc == CLI_HELP_SHOWN)
-        return EXIT_OK;
     if (rc == 0)
         rc = run_build(&o, &err);
-    return rc == 0 ? EXIT_OK : cli_report("build", &err);
+    return cli_finish("build", rc, &err);
 }

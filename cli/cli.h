@@ -45,6 +45,9 @@ int cli_fail_scratch(cli_err *err, int status, const copse_scratch *s, const cha
 int cli_exit_code(int status);
 /* Prints "copse CMD: MSG" on stderr and returns err->code. */
 int cli_report(const char *cmd, const cli_err *err);
+/* A subcommand's exit status from what it returned: EXIT_OK for 0 and CLI_HELP_SHOWN,
+ * else the error, reported by cli_report. */
+int cli_finish(const char *cmd, int rc, const cli_err *err);
 
 /* ---- options ---------------------------------------------------------------------------- */
 
@@ -77,6 +80,9 @@ typedef struct cli_command {
  * the help on stdout, or an exit code with err set. Accepts --name=value, --name value,
  * -x value, -xvalue, and "--" to end the options; options and arguments may be mixed. */
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_err *err);
+/* For a command's one positional argument (INDEX, DIR): stores v in *slot, or fails with
+ * EXIT_USAGE when *slot is already set. */
+int cli_take_argument(const char **slot, const char *v, cli_err *err);
 
 /* Number parsing: whole string, range-checked; err names what was being parsed. */
 int cli_parse_i64(const char *s, int64_t lo, int64_t hi, const char *what, int64_t *out,

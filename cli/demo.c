@@ -134,10 +134,7 @@ static int apply_option(void *ctx, int key, const char *v, cli_err *err)
         o->quiet = 1;
         return 0;
     default: /* CLI_POSITIONAL */
-        if (o->dir != NULL)
-            return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
-        o->dir = v;
-        return 0;
+        return cli_take_argument(&o->dir, v, err);
     }
 }
 
@@ -440,9 +437,7 @@ int cmd_demo(int argc, char **argv)
     cli_err err = {0, ""};
     demo_opts o;
     int rc = parse_demo_args(argc, argv, &o, &err);
-    if (rc == CLI_HELP_SHOWN)
-        return EXIT_OK;
     if (rc == 0)
         rc = run_demo(&o, &err);
-    return rc == 0 ? EXIT_OK : cli_report("demo", &err);
+    return cli_finish("demo", rc, &err);
 }

@@ -24,6 +24,7 @@
 #define MIN_RUNS 3
 #define MAX_RUNS 1000
 #define MIN_SECONDS 0.2   /* each timing repeats its query for at least this long */
+#define EXHAUSTIVE (-2)   /* the search_k of search_once that means copse_exact_vector */
 
 typedef struct demo_words_opts {
     const char *index;
@@ -105,10 +106,7 @@ static int apply_option(void *ctx, int key, const char *v, cli_err *err)
         o->knob = 0;
         return 0;
     default: /* CLI_POSITIONAL */
-        if (o->index != NULL)
-            return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
-        o->index = v;
-        return 0;
+        return cli_take_argument(&o->index, v, err);
     }
 }
 
@@ -140,12 +138,12 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* One search of w (search_k -2: exhaustive) into c->buf; *n gets the count. */
+/* One search of w (search_k EXHAUSTIVE: by brute force) into c->buf; *n gets the count. */
 static int search_once(demo_ctx *c, const word_query *w, int64_t search_k, int64_t *n,
                        cli_err *err)
 {
     int64_t want = c->o->k + w->n;
-    int st = search_k == -2
+    int st = search_k == EXHAUSTIVE
                  ? copse_exact_vector(c->ix, c->s, w->sum, want, c->buf, c->dists, n)
                  : copse_search_vector(c->ix, c->s, w->sum, want, search_k, c->buf, c->dists, n);
     return st == COPSE_OK ? 0 : cli_fail_scratch(err, st, c->s, "search");
@@ -302,7 +300,7 @@ static int run_query(demo_ctx *c, int q, answer *approx, answer *exact, cli_err 
     if (rc == 0)
         rc = timed_answer(c, &w, c->o->search_k, approx, err);
     if (rc == 0)
-        rc = timed_answer(c, &w, -2, exact, err);
+        rc = timed_answer(c, &w, EXHAUSTIVE, exact, err);
     if (rc == 0)
         print_comparison(c, query, approx, exact);
     if (rc == 0 && c->o->knob)
@@ -345,9 +343,7 @@ int cmd_demo_words(int argc, char **argv)
     cli_err err = {0, ""};
     demo_words_opts o;
     int rc = parse_args(argc, argv, &o, &err);
-    if (rc == CLI_HELP_SHOWN)
-        return EXIT_OK;
     if (rc == 0)
         rc = run_demo(&o, &err);
-    return rc == 0 ? EXIT_OK : cli_report("demo-words", &err);
+    return cli_finish("demo-words", rc, &err);
 }

@@ -119,12 +119,9 @@ static int run_info(const char *path, int json, cli_err *err)
 static int apply_option(void *ctx, int key, const char *v, cli_err *err)
 {
     info_opts *o = ctx;
-    if (key == OPT_JSON)
-        o->json = 1;
-    else if (o->path == NULL)
-        o->path = v;
-    else
-        return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
+    if (key != OPT_JSON)
+        return cli_take_argument(&o->path, v, err);
+    o->json = 1;
     return 0;
 }
 
@@ -134,11 +131,9 @@ int cmd_info(int argc, char **argv)
     info_opts o = {NULL, 0};
     const cli_command cmd = {info_help, info_options, apply_option, &o, NULL};
     int rc = cli_parse(&cmd, argc, argv, &err);
-    if (rc == CLI_HELP_SHOWN)
-        return EXIT_OK;
     if (rc == 0 && o.path == NULL)
         rc = cli_fail(&err, EXIT_USAGE, "no INDEX given (see copse info --help)");
     if (rc == 0)
         rc = run_info(o.path, o.json, &err);
-    return rc == 0 ? EXIT_OK : cli_report("info", &err);
+    return cli_finish("info", rc, &err);
 }

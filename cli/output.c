@@ -82,7 +82,9 @@ void out_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-void out_json_float(FILE *f, double v)
+/* Floats in JSON: %.9g reads back as the same float; null for NaN and infinities, which
+ * JSON cannot write. */
+static void json_float(FILE *f, double v)
 {
     if (!isfinite(v)) {
         fputs("null", f);
@@ -142,7 +144,7 @@ void out_results_json(FILE *f, const copse_index *ix, const query_result *q)
     fputs(", \"results\": [", f);
     for (int64_t i = 0; i < q->n; i++) {
         fprintf(f, "%s{\"id\": %lld, \"distance\": ", i > 0 ? ", " : "", (long long)q->ids[i]);
-        out_json_float(f, q->dists[i]);
+        json_float(f, q->dists[i]);
         const char *label = labels ? label_of(ix, q->ids[i]) : NULL;
         if (label != NULL) {
             fputs(", \"label\": ", f);

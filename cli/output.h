@@ -23,7 +23,5 @@ void out_json_string(FILE *f, const char *s);
 void out_results_text(FILE *f, const copse_index *ix, const query_result *q);
 /* {"query": TITLE, "results": [{"id": .., "distance": .., "label": ..}, ..]} on one line. */
 void out_results_json(FILE *f, const copse_index *ix, const query_result *q);
-/* Floats in JSON: shortest text that reads back as the same float. */
-void out_json_float(FILE *f, double v);
 
 #endif /* COPSE_CLI_OUTPUT_H */

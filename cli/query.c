@@ -128,10 +128,7 @@ static int apply_option(void *ctx, int key, const char *v, cli_err *err)
         o->prefault = 1;
         return 0;
     default: /* CLI_POSITIONAL */
-        if (o->index != NULL)
-            return cli_fail(err, EXIT_USAGE, "unexpected argument '%s'", v);
-        o->index = v;
-        return 0;
+        return cli_take_argument(&o->index, v, err);
     }
 }
 
@@ -375,9 +372,7 @@ int cmd_query(int argc, char **argv)
     cli_err err = {0, ""};
     query_opts o;
     int rc = parse_query_args(argc, argv, &o, &err);
-    if (rc == CLI_HELP_SHOWN)
-        return EXIT_OK;
     if (rc == 0)
         rc = run_query(&o, &err);
-    return rc == 0 ? EXIT_OK : cli_report("query", &err);
+    return cli_finish("query", rc, &err);
 }

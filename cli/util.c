@@ -67,6 +67,11 @@ int cli_report(const char *cmd, const cli_err *err)
     return err->code;
 }
 
+int cli_finish(const char *cmd, int rc, const cli_err *err)
+{
+    return rc == 0 || rc == CLI_HELP_SHOWN ? EXIT_OK : cli_report(cmd, err);
+}
+
 double cli_now(void)
 {
     struct timespec ts;

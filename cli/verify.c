@@ -81,9 +81,7 @@ int cmd_verify(int argc, char **argv)
     verify_opts o = {argv + 1, 0, 0};
     const cli_command cmd = {verify_help, verify_options, apply_option, &o, NULL};
     int rc = cli_parse(&cmd, argc, argv, &err);
-    if (rc == CLI_HELP_SHOWN)
-        return EXIT_OK;
     if (rc == 0 && o.n == 0)
         rc = cli_fail(&err, EXIT_USAGE, "no INDEX given (see copse verify --help)");
-    return rc == 0 ? verify_all(o.paths, o.n, o.quiet) : cli_report("verify", &err);
+    return rc == 0 ? verify_all(o.paths, o.n, o.quiet) : cli_finish("verify", rc, &err);
 }

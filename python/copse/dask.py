@@ -520,6 +520,7 @@ class ShardedIndex:
         self._centers = None if c is None else np.asarray(c, dtype=np.float64)
         self._placement = {}
         self._local = None
+        self._closed = False
         if client is None:
             self._local = [_open_shard(self.path, r, self.dim, self.metric) for r in self.shards]
         else:
@@ -580,6 +581,8 @@ class ShardedIndex:
         answers by brute force. ``n_threads``: threads per shard query (default: every CPU
         without a client, 1 on workers, whose own threads run shards side by side).
         """
+        if self._closed:
+            raise ValueError("the sharded index is closed")
         Q = np.ascontiguousarray(Q, dtype=np.float32)
         if Q.ndim != 2 or Q.shape[1] != self.dim:
             raise IndexError("Q has shape %r; want (m, %d)" % (Q.shape, self.dim))
@@ -619,3 +622,4 @@ class ShardedIndex:
         if self.client is not None:
             self.client.run(_forget, self.path)
         self._local = None
+        self._closed = True

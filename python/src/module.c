@@ -839,15 +839,19 @@ static int check_item(IndexObject *self, long long id)
     return 0;
 }
 
+/* The parameters get_nns_by_item and get_nns_by_vector share. */
+#define QUERY_PARAMS_DOC \
+":param search_k: the effort: the width of the walk over the neighbour graph, which starts\n" \
+"from about search_k / 2 items the forest finds (without a graph, see set_graph_degree: how\n" \
+"many candidate items to gather from the forest before ranking them exactly); larger is\n" \
+"slower and more accurate. -1 means ``n * n_trees``.\n" \
+":param include_distances: if True, returns a tuple of two lists: the ids and their\n" \
+"distances.\n\n"
+
 PyDoc_STRVAR(get_nns_by_item_doc,
 "get_nns_by_item($self, i, n, search_k=-1, include_distances=False)\n--\n\n"
 "Returns the ``n`` closest items to item ``i`` (itself first), as a list of ids.\n\n"
-":param search_k: the effort: the width of the walk over the neighbour graph, which starts\n"
-"from about search_k / 2 items the forest finds (without a graph, see set_graph_degree: how\n"
-"many candidate items to gather from the forest before ranking them exactly); larger is\n"
-"slower and more accurate. -1 means ``n * n_trees``.\n"
-":param include_distances: if True, returns a tuple of two lists: the ids and their\n"
-"distances.\n\n"
+QUERY_PARAMS_DOC
 "Raises IndexError for an id that was never added. The GIL is released while searching.");
 
 static PyObject *Index_get_nns_by_item(IndexObject *self, PyObject *args, PyObject *kwargs)
@@ -867,12 +871,7 @@ static PyObject *Index_get_nns_by_item(IndexObject *self, PyObject *args, PyObje
 PyDoc_STRVAR(get_nns_by_vector_doc,
 "get_nns_by_vector($self, vector, n, search_k=-1, include_distances=False)\n--\n\n"
 "Returns the ``n`` closest items to ``vector``, as a list of ids.\n\n"
-":param search_k: the effort: the width of the walk over the neighbour graph, which starts\n"
-"from about search_k / 2 items the forest finds (without a graph, see set_graph_degree: how\n"
-"many candidate items to gather from the forest before ranking them exactly); larger is\n"
-"slower and more accurate. -1 means ``n * n_trees``.\n"
-":param include_distances: if True, returns a tuple of two lists: the ids and their\n"
-"distances.\n\n"
+QUERY_PARAMS_DOC
 "Raises IndexError for a vector of the wrong length. The GIL is released while searching.");
 
 static PyObject *Index_get_nns_by_vector(IndexObject *self, PyObject *args, PyObject *kwargs)

@@ -24,6 +24,12 @@ def pytest_report_header(config):
     return "copse test seed: %d (replay with COPSE_TEST_SEED=%d)" % (SEED, SEED)
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    # run-tests.sh runs pytest with -q, which hides the header: a failure still says its seed.
+    if exitstatus != 0:
+        terminalreporter.write_line(pytest_report_header(config))
+
+
 @pytest.fixture
 def rng(request):
     # One stream per test, derived from the run's seed and the test's name, so a test's

@@ -31,8 +31,11 @@ SHARDS = 3
 
 
 def start_cluster():
+    # No dashboard; the scheduler's HTTP server (health checks) on a free port, so that
+    # clusters of other programs on this machine never clash with it.
     cluster = LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=50)
+                           dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                           silence_logs=50)
     return cluster, Client(cluster)
 
 
@@ -175,6 +178,8 @@ def test_each_shard_mapped_once_per_worker(client, data, tmp_path):
         r["file"] for r in ix.shards)  # each shard on one worker
     ix.close()
     assert all(not w for w in client.run(_open_counts, ix.path).values())
+    with pytest.raises(ValueError, match="closed"):
+        ix.search(Q, 5)
 
 
 # ---- faults -----------------------------------------------------------------------------------
@@ -193,15 +198,7 @@ def test_worker_killed_mid_query(data, tmp_path):
         out = {}
         th = threading.Thread(target=lambda: out.update(r=ix.search(big, 10, exact=True)))
         th.start()
-        victim = None
-        deadline = time.monotonic() + 30
-        while victim is None and time.monotonic() < deadline and th.is_alive():
-            busy = [w for w, keys in client.processing().items()
-                    if any("_search_shard" in k for k in keys)]
-            victim = busy[0] if busy else None
-            time.sleep(0.005)
-        assert victim is not None, "no shard query was seen running"
-        os.kill(pids[victim], signal.SIGKILL)
+        victim = kill_worker_running(client, pids, "_search_shard", th.is_alive)
         th.join(60)
         assert not th.is_alive()
         ids, dists = out["r"]
@@ -210,6 +207,49 @@ def test_worker_killed_mid_query(data, tmp_path):
         # The next query goes on with the workers left (or the nanny's restarted one).
         again = ix.search(Q, 10, exact=True)
         assert (again[0] == want[0][::25]).all()
+    finally:
+        client.close()
+        cluster.close()
+
+
+def kill_worker_running(client, pids, task, alive):
+    """SIGKILLs the worker the scheduler has given a task named task, once there is one
+    (while alive() holds); returns its address."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and alive():
+        busy = [w for w, keys in client.processing().items() if any(task in k for k in keys)]
+        if busy:
+            os.kill(pids[busy[0]], signal.SIGKILL)
+            return busy[0]
+        time.sleep(0.005)
+    raise AssertionError("no %s task was seen running" % task)
+
+
+def test_worker_killed_mid_build(data, tmp_path):
+    """SIGKILL the worker building a shard of a dask array: Dask reruns what it lost and
+    the shard files are byte for byte those of an undisturbed build."""
+    X, _ = data
+    want = build_sharded(X, SHARDS, tmp_path / "quiet", "euclidean")
+    cluster, client = start_cluster()
+    try:
+        pids = client.run(os.getpid)
+        out = {}
+
+        def build():
+            try:
+                out["m"] = build_sharded(da.from_array(X, chunks=(1000, DIM)), SHARDS,
+                                         tmp_path / "ix", "euclidean", client=client, n_jobs=1)
+            except BaseException as e:  # re-raised below, in the test's thread
+                out["error"] = e
+
+        th = threading.Thread(target=build)
+        th.start()
+        victim = kill_worker_running(client, pids, "_build_shard", th.is_alive)
+        th.join(60)
+        assert not th.is_alive() and "error" not in out, out.get("error")
+        assert victim not in client.scheduler_info()["workers"]
+        assert [r["sha256"] for r in out["m"]["shards"]] == [r["sha256"] for r in want["shards"]]
+        assert ShardedIndex(tmp_path / "ix").search(X[:5], 1)[0][:, 0].tolist() == list(range(5))
     finally:
         client.close()
         cluster.close()

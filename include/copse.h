@@ -493,8 +493,8 @@ COPSE_API int64_t copse_filter_count(const copse_filter *filter);
  *     the exact calls): every allowed item is ranked, so the answer is the true top-k;
  *   - more: the graph walk (or, without a graph, the forest) passes through disallowed items
  *     without returning them, so they still lead to allowed ones, and keeps going until
- *     max(k, search_k) allowed items are found; when that would cost more distances than
- *     ranking every allowed item, or finds fewer than k, the allowed items are ranked instead.
+ *     max(k, search_k) allowed items are found; when that would cost more than ranking
+ *     every allowed item, or finds fewer than k, the allowed items are ranked instead.
  * A callback filter's count is estimated per query from 256 sampled items.
  * Errors: as the unfiltered calls, and COPSE_ERR_ARG for a filter made for another index or
  * an earlier state of this one (the detail is in the scratch). */

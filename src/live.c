@@ -80,13 +80,8 @@ void cp_live_free(cp_live *l)
 {
     if (!l)
         return;
+    cp_live_reset(l, 0, 0);
     cp_rwlock_free(l->lock);
-    cp_free(l->dead);
-    cp_builder_free(&l->delta);
-    cp_free(l->norms);
-    cp_free(l->delta_dead);
-    if (l->degree)
-        cp_graph_free(&l->graph);
     cp_free(l);
 }
 

@@ -380,6 +380,8 @@ int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
             for (size_t j = 0; j < dim; j++)
                 y[j] = x[j] * s;
         }
+    if (i0 == count) /* only the entry */
+        return COPSE_OK;
     int nt = cp_thread_count(n_threads, count - i0);
     if (!workers_ready(gr, nt))
         return COPSE_ERR_NOMEM;

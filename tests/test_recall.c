@@ -243,6 +243,14 @@ static void graph_insert_later(t_ctx *t)
     printf("  euclidean n=%d: a walk of 32 reaches %d of the %d items inserted later (%d in the "
            "graph built at once)\n", N, found, N - N / 2, found_whole);
     CHECK(t, found >= found_whole - (N - N / 2) / 100 && found >= (N - N / 2) * 99 / 100);
+    /* One item at a time from empty, as a living index starts: each links to the other. */
+    cp_graph one;
+    cp_graph_init(&one, &geom, &kern, 24, 64, 1.0f);
+    REQUIRE(t, cp_graph_reserve(&one, 2));
+    CHECK_OK(t, cp_graph_insert(&one, (const unsigned char *)x, NULL, order, 1, 1));
+    CHECK_OK(t, cp_graph_insert(&one, (const unsigned char *)x, NULL, order + 1, 1, 1));
+    CHECK(t, one.len[0] == 1 && one.adj[0] == 1 && one.len[1] == 1 && one.adj[24] == 0);
+    cp_graph_free(&one);
     uint32_t beyond = N;
     CHECK_RC(t, cp_graph_insert(&g[0], (const unsigned char *)x, NULL, &beyond, 1, 1), COPSE_ERR_ARG);
     cp_graph_free(&g[0]);

@@ -309,6 +309,8 @@ int64_t reader_records(const cli_reader *r) { return r->record; }
 int reader_has_ids(const cli_reader *r) { return r->has_ids; }
 int64_t reader_id(const cli_reader *r) { return r->id; }
 int reader_has_labels(const cli_reader *r) { return r->has_labels; }
+int reader_has_tags(const cli_reader *r) { return r->has_tags; }
+uint64_t reader_tags(const cli_reader *r) { return r->tags; }
 const char *reader_label(const cli_reader *r) { return r->label != NULL ? r->label : ""; }
 
 double reader_progress(const cli_reader *r)

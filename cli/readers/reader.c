@@ -87,7 +87,8 @@ void reader_print_help(FILE *f)
           "                     CSV/TSV: the first line is (not) a header (default: detected)\n"
           "      --ids, --no-ids\n"
           "                     CSV/TSV: the first column is (not) the item id (default: when the\n"
-          "                     header names it \"id\")\n",
+          "                     header names it \"id\"); a column headed \"tags\" holds\n"
+          "                     item tags for build (0..63, \"3;5\" or \"3 5\")\n",
           f);
 }
 

@@ -6,7 +6,6 @@
  * file, which it renames on success and removes when the index is freed unfinished. So when
  * reading fails on record 9,000,000, the output path is as it was.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,54 +200,34 @@ static int add_all(copse_index *ix, cli_reader *r, const build_opts *o, cli_err 
     return 0;
 }
 
-/* One line of a --tags file: "ID TAG TAG ..." (a line of blanks or starting with # is none). */
-static int apply_tags_line(copse_index *ix, const build_opts *o, char *line, int64_t n,
-                           cli_err *err)
+typedef struct tags_ctx {
+    copse_index *ix;
+    const build_opts *o;
+} tags_ctx;
+
+/* One line of a --tags file: "ID TAG TAG ...". */
+static int apply_tags_line(void *ctx, char *text, const char *name, int64_t n, cli_err *err)
 {
-    line[strcspn(line, "\r\n")] = '\0';
-    char *p = line + strspn(line, " \t");
-    if (*p == '\0' || *p == '#')
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    long long id = strtoll(p, &end, 10);
-    if (end == p || id < 0 || errno == ERANGE || (*end != '\0' && *end != ' ' && *end != '\t'))
-        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.40s' is not an item id", o->tags,
-                        (long long)n, p);
+    const tags_ctx *c = ctx;
+    int64_t id;
+    char *rest;
+    if (cli_line_id(text, &id, &rest) != 0)
+        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.40s' is not an item id", name,
+                        (long long)n, text);
     uint64_t mask = 0;
     const char *bad = NULL;
-    if (cli_tag_mask(end, &mask, &bad) != 0)
-        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.20s' is not a tag 0..%d", o->tags,
+    if (cli_tag_mask(rest, &mask, &bad) != 0)
+        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.20s' is not a tag 0..%d", name,
                         (long long)n, bad, COPSE_MAX_TAG);
     uint32_t tags[COPSE_MAX_TAG + 1];
-    int st = copse_set_tags(ix, id, tags, cli_tag_list(mask, tags));
+    int st = copse_set_tags(c->ix, id, tags, cli_tag_list(mask, tags));
     if (st == COPSE_ERR_NOTFOUND)
-        return cli_fail(err, EXIT_DATA, "%s:%lld: no item %lld in %s", o->tags, (long long)n,
-                        id, o->input);
+        return cli_fail(err, EXIT_DATA, "%s:%lld: no item %lld in %s", name, (long long)n,
+                        (long long)id, c->o->input);
     if (st != COPSE_OK)
-        return cli_fail(err, cli_exit_code(st), "%s:%lld: %s", o->tags, (long long)n,
-                        copse_errmsg(ix));
+        return cli_fail(err, cli_exit_code(st), "%s:%lld: %s", name, (long long)n,
+                        copse_errmsg(c->ix));
     return 0;
-}
-
-/* --tags FILE, after every item was added: a line replaces the tags the input gave. */
-static int apply_tags_file(copse_index *ix, const build_opts *o, cli_err *err)
-{
-    FILE *f = strcmp(o->tags, "-") == 0 ? stdin : fopen(o->tags, "r");
-    if (f == NULL)
-        return cli_fail(err, EXIT_IO, "%s: %s", o->tags, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int64_t n = 0;
-    int rc = 0;
-    while (rc == 0 && getline(&line, &cap, f) >= 0)
-        rc = apply_tags_line(ix, o, line, ++n, err);
-    if (rc == 0 && ferror(f))
-        rc = cli_fail(err, EXIT_IO, "%s: read error", o->tags);
-    free(line);
-    if (f != stdin)
-        fclose(f);
-    return rc;
 }
 
 /* Tells a terminal user what the silent build phase is doing. */
@@ -311,8 +290,10 @@ static int run_build(const build_opts *o, cli_err *err)
     if (rc == 0)
         rc = add_all(ix, r, o, err);
     reader_close(r);
-    if (rc == 0 && o->tags != NULL)
-        rc = apply_tags_file(ix, o, err);
+    if (rc == 0 && o->tags != NULL) {
+        tags_ctx tc = {ix, o};
+        rc = cli_each_line(o->tags, apply_tags_line, &tc, err); /* replaces the input's tags */
+    }
     double t1 = cli_now();
     if (rc == 0)
         rc = build_and_save(ix, o, err);

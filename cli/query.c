@@ -3,7 +3,6 @@
  * or every row of a query file (answered in parallel by copse_search_batch), restricted by
  * --allow and --tags to some items (one copse_filter serves every query of the run).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,41 +216,15 @@ static int push_id(id_list *l, int64_t id, cli_err *err)
     return 0;
 }
 
-/* One line of an --allow file: an id, or nothing (blank, or a # comment). */
-static int parse_allow_line(const char *path, char *line, int64_t n, id_list *l, cli_err *err)
+/* One line of an --allow file: an id. */
+static int allow_line(void *ctx, char *text, const char *name, int64_t n, cli_err *err)
 {
-    line[strcspn(line, "\r\n")] = '\0';
-    char *p = line + strspn(line, " \t");
-    if (*p == '\0' || *p == '#')
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    long long id = strtoll(p, &end, 10);
-    if (end == p || id < 0 || errno == ERANGE || end[strspn(end, " \t")] != '\0')
-        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.40s' is not an item id", path,
-                        (long long)n, p);
-    return push_id(l, id, err);
-}
-
-static int read_allow(const char *path, id_list *l, cli_err *err)
-{
-    int is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "r");
-    if (f == NULL)
-        return cli_fail(err, EXIT_IO, "%s: %s", path, strerror(errno));
-    const char *name = is_stdin ? "standard input" : path;
-    char *line = NULL;
-    size_t cap = 0;
-    int64_t n = 0;
-    int rc = 0;
-    while (rc == 0 && getline(&line, &cap, f) >= 0)
-        rc = parse_allow_line(name, line, ++n, l, err);
-    if (rc == 0 && ferror(f))
-        rc = cli_fail(err, EXIT_IO, "%s: read error", name);
-    free(line);
-    if (!is_stdin)
-        fclose(f);
-    return rc;
+    int64_t id;
+    char *rest;
+    if (cli_line_id(text, &id, &rest) != 0 || rest[strspn(rest, " \t")] != '\0')
+        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.40s' is not an item id", name,
+                        (long long)n, text);
+    return push_id(ctx, id, err);
 }
 
 static int has_tags(const copse_index *ix, int64_t id, const query_opts *o)
@@ -272,7 +245,7 @@ static int make_filter(query_ctx *c, cli_err *err)
         st = copse_filter_new_tags(c->ix, o->any_mask, o->all_mask, &c->filter);
     } else if (o->allow != NULL) {
         id_list l = {NULL, 0, 0};
-        int rc = read_allow(o->allow, &l, err);
+        int rc = cli_each_line(o->allow, allow_line, &l, err);
         if (rc != 0) {
             free(l.v);
             return rc;

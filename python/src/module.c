@@ -1156,6 +1156,12 @@ static int check_item(IndexObject *self, long long id)
     return 0;
 }
 
+#define FILTER_DOC \
+":param filter: None, or which items may be returned: a sequence or 1-D integer array of\n" \
+"allowed ids (ids not in the index are ignored), a callable ``f(id) -> bool`` (called with\n" \
+"the GIL held, once per item the search reaches), or ``copse.Tags(any=..., all=...)``.\n" \
+"Results then hold only allowed items (see docs/PYTHON.md, Filtered search).\n"
+
 PyDoc_STRVAR(get_nns_by_item_doc,
 "get_nns_by_item($self, i, n, search_k=-1, include_distances=False, filter=None)\n--\n\n"
 "Returns the ``n`` closest items to item ``i`` (itself first), as a list of ids.\n\n"
@@ -1165,10 +1171,7 @@ PyDoc_STRVAR(get_nns_by_item_doc,
 "slower and more accurate. -1 means ``n * n_trees``.\n"
 ":param include_distances: if True, returns a tuple of two lists: the ids and their\n"
 "distances.\n"
-":param filter: None, or which items may be returned: a sequence or 1-D integer array of\n"
-"allowed ids (ids not in the index are ignored), a callable ``f(id) -> bool`` (called with\n"
-"the GIL held, once per item the search reaches), or ``copse.Tags(any=..., all=...)``.\n"
-"Results then hold only allowed items (see docs/PYTHON.md, Filtered search).\n"
+FILTER_DOC
 "\n"
 "Raises IndexError for an id that was never added. The GIL is released while searching.");
 
@@ -1204,10 +1207,7 @@ PyDoc_STRVAR(get_nns_by_vector_doc,
 "slower and more accurate. -1 means ``n * n_trees``.\n"
 ":param include_distances: if True, returns a tuple of two lists: the ids and their\n"
 "distances.\n"
-":param filter: None, or which items may be returned: a sequence or 1-D integer array of\n"
-"allowed ids (ids not in the index are ignored), a callable ``f(id) -> bool`` (called with\n"
-"the GIL held, once per item the search reaches), or ``copse.Tags(any=..., all=...)``.\n"
-"Results then hold only allowed items (see docs/PYTHON.md, Filtered search).\n"
+FILTER_DOC
 "\n"
 "Raises IndexError for a vector of the wrong length. The GIL is released while searching.");
 

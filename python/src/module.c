@@ -575,6 +575,13 @@ static int call_allow(void *ctx, int64_t id)
     return ok;
 }
 
+static int filter_type_error(PyObject *obj)
+{
+    PyErr_Format(PyExc_TypeError, "filter must be a sequence or array of allowed ids, a "
+                 "callable f(id) -> bool or copse.Tags, not %.80s", Py_TYPE(obj)->tp_name);
+    return -1;
+}
+
 static int filter_parse(IndexObject *self, PyObject *obj, pyfilter *pf)
 {
     memset(pf, 0, sizeof *pf);
@@ -593,17 +600,12 @@ static int filter_parse(IndexObject *self, PyObject *obj, pyfilter *pf)
         return 0;
     }
     if (PyUnicode_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj) ||
-        PyDict_Check(obj) || PyBool_Check(obj) || PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "filter must be a sequence or array of allowed ids, a "
-                     "callable f(id) -> bool or copse.Tags, not %.80s", Py_TYPE(obj)->tp_name);
-        return -1;
-    }
+        PyDict_Check(obj) || PyBool_Check(obj) || PyLong_Check(obj))
+        return filter_type_error(obj);
     Py_ssize_t n = PyObject_Length(obj);
     if (n < 0) {
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "filter must be a sequence or array of allowed ids, a "
-                     "callable f(id) -> bool or copse.Tags, not %.80s", Py_TYPE(obj)->tp_name);
-        return -1;
+        return filter_type_error(obj);
     }
     pf->kind = PF_IDS;
     pf->n_ids = n;

@@ -61,8 +61,7 @@ def _tag_rows(tags, n, state):
     if isinstance(tags, (str, bytes)) or len(tags) != n:
         raise ValueError("add: expected one tag list per row (%d), got %s"
                          % (n, len(tags) if not isinstance(tags, (str, bytes)) else "a string"))
-    rows = [_copse.Tags(any=t).any for t in tags]  # ValueError / TypeError for a bad tag
-    return rows
+    return [_copse.Tags(any=t).any for t in tags]  # ValueError / TypeError for a bad tag
 
 
 class Index:
@@ -105,8 +104,9 @@ class Index:
         in 0..63, for ``search(filter=copse.Tags(...))``). The library keeps tags in the built
         base only, so they can be given before build alone: after build ``tags`` raises
         ValueError, and items added or replaced after build carry no tags (``compact`` keeps
-        the base's tags and gives the others none). Raises ValueError for a bad shape, a NaN, a negative id or a bad tag; nothing is
-        added then."""
+        the base's tags and gives the others none). Raises ValueError for a bad shape, a NaN,
+        a negative id or a bad tag (TypeError for a tag that is not an int); nothing is added
+        then."""
         X = _rows(X, self.dim, "add")
         if ids is None:
             start = self._core._max_id() + 1

@@ -17,6 +17,7 @@
 typedef struct build_opts {
     const char *input;
     const char *output;
+    const char *tags;     /* --tags FILE */
     reader_options in;
     copse_metric metric;
     int have_metric;
@@ -36,11 +37,14 @@ static const char build_help[] =
     "\n"
     "Reads vectors from INPUT and writes an index to INDEX (atomically: on any failure INDEX\n"
     "is left as it was). Item ids are the record numbers from 0, or the CSV id column; the\n"
-    "words of word2vec files become item labels.\n"
+    "words of word2vec files become item labels. Items get tags (0..63, for query --tags)\n"
+    "from a CSV/TSV column headed \"tags\" (\"3;5\" or \"3 5\") or from --tags.\n"
     "\n"
     "  -i, --input FILE   vectors to index (\"-\" for standard input, with --format)\n"
     "  -m, --metric M     angular (or cosine), euclidean, manhattan, dot, hamming\n"
     "  -o, --output FILE  the index file to write\n"
+    "      --tags FILE    item tags, one item a line: its id, then its tags (\"17 3 5\";\n"
+    "                     blank lines and lines starting with # are skipped)\n"
     "  -t, --trees N      number of trees (default -1: chosen so the forest takes an eighth\n"
     "                     of the vectors' space with the graph, half without it)\n"
     "  -j, --threads N    build threads (default 0: one per CPU)\n"
@@ -61,7 +65,8 @@ enum {
     OPT_LEAF,
     OPT_GRAPH,
     OPT_ON_DISK,
-    OPT_QUIET
+    OPT_QUIET,
+    OPT_TAGS
 };
 
 static const cli_opt build_options[] = {
@@ -75,6 +80,7 @@ static const cli_opt build_options[] = {
     {"graph", 0, 1, OPT_GRAPH},
     {"on-disk", 0, 0, OPT_ON_DISK},
     {"quiet", 'q', 0, OPT_QUIET},
+    {"tags", 0, 1, OPT_TAGS},
     {NULL, 0, 0, 0},
 };
 
@@ -112,6 +118,9 @@ static int apply_option(void *ctx, int key, const char *v, cli_err *err)
         return 0;
     case OPT_QUIET:
         o->quiet = 1;
+        return 0;
+    case OPT_TAGS:
+        o->tags = v;
         return 0;
     default: /* CLI_POSITIONAL */
         return cli_fail(err, EXIT_USAGE, "unexpected argument '%s' (the input is given with "
@@ -160,6 +169,10 @@ static int add_record(copse_index *ix, cli_reader *r, const float *row, cli_err 
     int st = copse_add_item(ix, id, row);
     if (st == COPSE_OK && reader_has_labels(r))
         st = copse_set_label(ix, id, reader_label(r));
+    if (st == COPSE_OK && reader_has_tags(r)) {
+        uint32_t tags[COPSE_MAX_TAG + 1];
+        st = copse_set_tags(ix, id, tags, cli_tag_list(reader_tags(r), tags));
+    }
     if (st != COPSE_OK)
         return reader_fail_here(r, err, cli_exit_code(st), "%s", copse_errmsg(ix));
     return 0;
@@ -184,6 +197,36 @@ static int add_all(copse_index *ix, cli_reader *r, const build_opts *o, cli_err 
         return err->code;
     if (reader_records(r) == 0)
         return cli_fail(err, EXIT_DATA, "%s: no vectors in the file", o->input);
+    return 0;
+}
+
+typedef struct tags_ctx {
+    copse_index *ix;
+    const build_opts *o;
+} tags_ctx;
+
+/* One line of a --tags file: "ID TAG TAG ...". */
+static int apply_tags_line(void *ctx, char *text, const char *name, int64_t n, cli_err *err)
+{
+    const tags_ctx *c = ctx;
+    int64_t id;
+    char *rest;
+    if (cli_line_id(text, &id, &rest) != 0)
+        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.40s' is not an item id", name,
+                        (long long)n, text);
+    uint64_t mask = 0;
+    const char *bad = NULL;
+    if (cli_tag_mask(rest, &mask, &bad) != 0)
+        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.20s' is not a tag 0..%d", name,
+                        (long long)n, bad, COPSE_MAX_TAG);
+    uint32_t tags[COPSE_MAX_TAG + 1];
+    int st = copse_set_tags(c->ix, id, tags, cli_tag_list(mask, tags));
+    if (st == COPSE_ERR_NOTFOUND)
+        return cli_fail(err, EXIT_DATA, "%s:%lld: no item %lld in %s", name, (long long)n,
+                        (long long)id, c->o->input);
+    if (st != COPSE_OK)
+        return cli_fail(err, cli_exit_code(st), "%s:%lld: %s", name, (long long)n,
+                        copse_errmsg(c->ix));
     return 0;
 }
 
@@ -247,6 +290,10 @@ static int run_build(const build_opts *o, cli_err *err)
     if (rc == 0)
         rc = add_all(ix, r, o, err);
     reader_close(r);
+    if (rc == 0 && o->tags != NULL) {
+        tags_ctx tc = {ix, o};
+        rc = cli_each_line(o->tags, apply_tags_line, &tc, err); /* replaces the input's tags */
+    }
     double t1 = cli_now();
     if (rc == 0)
         rc = build_and_save(ix, o, err);

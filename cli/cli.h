@@ -95,6 +95,23 @@ int cli_parse_floats(const char *s, const char *what, float **out, int64_t *n, c
 int cli_parse_i64_list(const char *s, int64_t lo, int64_t hi, const char *what, int64_t **out,
                        int64_t *n, cli_err *err);
 
+/* Tags (0..COPSE_MAX_TAG) separated by commas, semicolons, spaces or tabs ("3,5", "3;5",
+ * "3 5"), ORed into *mask (bit t for tag t); "" gives none. 0, or -1 with *bad (may be
+ * NULL) at the token that is not a tag. */
+int cli_tag_mask(const char *s, uint64_t *mask, const char **bad);
+/* A mask's tags into list (room for COPSE_MAX_TAG + 1): returns their count. */
+int cli_tag_list(uint64_t mask, uint32_t *list);
+
+/* Calls line(ctx, text, name, number, err) for each line of path ("-": standard input) that
+ * holds more than blanks and does not start with '#', with its line ending removed; name is
+ * what messages call the file. Stops at the first nonzero return, which it returns; EXIT_IO
+ * when the file cannot be read. */
+typedef int (*cli_line_fn)(void *ctx, char *text, const char *name, int64_t number,
+                           cli_err *err);
+int cli_each_line(const char *path, cli_line_fn line, void *ctx, cli_err *err);
+/* The non-negative id that starts text: 0 with *id and *rest (what follows it), or -1. */
+int cli_line_id(char *text, int64_t *id, char **rest);
+
 /* ---- misc ------------------------------------------------------------------------------- */
 
 /* Seconds on a monotonic clock. */

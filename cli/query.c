@@ -1,6 +1,7 @@
 /*
  * query.c: `copse query`, nearest neighbours of an item, a label, a vector, a sum of words,
- * or every row of a query file (answered in parallel by copse_search_batch).
+ * or every row of a query file (answered in parallel by copse_search_batch), restricted by
+ * --allow and --tags to some items (one copse_filter serves every query of the run).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@ typedef struct query_opts {
     int n_threads;
     int json;
     int prefault;
+    const char *allow;    /* --allow FILE, "-" for standard input */
+    int has_tags;         /* --tags given */
+    uint64_t any_mask, all_mask;
 } query_opts;
 
 /* What one query needs: the index, the options, a scratch and the output buffers. */
@@ -31,6 +35,7 @@ typedef struct query_ctx {
     const query_opts *o;
     copse_index *ix;
     copse_scratch *scratch;
+    copse_filter *filter; /* NULL: every item */
     int64_t *ids;
     float *dists;
     int64_t cap;          /* entries in ids and dists */
@@ -59,6 +64,12 @@ static const char query_help[] =
     "                     width of the graph walk, without one the candidates gathered from\n"
     "                     the forest (default -1: k times the number of trees)\n"
     "      --exact        brute force over every item instead of the forest\n"
+    "      --allow FILE   return only the items whose ids FILE lists, one a line (\"-\":\n"
+    "                     standard input; ids not in the index are ignored)\n"
+    "      --tags any:T,T return only items carrying at least one of the tags T (0..63)\n"
+    "      --tags all:T,T return only items carrying every one of them; both may be given,\n"
+    "                     and with --allow an item must pass all of them. Few allowed items\n"
+    "                     are ranked exactly (the true nearest); more, by a filtered walk\n"
     "  -j, --threads N    threads for -q (default 0: one per CPU)\n"
     "      --json         one JSON object per query and line\n"
     "      --prefault     read the whole index into memory first\n";
@@ -74,7 +85,9 @@ enum {
     OPT_EXACT,
     OPT_THREADS,
     OPT_JSON,
-    OPT_PREFAULT
+    OPT_PREFAULT,
+    OPT_ALLOW,
+    OPT_TAGS
 };
 
 static const cli_opt query_options[] = {
@@ -89,6 +102,8 @@ static const cli_opt query_options[] = {
     {"threads", 'j', 1, OPT_THREADS},
     {"json", 0, 0, OPT_JSON},
     {"prefault", 0, 0, OPT_PREFAULT},
+    {"allow", 0, 1, OPT_ALLOW},
+    {"tags", 0, 1, OPT_TAGS},
     {NULL, 0, 0, 0},
 };
 
@@ -99,6 +114,26 @@ static int set_kind(query_opts *o, query_kind kind, const char *v, cli_err *err)
                                          "and -q");
     o->kind = kind;
     o->arg = v;
+    return 0;
+}
+
+/* --tags any:3,5 or all:2,7; repeats add to the same set. */
+static int parse_tags_option(query_opts *o, const char *v, cli_err *err)
+{
+    uint64_t *mask = strncmp(v, "any:", 4) == 0 ? &o->any_mask
+                     : strncmp(v, "all:", 4) == 0 ? &o->all_mask
+                                                  : NULL;
+    if (mask == NULL)
+        return cli_fail(err, EXIT_USAGE, "--tags: '%s' is not any:T,T.. or all:T,T..", v);
+    uint64_t got = 0;
+    const char *bad = NULL;
+    if (cli_tag_mask(v + 4, &got, &bad) != 0)
+        return cli_fail(err, EXIT_USAGE, "--tags: '%.20s' is not a tag 0..%d", bad,
+                        COPSE_MAX_TAG);
+    if (got == 0)
+        return cli_fail(err, EXIT_USAGE, "--tags: no tags after '%.4s'", v);
+    *mask |= got;
+    o->has_tags = 1;
     return 0;
 }
 
@@ -127,6 +162,11 @@ static int apply_option(void *ctx, int key, const char *v, cli_err *err)
     case OPT_PREFAULT:
         o->prefault = 1;
         return 0;
+    case OPT_ALLOW:
+        o->allow = v;
+        return 0;
+    case OPT_TAGS:
+        return parse_tags_option(o, v, err);
     default: /* CLI_POSITIONAL */
         return cli_take_argument(&o->index, v, err);
     }
@@ -147,6 +187,74 @@ static int parse_query_args(int argc, char **argv, query_opts *o, cli_err *err)
     if (o->kind == Q_NONE)
         return cli_fail(err, EXIT_USAGE, "give one of --item, --label, --vector, --words or -q");
     return 0;
+}
+
+/* ---- the filter ---------------------------------------------------------------------------- */
+
+typedef struct id_list {
+    int64_t *v;
+    size_t n, cap;
+} id_list;
+
+static int push_id(id_list *l, int64_t id, cli_err *err)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        int64_t *grown = cli_alloc_array(cap, sizeof *grown);
+        if (grown == NULL)
+            return cli_fail(err, EXIT_FAIL, "out of memory");
+        if (l->n)
+            memcpy(grown, l->v, l->n * sizeof *grown);
+        free(l->v);
+        l->v = grown;
+        l->cap = cap;
+    }
+    l->v[l->n++] = id;
+    return 0;
+}
+
+/* One line of an --allow file: an id. */
+static int allow_line(void *ctx, char *text, const char *name, int64_t n, cli_err *err)
+{
+    int64_t id;
+    char *rest;
+    if (cli_line_id(text, &id, &rest) != 0 || rest[strspn(rest, " \t")] != '\0')
+        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.40s' is not an item id", name,
+                        (long long)n, text);
+    return push_id(ctx, id, err);
+}
+
+static int has_tags(const copse_index *ix, int64_t id, const query_opts *o)
+{
+    uint64_t t;
+    if (copse_get_tags(ix, id, &t) != COPSE_OK)
+        return 0; /* not in the index: the filter ignores it anyway */
+    return (o->any_mask == 0 || (t & o->any_mask) != 0) && (t & o->all_mask) == o->all_mask;
+}
+
+/* The filter of --allow and --tags (NULL when neither is given). With both, the allowed ids
+ * are narrowed to those carrying the tags, so one id filter says both. */
+static int make_filter(query_ctx *c, cli_err *err)
+{
+    const query_opts *o = c->o;
+    int st = COPSE_OK;
+    if (o->allow == NULL && o->has_tags) {
+        st = copse_filter_new_tags(c->ix, o->any_mask, o->all_mask, &c->filter);
+    } else if (o->allow != NULL) {
+        id_list l = {NULL, 0, 0};
+        int rc = cli_each_line(o->allow, allow_line, &l, err);
+        if (rc != 0) {
+            free(l.v);
+            return rc;
+        }
+        size_t kept = 0;
+        for (size_t i = 0; i < l.n; i++)
+            if (!o->has_tags || has_tags(c->ix, l.v[i], o))
+                l.v[kept++] = l.v[i];
+        st = copse_filter_new_ids(c->ix, l.v, (int64_t)kept, &c->filter);
+        free(l.v);
+    }
+    return st == COPSE_OK ? 0 : cli_fail_status(err, st, NULL, "filter");
 }
 
 /* ---- answering ---------------------------------------------------------------------------- */
@@ -185,9 +293,10 @@ static int search_vector(query_ctx *c, const float *q, int64_t k, int64_t *n, cl
     if (rc != 0)
         return rc;
     int st = c->o->exact
-                 ? copse_exact_vector(c->ix, c->scratch, q, k, c->ids, c->dists, n)
-                 : copse_search_vector(c->ix, c->scratch, q, k, c->o->search_k, c->ids,
-                                       c->dists, n);
+                 ? copse_exact_vector_filtered(c->ix, c->scratch, q, k, c->filter, c->ids,
+                                               c->dists, n)
+                 : copse_search_vector_filtered(c->ix, c->scratch, q, k, c->o->search_k,
+                                                c->filter, c->ids, c->dists, n);
     return st == COPSE_OK ? 0 : cli_fail_scratch(err, st, c->scratch, "query");
 }
 
@@ -197,10 +306,11 @@ static int answer_item(query_ctx *c, int64_t id, const char *title, cli_err *err
     if (rc != 0)
         return rc;
     int64_t n = 0;
-    int st = c->o->exact ? copse_exact_item(c->ix, c->scratch, id, c->o->k, c->ids, c->dists,
-                                            &n)
-                         : copse_search_item(c->ix, c->scratch, id, c->o->k, c->o->search_k,
-                                             c->ids, c->dists, &n);
+    int st = c->o->exact
+                 ? copse_exact_item_filtered(c->ix, c->scratch, id, c->o->k, c->filter, c->ids,
+                                             c->dists, &n)
+                 : copse_search_item_filtered(c->ix, c->scratch, id, c->o->k, c->o->search_k,
+                                              c->filter, c->ids, c->dists, &n);
     if (st == COPSE_ERR_NOTFOUND)
         return cli_fail(err, EXIT_DATA, "%s: no item %lld", c->o->index, (long long)id);
     if (st != COPSE_OK)
@@ -307,8 +417,9 @@ static int answer_rows(query_ctx *c, const cli_matrix *m, cli_err *err)
     int64_t *counts = cli_alloc_array((size_t)m->n, sizeof *counts);
     if (counts == NULL)
         return cli_fail(err, EXIT_FAIL, "out of memory");
-    int st = copse_search_batch(c->ix, c->scratch, m->data, m->n, o->k, o->search_k, o->exact,
-                                o->n_threads, c->ids, c->dists, counts);
+    int st = copse_search_batch_filtered(c->ix, c->scratch, m->data, m->n, o->k, o->search_k,
+                                         o->exact, o->n_threads, c->filter, c->ids, c->dists,
+                                         counts);
     if (st != COPSE_OK)
         rc = cli_fail_scratch(err, st, c->scratch, o->arg);
     for (int64_t i = 0; rc == 0 && i < m->n; i++) {
@@ -335,11 +446,13 @@ static int run_file(query_ctx *c, cli_err *err)
 
 static int run_query(const query_opts *o, cli_err *err)
 {
-    query_ctx c = {o, NULL, NULL, NULL, NULL, 0, 0};
+    query_ctx c = {o, NULL, NULL, NULL, NULL, NULL, 0, 0};
     int st = copse_open(o->index, o->prefault, &c.ix);
     int rc = st == COPSE_OK ? 0 : cli_fail_status(err, st, c.ix, o->index);
     if (rc == 0 && (st = copse_scratch_new(&c.scratch)) != COPSE_OK)
         rc = cli_fail_status(err, st, NULL, "scratch");
+    if (rc == 0)
+        rc = make_filter(&c, err);
     if (rc == 0) {
         switch (o->kind) {
         case Q_ITEM:
@@ -363,6 +476,7 @@ static int run_query(const query_opts *o, cli_err *err)
     free(c.ids);
     free(c.dists);
     copse_scratch_free(c.scratch);
+    copse_filter_free(c.filter);
     copse_free(c.ix);
     return rc;
 }

@@ -2,6 +2,7 @@
  * util.c: error records, the mapping from library status codes to exit codes, clocks and
  * small allocation helpers.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +145,42 @@ int cli_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+int cli_each_line(const char *path, cli_line_fn line, void *ctx, cli_err *err)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "r");
+    if (f == NULL)
+        return cli_fail(err, EXIT_IO, "%s: %s", path, strerror(errno));
+    const char *name = is_stdin ? "standard input" : path;
+    char *text = NULL;
+    size_t cap = 0;
+    int64_t n = 0;
+    int rc = 0;
+    while (rc == 0 && getline(&text, &cap, f) >= 0) {
+        n++;
+        text[strcspn(text, "\r\n")] = '\0';
+        char *p = text + strspn(text, " \t");
+        if (*p != '\0' && *p != '#')
+            rc = line(ctx, p, name, n, err);
+    }
+    if (rc == 0 && ferror(f))
+        rc = cli_fail(err, EXIT_IO, "%s: %s", name, strerror(errno));
+    free(text);
+    if (!is_stdin)
+        fclose(f);
+    return rc;
+}
+
+int cli_line_id(char *text, int64_t *id, char **rest)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || v < 0 || errno == ERANGE || (*end != '\0' && *end != ' ' && *end != '\t'))
+        return -1;
+    *id = (int64_t)v;
+    *rest = end;
+    return 0;
 }

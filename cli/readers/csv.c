@@ -3,7 +3,9 @@
  *
  * A header line is detected when the first line has a field that is not a number (or forced
  * with --header / --no-header). The first column holds item ids with --ids, or when the
- * header names it "id". Fields may be quoted ("1.5") as spreadsheets write them; quoted
+ * header names it "id". A column the header names "tags" holds each item's tags (0..63,
+ * separated by ';' or spaces: "3;5", as one field of a CSV line cannot hold a comma
+ * unquoted), which are not vector components. Fields may be quoted ("1.5") as spreadsheets write them; quoted
  * fields cannot span lines. Blank lines are skipped but still counted, so line numbers in
  * messages match an editor's.
  */
@@ -125,7 +127,7 @@ static int parse_row(cli_reader *r, size_t n, double *row, cli_err *err)
         return reader_fail_line(r, err, EXIT_DATA, "%zu field%s, expected %d as on the first "
                                                    "line",
                                 n, n == 1 ? "" : "s", r->fields);
-    size_t first = 0;
+    size_t first = 0, j = 0;
     if (r->has_ids) {
         if (parse_id(r, r->cols[0], err) != 0)
             return err->code;
@@ -133,9 +135,17 @@ static int parse_row(cli_reader *r, size_t n, double *row, cli_err *err)
     }
     for (size_t i = first; i < n; i++) {
         const char *s = r->cols[i];
+        if (r->has_tags && (int)i == r->tags_col) {
+            const char *bad = NULL;
+            r->tags = 0;
+            if (cli_tag_mask(s, &r->tags, &bad) != 0)
+                return reader_fail_line(r, err, EXIT_DATA, "field %zu: '%.20s' is not a tag "
+                                        "0..%d", i + 1, bad, COPSE_MAX_TAG);
+            continue;
+        }
         if (s[0] == '\0')
             return reader_fail_line(r, err, EXIT_DATA, "field %zu is empty", i + 1);
-        if (reader_parse_number(s, &row[i - first]) != 0)
+        if (reader_parse_number(s, &row[j++]) != 0)
             return reader_fail_line(r, err, EXIT_DATA, "field %zu ('%.40s') is not a number",
                                     i + 1, s);
     }
@@ -182,7 +192,12 @@ int csv_open(cli_reader *r, const reader_options *o, cli_err *err)
     int header = o->header >= 0 ? o->header : !all_numbers(r, n);
     r->has_ids = o->ids >= 0 ? o->ids : header && strcasecmp(r->cols[0], "id") == 0;
     r->fields = (int)n;
-    r->dim = (int)n - (r->has_ids ? 1 : 0);
+    for (size_t i = r->has_ids ? 1 : 0; header && i < n && !r->has_tags; i++)
+        if (strcasecmp(r->cols[i], "tags") == 0) {
+            r->has_tags = 1;
+            r->tags_col = (int)i;
+        }
+    r->dim = (int)n - (r->has_ids ? 1 : 0) - (r->has_tags ? 1 : 0);
     if (r->dim < 1)
         return reader_fail_line(r, err, EXIT_DATA, "no vector components after the id column");
     if (r->dim > COPSE_MAX_DIM)

@@ -87,7 +87,8 @@ void reader_print_help(FILE *f)
           "                     CSV/TSV: the first line is (not) a header (default: detected)\n"
           "      --ids, --no-ids\n"
           "                     CSV/TSV: the first column is (not) the item id (default: when the\n"
-          "                     header names it \"id\")\n",
+          "                     header names it \"id\"); a column headed \"tags\" holds\n"
+          "                     item tags for build (0..63, \"3;5\" or \"3 5\")\n",
           f);
 }
 
@@ -309,6 +310,8 @@ int64_t reader_records(const cli_reader *r) { return r->record; }
 int reader_has_ids(const cli_reader *r) { return r->has_ids; }
 int64_t reader_id(const cli_reader *r) { return r->id; }
 int reader_has_labels(const cli_reader *r) { return r->has_labels; }
+int reader_has_tags(const cli_reader *r) { return r->has_tags; }
+uint64_t reader_tags(const cli_reader *r) { return r->tags; }
 const char *reader_label(const cli_reader *r) { return r->label != NULL ? r->label : ""; }
 
 double reader_progress(const cli_reader *r)

@@ -88,6 +88,10 @@ int reader_next_ints(cli_reader *r, int64_t *row, cli_err *err);
 int reader_has_ids(const cli_reader *r);
 int64_t reader_id(const cli_reader *r);
 int reader_has_labels(const cli_reader *r);
+/* Whether records carry tags (a CSV/TSV column headed "tags"), and the last record's as a
+ * mask (bit t for tag t). */
+int reader_has_tags(const cli_reader *r);
+uint64_t reader_tags(const cli_reader *r);
 const char *reader_label(const cli_reader *r);
 /* Records a fault at the last record read ("file.csv:7: ..." or "file.fvecs: record 3: ..."),
  * for callers that find a record's content unacceptable. Returns code. */

@@ -40,6 +40,9 @@ struct cli_reader {
 
     int has_ids;
     int64_t id;
+    int has_tags;          /* CSV/TSV: a header column named "tags" */
+    int tags_col;
+    uint64_t tags;         /* the last record's tags */
     int has_labels;
     char *label;
     size_t label_cap;

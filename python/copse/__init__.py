@@ -16,6 +16,7 @@ queried as Dask distributed tasks, or in this process without a cluster.
 """
 
 from . import _copse
+from ._copse import Tags
 from .living import Index, open  # noqa: A004 - copse.open is the living index's opener
 
 try:
@@ -23,7 +24,7 @@ try:
 except ImportError:  # numpy is optional; only the batch results need it
     _np = None
 
-__all__ = ["AnnoyIndex", "Index", "open", "__version__", "LIBRARY_VERSION", "FORMAT_VERSION"]
+__all__ = ["AnnoyIndex", "Index", "Tags", "open", "__version__", "LIBRARY_VERSION", "FORMAT_VERSION"]
 
 LIBRARY_VERSION = _copse.LIBRARY_VERSION
 __version__ = LIBRARY_VERSION
@@ -66,7 +67,7 @@ class AnnoyIndex(_copse.Index):
     __slots__ = ()
 
     def get_nns_by_vectors(self, Q, n, search_k=-1, include_distances=False, n_threads=-1,
-                           exact=False):
+                           exact=False, filter=None):  # noqa: A002 - the issue's keyword
         """Returns the ``n`` closest items to each row of ``Q``, answered on ``n_threads``
         threads (-1: every CPU) with the GIL released. ``exact=True`` compares each row with
         every item (brute force: the ground truth for recall; ``search_k`` is then ignored).
@@ -76,9 +77,12 @@ class AnnoyIndex(_copse.Index):
         tuple (ids, dists) with float32 distances; a row with fewer than k results is padded
         with id -1 and distance nan. Without numpy, returns lists of lists, each as long as
         its row's results.
+
+        ``filter`` keeps the results to allowed items, as in get_nns_by_vector; a batch with
+        a callable filter runs on one thread (the callable needs the GIL for every call).
         """
         rows, k, ids, dists, counts = self._search_batch(
-            Q, n, search_k, include_distances, n_threads, exact)
+            Q, n, search_k, include_distances, n_threads, exact, filter)
         if _np is None:
             return _rows_as_lists(rows, k, ids, dists, counts)
         return _rows_as_arrays(rows, k, ids, dists)

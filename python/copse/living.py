@@ -53,6 +53,17 @@ def _ids(ids, n, what):
     return _np.ascontiguousarray(a)
 
 
+def _tag_rows(tags, n, state):
+    """Checks add's tags (one tag list per row) before anything is added."""
+    if state != "adding":
+        raise ValueError("add: tags can only be given before build (the library keeps tags "
+                         "in the built base; items added after build carry none)")
+    if isinstance(tags, (str, bytes)) or len(tags) != n:
+        raise ValueError("add: expected one tag list per row (%d), got %s"
+                         % (n, len(tags) if not isinstance(tags, (str, bytes)) else "a string"))
+    return [_copse.Tags(any=t).any for t in tags]  # ValueError / TypeError for a bad tag
+
+
 class Index:
     """Index(dim, metric="angular")
 
@@ -84,21 +95,31 @@ class Index:
         """'adding', 'built', 'loaded' (or 'busy' while another thread builds or loads)."""
         return self._core.state
 
-    def add(self, X, ids=None):
+    def add(self, X, ids=None, tags=None):
         """Adds the rows of ``X`` (shape (m, dim), or one vector); returns their ids.
 
         ``ids`` default to consecutive numbers after the largest id so far. An id already in
         the index gets its new vector. Works before build and after (then the new items are
-        linked into the index's graph as they arrive). Raises ValueError for a bad shape, a
-        NaN or a negative id; nothing is added then."""
+        linked into the index's graph as they arrive). ``tags`` is one tag list per row (ints
+        in 0..63, for ``search(filter=copse.Tags(...))``). The library keeps tags in the built
+        base only, so they can be given before build alone: after build ``tags`` raises
+        ValueError, and items added or replaced after build carry no tags (``compact`` keeps
+        the base's tags and gives the others none). Raises ValueError for a bad shape, a NaN,
+        a negative id or a bad tag (TypeError for a tag that is not an int); nothing is added
+        then."""
         X = _rows(X, self.dim, "add")
         if ids is None:
             start = self._core._max_id() + 1
             ids = _np.arange(start, start + X.shape[0], dtype=_np.int64)
         else:
             ids = _ids(ids, X.shape[0], "add")
+        if tags is not None:
+            tags = _tag_rows(tags, X.shape[0], self.state)
         if X.shape[0]:
             self._core.add_items(ids, X)
+        if tags is not None:
+            for i, t in zip(ids.tolist(), tags):
+                self._core.set_tags(i, t)
         return ids
 
     def delete(self, ids):
@@ -112,16 +133,22 @@ class Index:
         self._core.build(n_trees, n_threads)
         return self
 
-    def search(self, Q, k=10, search_k=-1, n_threads=-1):
+    def search(self, Q, k=10, search_k=-1, n_threads=-1, filter=None):  # noqa: A002
         """The ``k`` nearest items to each row of ``Q`` (shape (m, dim), or one vector, which
         gives m = 1): returns ``(ids, dists)``, int64 and float32 arrays of shape (m, k).
-        A row with fewer than k results (fewer than k items) is padded with -1 and nan.
-        ``search_k`` trades speed for recall as in AnnoyIndex; ``n_threads`` threads
-        (-1: every CPU) answer the rows with the GIL released."""
+        A row with fewer than k results (fewer than k items, or fewer allowed) is padded
+        with -1 and nan. ``search_k`` trades speed for recall as in AnnoyIndex; ``n_threads``
+        threads (-1: every CPU) answer the rows with the GIL released.
+
+        ``filter`` keeps the results to allowed items: an array or sequence of allowed ids
+        (matching items added after build too), a callable ``f(id) -> bool`` (called with the
+        GIL, on one thread; no change may run beside such a query: RuntimeError), or
+        ``copse.Tags(any=[...], all=[...])`` (items added after build carry no tags)."""
         Q = _rows(Q, self.dim, "search")
         if k < 0:
             raise ValueError("search: k must be non-negative, got %d" % k)
-        rows, got, ids, dists, counts = self._core._search_batch(Q, k, search_k, True, n_threads)
+        rows, got, ids, dists, counts = self._core._search_batch(Q, k, search_k, True, n_threads,
+                                                                 False, filter)
         ids_a = _np.full((rows, k), -1, dtype=_np.int64)
         dists_a = _np.full((rows, k), _np.nan, dtype=_np.float32)
         if got:
@@ -153,6 +180,13 @@ class Index:
         """The vector of item ``id`` as a float32 array (KeyError for an unknown id)."""
         try:
             return _np.asarray(self._core.get_item_vector(id), dtype=_np.float32)
+        except IndexError:
+            raise KeyError(id) from None
+
+    def get_tags(self, id):
+        """The tags of item ``id`` as a sorted list (KeyError for an unknown id)."""
+        try:
+            return self._core.get_tags(id)
         except IndexError:
             raise KeyError(id) from None
 

@@ -45,6 +45,7 @@ typedef struct {
     int has_data;
     int living;     /* copse.Index: adds, deletes and saves after build, beside queries */
     int changing;   /* such a change running with the GIL released */
+    int calling;    /* queries with a callable filter running (see pyfilter) */
 } IndexObject;
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -127,6 +128,19 @@ static PyObject *raise_query(int status, copse_scratch *s)
 
 /* ---- guarding against calls that overlap across threads ---------------------------------- */
 
+/* The index whose callable filter this thread is running, while Python code runs inside it:
+ * that code must not use the same index (copse.h forbids calling the library on the queried
+ * index from the callback). */
+static _Thread_local IndexObject *calling_back;
+
+static int reentry_error(IndexObject *self)
+{
+    if (calling_back != self)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError, "a filter callable must not use the index it filters");
+    return -1;
+}
+
 static int busy_error(void)
 {
     PyErr_SetString(PyExc_RuntimeError,
@@ -137,12 +151,16 @@ static int busy_error(void)
 /* For reads that keep the GIL. */
 static int check_readable(IndexObject *self)
 {
+    if (reentry_error(self) < 0)
+        return -1;
     return self->writer ? busy_error() : 0;
 }
 
 /* For changes that keep the GIL: no query may be running without it. */
 static int check_writable(IndexObject *self)
 {
+    if (reentry_error(self) < 0)
+        return -1;
     if (self->writer)
         return busy_error();
     if (self->readers) {
@@ -172,8 +190,15 @@ static int begin_write(IndexObject *self)
  * queries run beside it, so only other changes are refused. */
 static int begin_change(IndexObject *self)
 {
+    if (reentry_error(self) < 0)
+        return -1;
     if (self->writer)
         return busy_error();
+    if (self->calling) {
+        PyErr_SetString(PyExc_RuntimeError, "the index is being queried with a callable filter "
+                        "by another thread; changes cannot run beside such a query");
+        return -1;
+    }
     if (self->changing) {
         PyErr_SetString(PyExc_RuntimeError, "another thread is changing the index (one change "
                         "at a time: add, delete, compact, save)");
@@ -375,6 +400,282 @@ static PyObject *path_arg(PyObject *args, PyObject *kwargs, int *prefault)
                       : PyArg_ParseTupleAndKeywords(args, kwargs, "O&", kw_fn,
                                                     PyUnicode_FSConverter, &path);
     return ok ? path : NULL;
+}
+
+/* ---- filters ----------------------------------------------------------------------------- */
+
+/* copse.Tags(any=..., all=...): a tag condition for the filter= keyword, kept as the two
+ * masks copse_filter_new_tags takes. */
+typedef struct {
+    PyObject_HEAD
+    uint64_t any_mask, all_mask;
+} TagsObject;
+
+static int add_tag(PyObject *item, const char *what, uint64_t *mask)
+{
+    if (!PyLong_Check(item) || PyBool_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "%s: a tag must be an int, not %.80s", what,
+                     Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    int overflow;
+    long long t = PyLong_AsLongLongAndOverflow(item, &overflow);
+    if (t == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || t < 0 || t > COPSE_MAX_TAG) {
+        PyErr_Format(PyExc_ValueError, "%s: tag %R is outside 0..%d", what, item, COPSE_MAX_TAG);
+        return -1;
+    }
+    *mask |= 1ull << t;
+    return 0;
+}
+
+/* Tags as a mask: an int, or an iterable of ints, each 0..COPSE_MAX_TAG. TypeError for what
+ * is not an integer, ValueError for one out of range. */
+static int tag_mask(PyObject *obj, const char *what, uint64_t *mask)
+{
+    *mask = 0;
+    if (obj == NULL || obj == Py_None)
+        return 0;
+    if (PyLong_Check(obj))
+        return add_tag(obj, what, mask);
+    PyObject *it = PyObject_GetIter(obj), *item;
+    if (it == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s: tags must be an int or an iterable of ints, not %.80s",
+                     what, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    while ((item = PyIter_Next(it)) != NULL) {
+        int r = add_tag(item, what, mask);
+        Py_DECREF(item);
+        if (r < 0) {
+            Py_DECREF(it);
+            return -1;
+        }
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *mask_to_list(uint64_t mask)
+{
+    PyObject *l = PyList_New(0);
+    for (int t = 0; l != NULL && t <= COPSE_MAX_TAG; t++) {
+        if (!(mask >> t & 1))
+            continue;
+        PyObject *x = PyLong_FromLong(t);
+        if (x == NULL || PyList_Append(l, x) < 0)
+            Py_CLEAR(l);
+        Py_XDECREF(x);
+    }
+    return l;
+}
+
+static int Tags_init(TagsObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"any", "all", NULL};
+    PyObject *any = NULL, *all = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO", kwlist, &any, &all))
+        return -1;
+    if (tag_mask(any, "Tags(any=...)", &self->any_mask) < 0 ||
+        tag_mask(all, "Tags(all=...)", &self->all_mask) < 0)
+        return -1;
+    return 0;
+}
+
+static PyObject *Tags_get_any(TagsObject *self, void *closure)
+{
+    (void)closure;
+    return mask_to_list(self->any_mask);
+}
+
+static PyObject *Tags_get_all(TagsObject *self, void *closure)
+{
+    (void)closure;
+    return mask_to_list(self->all_mask);
+}
+
+static PyObject *Tags_repr(TagsObject *self)
+{
+    PyObject *any = mask_to_list(self->any_mask), *all = mask_to_list(self->all_mask);
+    PyObject *r = any && all ? PyUnicode_FromFormat("copse.Tags(any=%R, all=%R)", any, all) : NULL;
+    Py_XDECREF(any);
+    Py_XDECREF(all);
+    return r;
+}
+
+static PyGetSetDef Tags_getset[] = {
+    {"any", (getter)Tags_get_any, NULL, "Tags of which an item needs at least one (list).", NULL},
+    {"all", (getter)Tags_get_all, NULL, "Tags an item needs every one of (list).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(Tags_doc,
+"Tags(any=(), all=())\n--\n\n"
+"A filter by the tags items carry (set_tags, Index.add(tags=...)): an item passes when it\n"
+"has at least one of ``any`` (no condition when empty) and every one of ``all``. Each is an\n"
+"int or an iterable of ints in 0..63 (ValueError otherwise; TypeError for non-integers).\n"
+"``Tags()`` allows every item.");
+
+static PyTypeObject TagsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "copse.Tags",
+    .tp_basicsize = sizeof(TagsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = Tags_doc,
+    .tp_getset = Tags_getset,
+    .tp_repr = (reprfunc)Tags_repr,
+    .tp_init = (initproc)Tags_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* The filter= argument of one query call, parsed with the GIL and turned into a copse_filter
+ * (made with the GIL released, per call: see docs/PYTHON.md for its cost).
+ * A callable is called from inside the library: call_allow takes the GIL for each call, as
+ * the query runs without it. Holding the GIL for the whole query instead would deadlock
+ * against a living index: a change waits for the query's read lock while another thread,
+ * holding the GIL, waits behind that change for its own read lock (the lock prefers
+ * writers). Taking it per call rules that out only if no change overlaps the query, which is
+ * why such queries and changes refuse each other (IndexObject.calling, begin_change). */
+enum { PF_NONE, PF_IDS, PF_TAGS, PF_CALL };
+
+typedef struct {
+    int kind;
+    int64_t *ids; /* PF_IDS, PyMem_Raw */
+    int64_t n_ids;
+    uint64_t any_mask, all_mask;  /* PF_TAGS */
+    PyObject *call;               /* PF_CALL, borrowed from the caller's arguments */
+    IndexObject *owner;
+    PyObject *exc_type, *exc_value, *exc_tb; /* the callable's first exception */
+    copse_filter *made;
+} pyfilter;
+
+static int call_allow(void *ctx, int64_t id)
+{
+    pyfilter *pf = ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int ok = 0;
+    if (pf->exc_type == NULL) {
+        IndexObject *outer = calling_back;
+        calling_back = pf->owner;
+        PyObject *arg = PyLong_FromLongLong(id);
+        PyObject *r = arg ? PyObject_CallOneArg(pf->call, arg) : NULL;
+        calling_back = outer;
+        Py_XDECREF(arg);
+        ok = r ? PyObject_IsTrue(r) : -1;
+        Py_XDECREF(r);
+        if (ok < 0) {
+            /* Kept for the caller; every later call allows nothing, so the query ends soon. */
+            PyErr_Fetch(&pf->exc_type, &pf->exc_value, &pf->exc_tb);
+            ok = 0;
+        }
+    }
+    PyGILState_Release(g);
+    return ok;
+}
+
+static int filter_type_error(PyObject *obj)
+{
+    PyErr_Format(PyExc_TypeError, "filter must be a sequence or array of allowed ids, a "
+                 "callable f(id) -> bool or copse.Tags, not %.80s", Py_TYPE(obj)->tp_name);
+    return -1;
+}
+
+static int filter_parse(IndexObject *self, PyObject *obj, pyfilter *pf)
+{
+    memset(pf, 0, sizeof *pf);
+    pf->owner = self;
+    if (obj == NULL || obj == Py_None)
+        return 0;
+    if (PyObject_TypeCheck(obj, &TagsType)) {
+        pf->kind = PF_TAGS;
+        pf->any_mask = ((TagsObject *)obj)->any_mask;
+        pf->all_mask = ((TagsObject *)obj)->all_mask;
+        return 0;
+    }
+    if (PyCallable_Check(obj)) {
+        pf->kind = PF_CALL;
+        pf->call = obj;
+        return 0;
+    }
+    if (PyUnicode_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj) ||
+        PyDict_Check(obj) || PyBool_Check(obj) || PyLong_Check(obj))
+        return filter_type_error(obj);
+    Py_ssize_t n = PyObject_Length(obj);
+    if (n < 0) {
+        PyErr_Clear();
+        return filter_type_error(obj);
+    }
+    pf->kind = PF_IDS;
+    pf->n_ids = n;
+    return conv_ids(obj, n, &pf->ids);
+}
+
+static void filter_release(pyfilter *pf)
+{
+    PyMem_RawFree(pf->ids);
+    pf->ids = NULL;
+    copse_filter_free(pf->made);
+    pf->made = NULL;
+    Py_CLEAR(pf->exc_type);
+    Py_CLEAR(pf->exc_value);
+    Py_CLEAR(pf->exc_tb);
+}
+
+/* Makes pf->made for ix (NULL for no filter). Needs no GIL. */
+static int filter_make(const copse_index *ix, pyfilter *pf)
+{
+    copse_filter_free(pf->made);
+    pf->made = NULL;
+    switch (pf->kind) {
+    case PF_IDS:
+        return copse_filter_new_ids(ix, pf->ids, pf->n_ids, &pf->made);
+    case PF_TAGS:
+        return copse_filter_new_tags(ix, pf->any_mask, pf->all_mask, &pf->made);
+    case PF_CALL:
+        return copse_filter_new_callback(call_allow, pf, &pf->made);
+    default:
+        return COPSE_OK;
+    }
+}
+
+/* An id or tag filter is bound to the base it was made for; a copse.Index may compact beside
+ * the query, between filter_make and the search, which then refuses it with COPSE_ERR_ARG.
+ * The filter is made again then; a second refusal is a real one. */
+static int filter_retry(const pyfilter *pf, int st, int attempt)
+{
+    return st == COPSE_ERR_ARG && (pf->kind == PF_IDS || pf->kind == PF_TAGS) && attempt < 2;
+}
+
+/* A query with a callable filter, from its start to its end (with the GIL): no change to the
+ * index may overlap it (see pyfilter). */
+static int filter_begin(IndexObject *self, const pyfilter *pf)
+{
+    if (pf->kind != PF_CALL)
+        return 0;
+    if (self->changing) {
+        PyErr_SetString(PyExc_RuntimeError, "the index is being changed by another thread; a "
+                        "query with a callable filter cannot run beside a change (add, delete, "
+                        "compact, save)");
+        return -1;
+    }
+    self->calling++;
+    return 0;
+}
+
+/* Ends what filter_begin started; returns -1 with the callable's exception raised if it
+ * failed (the query's answer is then discarded). */
+static int filter_end(IndexObject *self, pyfilter *pf)
+{
+    if (pf->kind != PF_CALL)
+        return 0;
+    self->calling--;
+    if (pf->exc_type == NULL)
+        return 0;
+    PyErr_Restore(pf->exc_type, pf->exc_value, pf->exc_tb);
+    pf->exc_type = pf->exc_value = pf->exc_tb = NULL;
+    return -1;
 }
 
 /* ---- adding ------------------------------------------------------------------------------ */
@@ -785,35 +1086,53 @@ typedef struct {
     int64_t n_out;
 } query;
 
-static int run_query(const copse_index *ix, query *q, copse_scratch *s)
+static int run_query(const copse_index *ix, query *q, pyfilter *pf, copse_scratch *s)
 {
-    if (q->vec)
-        return copse_search_vector(ix, s, q->vec, q->k, q->search_k, q->ids, q->dists, &q->n_out);
-    return copse_search_item(ix, s, q->item, q->k, q->search_k, q->ids, q->dists, &q->n_out);
+    int st;
+    for (int attempt = 0;; attempt++) {
+        st = filter_make(ix, pf);
+        if (st != COPSE_OK)
+            return st;
+        if (q->vec)
+            st = copse_search_vector_filtered(ix, s, q->vec, q->k, q->search_k, pf->made, q->ids,
+                                              q->dists, &q->n_out);
+        else
+            st = copse_search_item_filtered(ix, s, q->item, q->k, q->search_k, pf->made, q->ids,
+                                            q->dists, &q->n_out);
+        if (!filter_retry(pf, st, attempt))
+            return st;
+    }
 }
 
-static PyObject *answer(IndexObject *self, query *q, long long n, int include_distances)
+static PyObject *answer(IndexObject *self, query *q, pyfilter *pf, long long n,
+                        int include_distances)
 {
     if (n < 0)
         return PyErr_Format(PyExc_ValueError, "n must be non-negative, got %lld", n);
     if (begin_query(self) < 0)
         return NULL;
+    if (filter_begin(self, pf) < 0) {
+        end_read(self);
+        return NULL;
+    }
     q->k = result_room(self, n);
     size_t room = (size_t)(q->k > 0 ? q->k : 1);
     q->ids = PyMem_RawMalloc(room * sizeof(int64_t));
     q->dists = include_distances ? PyMem_RawMalloc(room * sizeof(float)) : NULL;
     PyObject *result = NULL;
     if (q->ids == NULL || (include_distances && q->dists == NULL)) {
+        filter_end(self, pf);
         PyErr_NoMemory();
     } else {
         int st;
         copse_scratch *s;
         Py_BEGIN_ALLOW_THREADS
         s = thread_scratch();
-        st = run_query(self->ix, q, s);
+        st = run_query(self->ix, q, pf, s);
         Py_END_ALLOW_THREADS
-        result = st == COPSE_OK ? results_to_python(q->ids, q->dists, q->n_out)
-                                : raise_query(st, s);
+        if (filter_end(self, pf) == 0)
+            result = st == COPSE_OK ? results_to_python(q->ids, q->dists, q->n_out)
+                                    : raise_query(st, s);
     }
     end_read(self);
     PyMem_RawFree(q->ids);
@@ -839,55 +1158,79 @@ static int check_item(IndexObject *self, long long id)
     return 0;
 }
 
+#define FILTER_DOC \
+":param filter: None, or which items may be returned: a sequence or 1-D integer array of\n" \
+"allowed ids (ids not in the index are ignored), a callable ``f(id) -> bool`` (called with\n" \
+"the GIL held, once per item the search reaches), or ``copse.Tags(any=..., all=...)``.\n" \
+"Results then hold only allowed items (see docs/PYTHON.md, Filtered search).\n"
+
 /* The parameters get_nns_by_item and get_nns_by_vector share. */
 #define QUERY_PARAMS_DOC \
 ":param search_k: the effort: the width of the walk over the neighbour graph, which starts\n" \
-"from about search_k / 2 items the forest finds (without a graph, see set_graph_degree: how\n" \
-"many candidate items to gather from the forest before ranking them exactly); larger is\n" \
-"slower and more accurate. -1 means ``n * n_trees``.\n" \
+"from the n items the forest finds first (without a graph, see set_graph_degree: how many\n" \
+"candidate items to gather from the forest before ranking them exactly); larger is slower\n" \
+"and more accurate. -1 means ``n * n_trees``.\n" \
 ":param include_distances: if True, returns a tuple of two lists: the ids and their\n" \
-"distances.\n\n"
+"distances.\n" \
+FILTER_DOC \
+"\n"
 
 PyDoc_STRVAR(get_nns_by_item_doc,
-"get_nns_by_item($self, i, n, search_k=-1, include_distances=False)\n--\n\n"
+"get_nns_by_item($self, i, n, search_k=-1, include_distances=False, filter=None)\n--\n\n"
 "Returns the ``n`` closest items to item ``i`` (itself first), as a list of ids.\n\n"
 QUERY_PARAMS_DOC
 "Raises IndexError for an id that was never added. The GIL is released while searching.");
 
 static PyObject *Index_get_nns_by_item(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"i", "n", "search_k", "include_distances", NULL};
+    static char *kwlist[] = {"i", "n", "search_k", "include_distances", "filter", NULL};
     long long id, n, search_k = -1;
     int include_distances = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LL|Lp", kwlist, &id, &n, &search_k,
-                                     &include_distances))
+    PyObject *filter = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LL|LpO", kwlist, &id, &n, &search_k,
+                                     &include_distances, &filter))
         return NULL;
     if (check_item(self, id) < 0)
         return NULL;
+    pyfilter pf;
+    if (filter_parse(self, filter, &pf) < 0) {
+        filter_release(&pf);
+        return NULL;
+    }
     query q = {.item = id, .search_k = search_k};
-    return answer(self, &q, n, include_distances);
+    PyObject *result = answer(self, &q, &pf, n, include_distances);
+    filter_release(&pf);
+    return result;
 }
 
 PyDoc_STRVAR(get_nns_by_vector_doc,
-"get_nns_by_vector($self, vector, n, search_k=-1, include_distances=False)\n--\n\n"
+"get_nns_by_vector($self, vector, n, search_k=-1, include_distances=False, filter=None)\n"
+"--\n\n"
 "Returns the ``n`` closest items to ``vector``, as a list of ids.\n\n"
 QUERY_PARAMS_DOC
 "Raises IndexError for a vector of the wrong length. The GIL is released while searching.");
 
 static PyObject *Index_get_nns_by_vector(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"vector", "n", "search_k", "include_distances", NULL};
-    PyObject *vec;
+    static char *kwlist[] = {"vector", "n", "search_k", "include_distances", "filter", NULL};
+    PyObject *vec, *filter = NULL;
     long long n, search_k = -1;
     int include_distances = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|Lp", kwlist, &vec, &n, &search_k,
-                                     &include_distances))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|LpO", kwlist, &vec, &n, &search_k,
+                                     &include_distances, &filter))
         return NULL;
     float *w = vector_arg(self, vec);
     if (w == NULL)
         return NULL;
+    pyfilter pf;
+    if (filter_parse(self, filter, &pf) < 0) {
+        filter_release(&pf);
+        PyMem_RawFree(w);
+        return NULL;
+    }
     query q = {.vec = w, .search_k = search_k};
-    PyObject *result = answer(self, &q, n, include_distances);
+    PyObject *result = answer(self, &q, &pf, n, include_distances);
+    filter_release(&pf);
     PyMem_RawFree(w);
     return result;
 }
@@ -921,11 +1264,17 @@ static void batch_free(batch_out *o)
     Py_XDECREF(o->counts);
 }
 
+/* A batch with a callable filter runs on the calling thread alone: the GIL serialises every
+ * call of the callable anyway, so more workers would only queue for it. */
 static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long long search_k,
-                     int exact, int n_threads, batch_out *o)
+                     int exact, int n_threads, pyfilter *pf, batch_out *o)
 {
     if (m->rows == 0 || k == 0)
         return 0;
+    if (pf->kind == PF_CALL)
+        n_threads = 1;
+    if (filter_begin(self, pf) < 0)
+        return -1;
     int64_t *ids = (int64_t *)PyByteArray_AS_STRING(o->ids);
     float *dists = o->dists ? (float *)PyByteArray_AS_STRING(o->dists) : NULL;
     int64_t *counts = (int64_t *)PyByteArray_AS_STRING(o->counts);
@@ -933,9 +1282,17 @@ static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long lo
     copse_scratch *s;
     Py_BEGIN_ALLOW_THREADS
     s = thread_scratch();
-    st = copse_search_batch(self->ix, s, m->data, m->rows, k, search_k, exact, n_threads, ids, dists,
-                            counts);
+    for (int attempt = 0;; attempt++) {
+        st = filter_make(self->ix, pf);
+        if (st == COPSE_OK)
+            st = copse_search_batch_filtered(self->ix, s, m->data, m->rows, k, search_k, exact,
+                                             n_threads, pf->made, ids, dists, counts);
+        if (!filter_retry(pf, st, attempt))
+            break;
+    }
     Py_END_ALLOW_THREADS
+    if (filter_end(self, pf) < 0)
+        return -1;
     if (st != COPSE_OK) {
         raise_query(st, s);
         return -1;
@@ -944,7 +1301,8 @@ static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long lo
 }
 
 PyDoc_STRVAR(search_batch_doc,
-"_search_batch($self, Q, n, search_k=-1, include_distances=False, n_threads=-1, exact=False)\n"
+"_search_batch($self, Q, n, search_k=-1, include_distances=False, n_threads=-1, exact=False,\n"
+"              filter=None)\n"
 "--\n\n"
 "Engine of AnnoyIndex.get_nns_by_vectors: returns (rows, k, ids, dists, counts) where ids\n"
 "(int64), dists (float32, or None) and counts (int64) are bytearrays in row-major order.");
@@ -952,12 +1310,12 @@ PyDoc_STRVAR(search_batch_doc,
 static PyObject *Index_search_batch(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"Q", "n", "search_k", "include_distances", "n_threads", "exact",
-                             NULL};
-    PyObject *q_obj;
+                             "filter", NULL};
+    PyObject *q_obj, *filter = NULL;
     long long n, search_k = -1;
     int include_distances = 0, n_threads = -1, exact = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|Lpip", kwlist, &q_obj, &n, &search_k,
-                                     &include_distances, &n_threads, &exact))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|LpipO", kwlist, &q_obj, &n, &search_k,
+                                     &include_distances, &n_threads, &exact, &filter))
         return NULL;
     if (n < 0)
         return PyErr_Format(PyExc_ValueError, "n must be non-negative, got %lld", n);
@@ -968,20 +1326,68 @@ static PyObject *Index_search_batch(IndexObject *self, PyObject *args, PyObject 
     }
     PyObject *result = NULL;
     batch_out o = {NULL, NULL, NULL};
-    if (begin_query(self) == 0) {
+    pyfilter pf;
+    if (filter_parse(self, filter, &pf) == 0 && begin_query(self) == 0) {
         int64_t k = result_room(self, n);
         if (batch_alloc(&o, m.rows, k, include_distances) == 0 &&
-            batch_run(self, &m, k, search_k, exact, n_threads, &o) == 0)
+            batch_run(self, &m, k, search_k, exact, n_threads, &pf, &o) == 0)
             result = Py_BuildValue("nLOOO", m.rows, (long long)k, o.ids,
                                    o.dists ? o.dists : Py_None, o.counts);
         end_read(self);
     }
+    filter_release(&pf);
     batch_free(&o);
     conv_matrix_release(&m);
     return result;
 }
 
 /* ---- items and facts --------------------------------------------------------------------- */
+
+PyDoc_STRVAR(set_tags_doc,
+"set_tags($self, i, tags)\n--\n\n"
+"Gives item ``i`` the tags ``tags`` (an int or an iterable of ints in 0..63), replacing any it\n"
+"had; ``[]`` clears them. Tags are saved with the index and queries can keep to the items\n"
+"carrying some or all of a set of them (``filter=copse.Tags(...)``). Before build only.\n\n"
+"Raises ValueError for a tag out of range, TypeError for a non-integer, IndexError for an\n"
+"item that was never added, RuntimeError once the index is built or loaded.");
+
+static PyObject *Index_set_tags(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"i", "tags", NULL};
+    long long id;
+    PyObject *tags;
+    uint64_t mask;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LO", kwlist, &id, &tags))
+        return NULL;
+    if (check_writable(self) < 0 || tag_mask(tags, "set_tags", &mask) < 0)
+        return NULL;
+    uint32_t list[COPSE_MAX_TAG + 1];
+    int n = 0;
+    for (uint32_t b = 0; b <= COPSE_MAX_TAG; b++)
+        if (mask >> b & 1)
+            list[n++] = b;
+    int st = copse_set_tags(self->ix, id, list, n);
+    if (st != COPSE_OK)
+        return raise_index(self, NULL, st);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(get_tags_doc,
+"get_tags($self, i)\n--\n\n"
+"The tags of item ``i`` as a sorted list of ints (``[]`` when it has none; items added to a\n"
+"built copse.Index carry none). Raises IndexError for an item that was never added.");
+
+static PyObject *Index_get_tags(IndexObject *self, PyObject *args)
+{
+    long long id;
+    uint64_t mask;
+    if (!PyArg_ParseTuple(args, "L", &id) || check_item(self, id) < 0)
+        return NULL;
+    int st = copse_get_tags(self->ix, id, &mask);
+    if (st != COPSE_OK)
+        return raise_const("get_tags", st);
+    return mask_to_list(mask);
+}
 
 PyDoc_STRVAR(get_item_vector_doc,
 "get_item_vector($self, i)\n--\n\n"
@@ -1338,6 +1744,8 @@ static PyMethodDef Index_methods[] = {
     {"get_nns_by_vector", (PyCFunction)(void (*)(void))Index_get_nns_by_vector, KW,
      get_nns_by_vector_doc},
     {"_search_batch", (PyCFunction)(void (*)(void))Index_search_batch, KW, search_batch_doc},
+    {"set_tags", (PyCFunction)(void (*)(void))Index_set_tags, KW, set_tags_doc},
+    {"get_tags", (PyCFunction)Index_get_tags, METH_VARARGS, get_tags_doc},
     {"get_item_vector", (PyCFunction)Index_get_item_vector, METH_VARARGS, get_item_vector_doc},
     {"get_distance", (PyCFunction)Index_get_distance, METH_VARARGS, get_distance_doc},
     {"get_n_items", (PyCFunction)Index_get_n_items, METH_NOARGS, get_n_items_doc},
@@ -1417,6 +1825,8 @@ static int add_constants(PyObject *m)
     }
     if (PyModule_AddStringConstant(m, "LIBRARY_VERSION", copse_version_string()) < 0)
         return -1;
+    if (PyModule_AddObjectRef(m, "Tags", (PyObject *)&TagsType) < 0)
+        return -1;
     return PyModule_AddObjectRef(m, "Index", (PyObject *)&IndexType);
 }
 
@@ -1452,7 +1862,8 @@ PyMODINIT_FUNC PyInit__copse(void)
 {
     static int key_made;
     static const copse_allocator raw = {raw_malloc, raw_realloc, raw_free, NULL};
-    if (check_library_version() < 0 || PyType_Ready(&IndexType) < 0)
+    if (check_library_version() < 0 || PyType_Ready(&IndexType) < 0 ||
+        PyType_Ready(&TagsType) < 0)
         return NULL;
     /* Refused only when a handle already exists, i.e. on a second import of the module in
      * another interpreter; the allocator chosen the first time stays. */

@@ -970,6 +970,134 @@ def group_changes(c):
     c.run(["compact", c.path("nope.copse")], rc=EXIT_IO)
 
 
+def filtered_want(data, ids, allowed, q, k, metric="euclidean"):
+    """Brute force over the allowed items only: their ids, nearest first."""
+    keep = [i for i in range(len(data)) if ids[i] in allowed]
+    order = brute_force([data[i] for i in keep], q, k, metric)
+    return [ids[keep[j]] for j in order]
+
+
+def check_filtered(c, got, want, allowed, k, exact, what):
+    """Only allowed ids, min(k, allowed) of them per query; equal to the brute force when
+    exact, else recall@k at least 0.9 over the queries."""
+    hits = total = 0
+    for g, w in zip(got, want):
+        c.expect(set(g) <= allowed, "%s: a disallowed id in %r" % (what, g))
+        c.expect(len(g) == min(k, len(allowed)), "%s: %d results, %d allowed" %
+                 (what, len(g), len(allowed)))
+        if exact:
+            c.expect(g == w, "%s: %r is not the brute force %r" % (what, g, w))
+        hits += len(set(g) & set(w))
+        total += len(w)
+    c.expect(total == 0 or hits / total >= 0.9, "%s: recall %.3f" % (what, hits / max(total, 1)))
+
+
+def group_filter(c):
+    n, dim, k = 2000, 8, 10
+    rng = random.Random(21)
+    data = gaussian(n, dim, 20)
+    stored = [[f32(x) for x in r] for r in data]
+    ids = [3 * i + 1 for i in range(n)]                       # sparse ids
+    # Tag t on about 2**-t of the items (t = 0..6), in a CSV column headed "tags".
+    tags = [[t for t in range(7) if rng.random() < 2.0 ** -t] for _ in range(n)]
+    with open(c.path("d.csv"), "w") as f:
+        f.write("id," + ",".join("x%d" % j for j in range(dim)) + ",tags\n")
+        for i in range(n):
+            f.write("%d,%s,%s\n" % (ids[i], ",".join(repr(x) for x in data[i]),
+                                    ";".join(map(str, tags[i]))))
+    index = c.path("d.copse")
+    c.run(["build", "-i", c.path("d.csv"), "-m", "euclidean", "-o", index, "-q"])
+    queries = gaussian(20, dim, 22)
+    write_vecs(c.path("q.fvecs"), queries, "f")
+    qs = [[f32(x) for x in q] for q in queries]
+
+    def query(args, stdin=None):
+        return result_ids(c.run(["query", index, "-q", c.path("q.fvecs"), "-k", k, "--json"]
+                                + args, stdin=stdin)[0])
+
+    # --allow at selectivities 0.1% .. 100%: few allowed items are ranked exactly.
+    for sel in (0.001, 0.01, 0.1, 0.5, 1.0):
+        allowed = set(rng.sample(ids, max(1, int(sel * n))))
+        with open(c.path("allow.txt"), "w") as f:
+            f.write("# allowed ids\n\n" + "".join("%d\n" % i for i in sorted(allowed))
+                    + "999999\n")                              # not in the index: ignored
+        want = [filtered_want(stored, ids, allowed, q, k) for q in qs]
+        check_filtered(c, query(["--allow", c.path("allow.txt")]), want, allowed, k,
+                       sel <= 0.01, "--allow at %g" % sel)
+        check_filtered(c, query(["--allow", c.path("allow.txt"), "--exact"]), want, allowed, k,
+                       True, "--allow --exact at %g" % sel)
+    # Standard input, and single queries by vector and by item.
+    allowed = set(ids[::7])
+    text = "".join("%d\n" % i for i in sorted(allowed)).encode()
+    want = [filtered_want(stored, ids, allowed, q, k) for q in qs]
+    check_filtered(c, query(["--allow", "-", "--exact"], stdin=text), want, allowed, k, True,
+                   "--allow -")
+    got = result_ids(c.run(["query", index, "--vector", ",".join(map(str, queries[0])), "-k",
+                            k, "--allow", "-", "--json"], stdin=text)[0])
+    check_filtered(c, got, want[:1], allowed, k, False, "--vector --allow")
+    got = result_ids(c.run(["query", index, "--item", ids[7], "-k", k, "--allow", "-",
+                            "--exact", "--json"], stdin=text)[0])[0]
+    c.expect(got[0] == ids[7] and set(got) <= allowed, "--item --allow: %r" % got)
+    # --tags any / all / both, alone and with --allow: an item must pass every condition.
+    cases = [(["--tags", "any:3,5"], lambda ts: 3 in ts or 5 in ts),
+             (["--tags", "all:1,2"], lambda ts: 1 in ts and 2 in ts),
+             (["--tags", "any:4,6", "--tags", "all:1"], lambda ts: (4 in ts or 6 in ts)
+              and 1 in ts),
+             (["--tags", "any:0", "--allow", c.path("allow.txt")], None)]
+    for args, cond in cases:
+        if cond is None:
+            listed = set(int(x) for x in open(c.path("allow.txt")) if x.strip().isdigit())
+            allowed = {ids[i] for i in range(n) if 0 in tags[i] and ids[i] in listed}
+        else:
+            allowed = {ids[i] for i in range(n) if cond(tags[i])}
+        want = [filtered_want(stored, ids, allowed, q, k) for q in qs]
+        check_filtered(c, query(args + ["--exact"]), want, allowed, k, True, " ".join(args))
+        check_filtered(c, query(args), want, allowed, k, len(allowed) <= 0.01 * n,
+                       " ".join(args) + " (search)")
+    # A filter that allows nothing answers with no results.
+    got = result_ids(c.run(["query", index, "--item", ids[0], "--allow", "-", "--json"],
+                           stdin=b"5\n")[0])
+    c.expect(got == [[]], "an empty allow-list gave %r" % got)
+
+    # build --tags FILE on an input without a tags column; then all: on it.
+    write_vecs(c.path("d.fvecs"), data, "f")
+    with open(c.path("tags.txt"), "w") as f:
+        f.write("# id tags\n")
+        for i in range(0, n, 3):
+            f.write("%d %s\n" % (i, " ".join(str(t) for t in (2, 7, 63)[: 1 + i % 3])))
+    tagged = c.path("t.copse")
+    c.run(["build", "-i", c.path("d.fvecs"), "-m", "euclidean", "-o", tagged, "-q",
+           "--tags", c.path("tags.txt")])
+    allowed = {i for i in range(0, n, 3) if 1 + i % 3 >= 2}      # those given 2 and 7
+    plain = list(range(n))
+    want = [filtered_want(stored, plain, allowed, q, k) for q in qs]
+    got = result_ids(c.run(["query", tagged, "-q", c.path("q.fvecs"), "-k", k, "--json",
+                            "--tags", "all:2,7", "--exact"])[0])
+    check_filtered(c, got, want, allowed, k, True, "build --tags, query --tags all:2,7")
+
+    # Bad input.
+    for bad in ("any", "some:1", "any:", "any:64", "all:1,x", "any:-1"):
+        c.run(["query", index, "--item", ids[0], "--tags", bad], rc=EXIT_USAGE,
+              err_has=["--tags"])
+    c.run(["query", index, "--item", ids[0], "--allow", c.path("nope.txt")], rc=EXIT_IO,
+          err_has=["nope.txt"])
+    c.run(["query", index, "--item", ids[0], "--allow", "-"], stdin=b"1\nseven\n",
+          rc=EXIT_DATA, err_has=["standard input:2:", "not an item id"])
+    c.run(["query", index, "--item", ids[0], "--allow", "-"], stdin=b"-4\n", rc=EXIT_DATA)
+    for text, frag in ((b"5 1 2\n99999 1\n", "tags.bad:2: no item 99999"),
+                       (b"5 1 64\n", "tags.bad:1: '64' is not a tag"),
+                       (b"x 1\n", "tags.bad:1: 'x 1' is not an item id")):
+        with open(c.path("tags.bad"), "wb") as f:
+            f.write(text)
+        c.run(["build", "-i", c.path("d.fvecs"), "-m", "euclidean", "-o", c.path("bad.copse"),
+               "-q", "--tags", c.path("tags.bad")], rc=EXIT_DATA, err_has=[frag])
+    with open(c.path("badtags.csv"), "w") as f:
+        f.write("x,y,tags\n1,2,3\n3,4,5;70\n")
+    c.run(["build", "-i", c.path("badtags.csv"), "-m", "euclidean", "-o", c.path("bad.copse"),
+           "-q"], rc=EXIT_DATA, err_has=["badtags.csv:3:", "'70' is not a tag"])
+    c.expect(not os.path.exists(c.path("bad.copse")), "a failed build left an index")
+
+
 GROUPS = {
     "usage": group_usage,
     "changes": group_changes,
@@ -977,6 +1105,7 @@ GROUPS = {
     "errors": group_errors,
     "build": group_build,
     "query": group_query,
+    "filter": group_filter,
     "info": group_info,
     "verify": group_verify,
     "bench": group_bench,

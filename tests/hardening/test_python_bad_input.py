@@ -124,6 +124,44 @@ def test_bad_search_k(built, search_k):
     assert answers(built) == before
 
 
+BAD_FILTERS = [
+    ("str", "12", TypeError),
+    ("int", 3, TypeError),
+    ("float", 2.5, TypeError),
+    ("float ids", [1.5, 2.0], TypeError),
+    ("float array", memoryview(b"\0" * 16).cast("d"), TypeError),
+    ("dict", {"a": 1}, TypeError),
+    ("id beyond int64", [2**64], OverflowError),
+    ("object", object(), TypeError),
+]
+
+
+@pytest.mark.parametrize("name,f,exc", BAD_FILTERS, ids=[b[0] for b in BAD_FILTERS])
+def test_bad_filter(built, name, f, exc):
+    before = answers(built)
+    with pytest.raises(exc):
+        built.get_nns_by_vector(vec(1), 5, filter=f)
+    with pytest.raises(exc):
+        built.get_nns_by_item(1, 5, filter=f)
+    with pytest.raises(exc):
+        built.get_nns_by_vectors([vec(1)], 5, filter=f)
+    assert answers(built) == before
+
+
+@pytest.mark.parametrize("tags,exc", [([64], ValueError), ([-1], ValueError),
+                                      (2**70, ValueError), (["1"], TypeError),
+                                      ([1.0], TypeError), (object(), TypeError)])
+def test_bad_tags(tags, exc):
+    with pytest.raises(exc):
+        copse.Tags(any=tags)
+    with pytest.raises(exc):
+        copse.Tags(all=tags)
+    ix = fresh()
+    with pytest.raises(exc):
+        ix.set_tags(0, tags)
+    assert ix.get_tags(0) == []
+
+
 def test_k_edges(built):
     assert built.get_nns_by_item(3, 0) == []
     assert sorted(built.get_nns_by_item(3, 10**6, search_k=10**6)) == list(range(200))

@@ -10,13 +10,14 @@
  * graph list ever describes a vector it was not built for. Deleted items stay in the graphs
  * as waypoints (queries walk through them, never return them) until copse_compact rebuilds.
  *
- * A query searches the base past its tombstones and the delta past its own, each with the
- * same effort, and merges the two top-k lists; for a small delta an exact scan is both exact
- * and cheaper than a walk.
+ * A query searches the base past its tombstones and the delta past its own, each with its
+ * share of the effort, and merges the two top-k lists; for a small delta an exact scan is both
+ * exact and cheaper than a walk.
  *
  * Threads: one writer, any number of readers. Every reader holds the read lock for one query;
- * the writer takes the write lock per delete, and per chunk of LIVE_CHUNK inserted items, so
- * a query waits at most for one chunk. Everything a reader reads is written under the write
+ * the writer takes the write lock per delete call, and per chunk of LIVE_CHUNK inserted items,
+ * so a query waits at most for one chunk (or, for dot, once in a while for the delta's graph
+ * to be rebuilt: see below). Everything a reader reads is written under the write
  * lock, so a query sees each change entirely or not at all.
  *
  * Dot product: the graph's distance works on vectors augmented onto one sphere, of a radius at

@@ -209,25 +209,19 @@ int64_t copse_n_items(const copse_index *ix)
     return n;
 }
 
-int64_t copse_n_deleted(const copse_index *ix)
+/* A count of the changes since build, read under the lock (0 while adding). */
+static int64_t change_count(const copse_index *ix, uint64_t (*count)(const cp_live *))
 {
     if (!ix || ix->state == COPSE_STATE_ADDING)
         return 0;
     read_begin(ix);
-    int64_t n = (int64_t)cp_live_n_deleted(ix->live);
+    int64_t n = (int64_t)count(ix->live);
     read_end(ix);
     return n;
 }
 
-int64_t copse_n_added(const copse_index *ix)
-{
-    if (!ix || ix->state == COPSE_STATE_ADDING)
-        return 0;
-    read_begin(ix);
-    int64_t n = (int64_t)cp_live_n_delta(ix->live);
-    read_end(ix);
-    return n;
-}
+int64_t copse_n_deleted(const copse_index *ix) { return change_count(ix, cp_live_n_deleted); }
+int64_t copse_n_added(const copse_index *ix) { return change_count(ix, cp_live_n_delta); }
 
 int64_t copse_max_id(const copse_index *ix)
 {

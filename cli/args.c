@@ -251,40 +251,6 @@ int cli_parse_floats(const char *s, const char *what, float **out, int64_t *n, c
     return 0;
 }
 
-static int is_tag_separator(char c)
-{
-    return c == ',' || c == ';' || c == ' ' || c == '\t';
-}
-
-int cli_tag_mask(const char *s, uint64_t *mask, const char **bad)
-{
-    for (const char *p = s;;) {
-        while (is_tag_separator(*p))
-            p++;
-        if (*p == '\0')
-            return 0;
-        const char *start = p;
-        long t = 0;
-        while (*p >= '0' && *p <= '9' && t <= COPSE_MAX_TAG)
-            t = t * 10 + (*p++ - '0');
-        if (p == start || t > COPSE_MAX_TAG || (*p != '\0' && !is_tag_separator(*p))) {
-            if (bad != NULL)
-                *bad = start;
-            return -1;
-        }
-        *mask |= 1ull << t;
-    }
-}
-
-int cli_tag_list(uint64_t mask, uint32_t *list)
-{
-    int n = 0;
-    for (uint32_t t = 0; t <= COPSE_MAX_TAG; t++)
-        if (mask >> t & 1)
-            list[n++] = t;
-    return n;
-}
-
 int cli_parse_i64_list(const char *s, int64_t lo, int64_t hi, const char *what, int64_t **out,
                        int64_t *n, cli_err *err)
 {

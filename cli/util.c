@@ -184,3 +184,39 @@ int cli_line_id(char *text, int64_t *id, char **rest)
     *rest = end;
     return 0;
 }
+
+/* ---- tags (query and build options, and the CSV reader's tags column) ---- */
+
+static int is_tag_separator(char c)
+{
+    return c == ',' || c == ';' || c == ' ' || c == '\t';
+}
+
+int cli_tag_mask(const char *s, uint64_t *mask, const char **bad)
+{
+    for (const char *p = s;;) {
+        while (is_tag_separator(*p))
+            p++;
+        if (*p == '\0')
+            return 0;
+        const char *start = p;
+        long t = 0;
+        while (*p >= '0' && *p <= '9' && t <= COPSE_MAX_TAG)
+            t = t * 10 + (*p++ - '0');
+        if (p == start || t > COPSE_MAX_TAG || (*p != '\0' && !is_tag_separator(*p))) {
+            if (bad != NULL)
+                *bad = start;
+            return -1;
+        }
+        *mask |= 1ull << t;
+    }
+}
+
+int cli_tag_list(uint64_t mask, uint32_t *list)
+{
+    int n = 0;
+    for (uint32_t t = 0; t <= COPSE_MAX_TAG; t++)
+        if (mask >> t & 1)
+            list[n++] = t;
+    return n;
+}

@@ -988,7 +988,11 @@ static int search(const copse_index *ix, copse_scratch *s, const float *q, int64
                          "the index", (long long)id);
         } else {
             cp_decode(&ix->g, cp_live_row(ix->live, &ix->v, at), x);
-            rc = cp_live_search(ix->live, &rd, s, x, k, search_k, exact, f, ids, dists, n_out);
+            /* A stored vector is finite unless the file is damaged: say that, not "bad query". */
+            rc = cp_check_finite(x, ix->g.dim, NULL, "") == COPSE_OK
+                     ? cp_live_search(ix->live, &rd, s, x, k, search_k, exact, f, ids, dists, n_out)
+                     : cp_fail(cp_scratch_err(s), COPSE_ERR_CORRUPT, "search: item %lld's stored "
+                               "vector is not finite (damaged index)", (long long)id);
         }
         cp_free(x);
     }

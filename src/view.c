@@ -183,7 +183,8 @@ const char *cp_view_label(const cp_view *v, uint64_t slot, size_t *len)
     if (!v->label_offsets || slot >= v->n_items)
         return NULL;
     uint64_t a = v->label_offsets[slot], e = v->label_offsets[slot + 1];
-    if (e <= a + 1 || e > v->label_data_len || v->label_data[e - 1] != '\0')
+    /* From a file: a may be anything, so a + 1 could wrap; compare without adding. */
+    if (e <= a || e - a < 2 || e > v->label_data_len || v->label_data[e - 1] != '\0')
         return NULL;
     *len = (size_t)(e - a - 1);
     return v->label_data + a;

@@ -85,8 +85,8 @@ static void random_suffix(char *out, unsigned attempt)
     if (getentropy(&r, sizeof r) != 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        r = ((uint64_t)ts.tv_nsec << 24 ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 44 ^ attempt) *
-            0x9E3779B97F4A7C15ull;
+        r = ((uint64_t)ts.tv_nsec << 24) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 44);
+        r = (r ^ attempt) * 0x9E3779B97F4A7C15ull;
     }
     for (int i = 0; i < 6; i++) {
         out[i] = letters[r % 62];

@@ -171,7 +171,6 @@ typedef struct cp_view {
     const uint64_t *tombstones, *delta_dead;
     const unsigned char *delta_vectors;
     const int64_t *delta_ids;
-    const uint32_t *delta_graph;
     /* Annoy files only (never saved): search_k counts repeated candidates, as Annoy does, and
      * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
     int count_repeats;

@@ -466,6 +466,12 @@ static uint64_t popcount_words(const uint64_t *w, uint64_t n)
     return c;
 }
 
+/* n bits with count of them set and none past the n-th. */
+static int bits_agree(const uint64_t *bits, uint64_t n, uint64_t count)
+{
+    return popcount_words(bits, words_for(n)) == count && !(n % 64 && bits[n / 64] >> (n % 64));
+}
+
 int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err)
 {
     const cp_meta *m = &v->meta;
@@ -474,11 +480,8 @@ int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err)
     if (!v->sec[CP_SEC_DELTA_META].length)
         return COPSE_OK;
     /* Counts are checked against the bits, so a damaged file cannot make them disagree. */
-    if ((v->n_items && v->tombstones &&
-         (popcount_words(v->tombstones, words_for(v->n_items)) != m->n_dead ||
-          (v->n_items % 64 && v->tombstones[v->n_items / 64] >> (v->n_items % 64)))) ||
-        (n && (popcount_words(v->delta_dead, words_for(n)) != m->n_delta_dead ||
-               (n % 64 && v->delta_dead[n / 64] >> (n % 64)))))
+    if ((v->n_items && v->tombstones && !bits_agree(v->tombstones, v->n_items, m->n_dead)) ||
+        (n && !bits_agree(v->delta_dead, n, m->n_delta_dead)))
         return cp_fail(err, COPSE_ERR_CORRUPT, "tombstones: the bits do not match the counts");
     if (v->tombstones) {
         if (!(l->dead = cp_mallocarray(words_for(l->n_base), sizeof *l->dead)))

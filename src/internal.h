@@ -22,7 +22,7 @@
 #define CP_LEAF_FLAG (1ull << 63) /* a node reference with this bit names a leaf */
 #define CP_MAX_LABEL 65535
 #define CP_DEFAULT_GRAPH_DEGREE 32
-#define CP_GRAPH_WIDTH 100  /* beam of a build search (HNSW's efConstruction) */
+#define CP_GRAPH_WIDTH 200  /* beam of a build search (HNSW's efConstruction) */
 #define CP_GRAPH_ALPHA 1.0f /* the alpha-RNG rule's factor on (unsquared) distances */
 #define CP_GRAPH_STEPS 16   /* progress units of a graph build */
 #define CP_MAX_GRAPH_DEGREE 255

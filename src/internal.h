@@ -22,7 +22,7 @@
 #define CP_LEAF_FLAG (1ull << 63) /* a node reference with this bit names a leaf */
 #define CP_MAX_LABEL 65535
 #define CP_DEFAULT_GRAPH_DEGREE 32
-#define CP_GRAPH_WIDTH 100  /* beam of a build search (HNSW's efConstruction) */
+#define CP_GRAPH_WIDTH 200  /* beam of a build search (HNSW's efConstruction) */
 #define CP_GRAPH_ALPHA 1.0f /* the alpha-RNG rule's factor on (unsquared) distances */
 #define CP_GRAPH_STEPS 16   /* progress units of a graph build */
 #define CP_MAX_GRAPH_DEGREE 255
@@ -524,7 +524,10 @@ typedef struct cp_graph {
     uint32_t *adj;          /* cap x degree slots */
     float *adj_d;           /* the distance of each listed item */
     uint32_t *len;          /* items listed, per slot */
-    float *unit;            /* angular: each inserted row scaled to length 1 */
+    float *unit;            /* angular without codes: each inserted row scaled to length 1 */
+    int coded;              /* distances between byte codes of the rows (set before reserve) */
+    unsigned char *codes;   /* coded: cap x dim codes of the rows (of the unit rows for angular) */
+    float code_lo, code_step; /* a code c stands for code_lo + c * code_step, in every dimension */
     cp_graph_worker *workers;
     int n_workers;
     uint64_t stamp_cap;

@@ -67,6 +67,44 @@ static void test_blend(t_ctx *t)
     free(y0);
 }
 
+/* l2u8 (the graph build's code distance) is exact: every set must equal a plain integer sum,
+ * including the extremes 0 and 255 in every lane and every tail. */
+static void test_l2u8(t_ctx *t)
+{
+    cp_kernels ref, simd;
+    REQUIRE(t, cp_kernels_by_name("scalar", &ref));
+    enum { N = 1100 };
+    unsigned char *a = malloc(N), *b = malloc(N);
+    REQUIRE(t, a && b);
+    uint64_t r = 12345;
+    for (size_t i = 0; i < N; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        a[i] = i % 7 == 0 ? 255 : (unsigned char)(r >> 56);
+        b[i] = i % 7 == 0 ? 0 : (unsigned char)(r >> 48);
+    }
+    for (size_t s = 0; s <= sizeof sets / sizeof *sets; s++) {
+        if (s < sizeof sets / sizeof *sets ? !cp_kernels_by_name(sets[s], &simd) : 0)
+            continue;
+        const cp_kernels *k = s < sizeof sets / sizeof *sets ? &simd : &ref;
+        for (size_t n = 0; n <= N; n += (n < 70 ? 1 : 37))
+            for (size_t off = 0; off < 3; off++) {
+                uint64_t want = 0;
+                for (size_t i = 0; i + off < n; i++) {
+                    int d = (int)a[i + off] - (int)b[i];
+                    want += (uint64_t)(d * d);
+                }
+                uint32_t got = k->l2u8(a + off, b, n > off ? n - off : 0);
+                if (got != want) {
+                    fprintf(stderr, "  %s l2u8 n=%zu off=%zu: %u, want %llu\n", k->name, n, off,
+                            got, (unsigned long long)want);
+                    t->failed = 1;
+                }
+            }
+    }
+    free(a);
+    free(b);
+}
+
 static void test_search_per_kernel(t_ctx *t)
 {
     float *x = t_clustered(t, 2100, 40, 10, 0.3);
@@ -118,6 +156,7 @@ const t_case kernel_cases[] = {
     {"kernels/sets", test_sets},
     {"kernels/distances", test_distances},
     {"kernels/blend", test_blend},
+    {"kernels/l2u8", test_l2u8},
     {"kernels/search", test_search_per_kernel},
     {NULL, NULL},
 };

@@ -32,6 +32,8 @@ typedef struct cp_kernels {
     float (*l2sq)(const float *a, const float *b, size_t n);
     float (*l1)(const float *a, const float *b, size_t n);
     uint64_t (*hamming)(const uint64_t *a, const uint64_t *b, size_t words);
+    /* sum of (a - b)^2 over byte codes (the graph build's distance); exact while n <= 66051 */
+    uint32_t (*l2u8)(const uint8_t *a, const uint8_t *b, size_t n);
     /* y = y * keep + x * add: moving a two-means centroid towards an item */
     void (*blend)(float *y, float keep, const float *x, float add, size_t n);
     /* Section and header checksums: the CPU's CRC instructions in every set but "scalar",
@@ -54,6 +56,7 @@ float cp_dot_scalar(const float *a, const float *b, size_t n);
 float cp_l2sq_scalar(const float *a, const float *b, size_t n);
 float cp_l1_scalar(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_scalar(const uint64_t *a, const uint64_t *b, size_t words);
+uint32_t cp_l2u8_scalar(const uint8_t *a, const uint8_t *b, size_t n);
 void cp_blend_scalar(float *y, float keep, const float *x, float add, size_t n);
 uint32_t cp_crc32c_slice8(uint32_t crc, const void *data, size_t len);
 
@@ -61,12 +64,14 @@ float cp_dot_avx2(const float *a, const float *b, size_t n);
 float cp_l2sq_avx2(const float *a, const float *b, size_t n);
 float cp_l1_avx2(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_avx2(const uint64_t *a, const uint64_t *b, size_t words);
+uint32_t cp_l2u8_avx2(const uint8_t *a, const uint8_t *b, size_t n);
 void cp_blend_avx2(float *y, float keep, const float *x, float add, size_t n);
 
 float cp_dot_avx512(const float *a, const float *b, size_t n);
 float cp_l2sq_avx512(const float *a, const float *b, size_t n);
 float cp_l1_avx512(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_avx512(const uint64_t *a, const uint64_t *b, size_t words);
+uint32_t cp_l2u8_avx512(const uint8_t *a, const uint8_t *b, size_t n);
 void cp_blend_avx512(float *y, float keep, const float *x, float add, size_t n);
 
 uint32_t cp_crc32c_sse42(uint32_t crc, const void *data, size_t len);
@@ -75,6 +80,7 @@ float cp_dot_neon(const float *a, const float *b, size_t n);
 float cp_l2sq_neon(const float *a, const float *b, size_t n);
 float cp_l1_neon(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_neon(const uint64_t *a, const uint64_t *b, size_t words);
+uint32_t cp_l2u8_neon(const uint8_t *a, const uint8_t *b, size_t n);
 void cp_blend_neon(float *y, float keep, const float *x, float add, size_t n);
 
 uint32_t cp_crc32c_armv8(uint32_t crc, const void *data, size_t len);

@@ -74,3 +74,13 @@ uint64_t cp_hamming_scalar(const uint64_t *a, const uint64_t *b, size_t words)
     }
     return s;
 }
+
+uint32_t cp_l2u8_scalar(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint32_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = (int)a[i] - (int)b[i];
+        s += (uint32_t)(d * d);
+    }
+    return s;
+}

@@ -108,8 +108,12 @@ static double item_error(t_ctx *t, const copse_index *ix, const float *x, int64_
     double worst = 0;
     for (int64_t i = 0; i < n; i += 97) {
         CHECK_OK(t, copse_get_item(ix, i, got));
-        for (int d = 0; d < DIM; d++)
-            worst = fmax(worst, fabs(got[d] - x[i * DIM + d]));
+        for (int d = 0; d < DIM; d++) {
+            /* A plain compare: gcc 12 for aarch64 crashed vectorizing an fmax reduction here. */
+            double e = fabs((double)got[d] - x[i * DIM + d]);
+            if (e > worst)
+                worst = e;
+        }
     }
     return worst;
 }

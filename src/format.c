@@ -231,11 +231,13 @@ static int check_header(const unsigned char *h, uint64_t len, cp_crc32c_fn crc, 
     if (crc(0, copy, size) != get32(h + 20))
         return cp_fail(err, COPSE_ERR_CORRUPT, "header checksum mismatch");
     /* A flag is a promise of a newer writer that changes how the file reads: unknown, it
-     * cannot be skipped as an unknown section can. */
+     * cannot be skipped as an unknown section can. The one flag known, quantized vectors, came with 1.3 and 2.1: in an older minor it is
+     * as unknown as any other. */
     m->storage = get32(h + 108); /* CP_FLAG_QUANT, until the QUANT section says which */
-    if (m->storage & ~CP_FLAG_QUANT)
-        return cp_fail(err, COPSE_ERR_VERSION, "header flags 0x%08x: a feature of a newer "
-                       "library", get32(h + 108));
+    int quant_minor = *minor > (*major == 1 ? CP_FORMAT1_MINOR : CP_FORMAT2_MINOR);
+    if (m->storage & ~(quant_minor ? CP_FLAG_QUANT : 0u))
+        return cp_fail(err, COPSE_ERR_VERSION, "header flags 0x%08x in a format %d.%d file: a "
+                       "feature of a newer library", get32(h + 108), *major, *minor);
     if (get32(h + 124) != 0)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: reserved field at offset 124 is 0x%08x, "
                        "not 0", get32(h + 124));

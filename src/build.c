@@ -84,11 +84,10 @@ static int make_ids(const cp_builder *b, cp_sections *out, cp_err *err)
 /* The QUANT section and the rows' codes (VECTORS), from the float rows. A float16 component
  * out of half's range fails the build before any work is spent on the trees. */
 static int make_codes(const cp_build_args *a, const cp_builder *b, const unsigned char *rows,
-                      cp_sections *out, cp_err *err)
+                      cp_sections *out, cp_quant *z, cp_err *err)
 {
     const cp_geom *g = a->g;
     uint64_t n = b->n, len;
-    cp_quant z;
     unsigned char *quant = cp_malloc(cp_quant_length(g, a->storage));
     unsigned char *codes = cp_mul_add(n, cp_stride(g, a->storage), 0, &len) ? cp_malloc(len) : NULL;
     if (!quant || !codes) {
@@ -97,12 +96,12 @@ static int make_codes(const cp_build_args *a, const cp_builder *b, const unsigne
         return cp_fail(err, COPSE_ERR_NOMEM, "build: no memory for %s codes",
                        cp_storage_name(a->storage));
     }
-    cp_quant_train(g, a->storage, rows, n, quant, &z);
+    cp_quant_train(g, a->storage, rows, n, quant, z);
     cp_emit(out, CP_SEC_QUANT, quant, cp_quant_length(g, a->storage));
     cp_emit(out, CP_SEC_VECTORS, codes, len);
     for (uint64_t s = 0; s < n; s++) {
         const float *x = (const float *)(rows + s * g->row_bytes);
-        if (cp_quant_encode(g, &z, x, codes + s * z.stride) != COPSE_OK) {
+        if (cp_quant_encode(g, z, x, codes + s * z->stride) != COPSE_OK) {
             int i = 0;
             while (i < g->dim && fabsf(x[i]) < 65520.0f)
                 i++;
@@ -118,20 +117,18 @@ static int make_codes(const cp_build_args *a, const cp_builder *b, const unsigne
 /* Angular norms of the decoded codes, once the forest and graph no longer need the float
  * rows' own: a query's distance is computed to the stored vector, so its norm must be the
  * stored vector's (an item is then at distance ~0 from itself). */
-static int code_norms(const cp_build_args *a, cp_sections *out, cp_err *err)
+static int code_norms(const cp_build_args *a, const cp_quant *z, cp_sections *out, cp_err *err)
 {
     const cp_geom *g = a->g;
     float *norms = (float *)out->sec[CP_SEC_NORMS].data;
     const unsigned char *codes = out->sec[CP_SEC_VECTORS].data;
-    cp_quant z;
     if (g->metric != COPSE_ANGULAR || !norms)
         return COPSE_OK;
-    int rc = cp_quant_parse(g, out->sec[CP_SEC_QUANT].data, out->sec[CP_SEC_QUANT].length, &z, err);
-    float *x = rc == COPSE_OK ? cp_mallocarray((size_t)g->dim, sizeof *x) : NULL;
-    if (rc != COPSE_OK || !x)
-        return rc != COPSE_OK ? rc : cp_fail(err, COPSE_ERR_NOMEM, "build: no memory");
+    float *x = cp_mallocarray((size_t)g->dim, sizeof *x);
+    if (!x)
+        return cp_fail(err, COPSE_ERR_NOMEM, "build: no memory");
     for (uint64_t s = 0; s < out->meta.n_items; s++) {
-        cp_quant_decode(g, &z, codes + s * z.stride, x);
+        cp_quant_decode(g, z, codes + s * z->stride, x);
         norms[s] = a->k->dot(x, x, (size_t)g->dim);
     }
     cp_free(x);
@@ -165,9 +162,10 @@ static int build_sections(const cp_build_args *a, const cp_builder *b, const uns
     m->seed = a->seed;
     m->n_items = n;
     m->max_id = -1;
+    cp_quant z;
     int rc = make_norms(a, rows, n, out, err);
     if (rc == COPSE_OK && a->storage != COPSE_STORAGE_F32 && n > 0)
-        rc = make_codes(a, b, rows, out, err);
+        rc = make_codes(a, b, rows, out, &z, err);
     if (rc == COPSE_OK)
         rc = make_ids(b, out, err);
     if (rc == COPSE_OK)
@@ -186,7 +184,7 @@ static int build_sections(const cp_build_args *a, const cp_builder *b, const uns
         rc = cp_graph_build(&in, m->graph_degree, out, err);
     }
     if (rc == COPSE_OK && out->sec[CP_SEC_QUANT].length)
-        rc = code_norms(a, out, err);
+        rc = code_norms(a, &z, out, err);
     return rc;
 }
 

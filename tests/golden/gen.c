@@ -269,17 +269,23 @@ static void broken_header(void)
     free(c);
 }
 
+/* A little-endian field of 2, 4 or 8 bytes. */
+static void put_field(unsigned char *p, int width, uint64_t value)
+{
+    if (width == 2)
+        fmt_wr16(p, (uint16_t)value);
+    else if (width == 4)
+        fmt_wr32(p, (uint32_t)value);
+    else
+        fmt_wr64(p, value);
+}
+
 /* A header field changed and the file resealed: geometry and counts that disagree. */
 static void sealed_field_v(const char *name, int off, int width, uint64_t value, int load_rc,
                            int verify_rc)
 {
     unsigned char *c = edit();
-    if (width == 2)
-        fmt_wr16(c + off, (uint16_t)value);
-    else if (width == 4)
-        fmt_wr32(c + off, (uint32_t)value);
-    else
-        fmt_wr64(c + off, value);
+    put_field(c + off, width, value);
     fmt_reseal(c, base_len);
     put_file(name, c, base_len, load_rc, verify_rc);
     free(c);
@@ -669,12 +675,7 @@ static void changes(void)
     };
     for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
         memcpy(c, img, len);
-        if (edits[i].width == 2)
-            fmt_wr16(c + edits[i].at, (uint16_t)edits[i].value);
-        else if (edits[i].width == 4)
-            fmt_wr32(c + edits[i].at, (uint32_t)edits[i].value);
-        else
-            fmt_wr64(c + edits[i].at, edits[i].value);
+        put_field(c + edits[i].at, edits[i].width, edits[i].value);
         fmt_reseal(c, len);
         put_file(edits[i].name, c, len, COPSE_ERR_CORRUPT, -1);
     }
@@ -748,12 +749,7 @@ static void quantized(void)
         unsigned char *c = malloc(len);
         for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
             memcpy(c, img, len);
-            if (edits[i].width == 2)
-                fmt_wr16(c + edits[i].at, (uint16_t)edits[i].value);
-            else if (edits[i].width == 4)
-                fmt_wr32(c + edits[i].at, (uint32_t)edits[i].value);
-            else
-                fmt_wr64(c + edits[i].at, edits[i].value);
+            put_field(c + edits[i].at, edits[i].width, edits[i].value);
             fmt_reseal(c, len);
             snprintf(name, sizeof name, "quant-%s-%s", sn, edits[i].what);
             put_file(name, c, len, edits[i].load, edits[i].verify);

@@ -412,8 +412,8 @@ COPSE_API int copse_n_sections(const copse_index *ix);
 /* Section i (0 <= i < copse_n_sections), in file order: *name is static ("vectors", "norms",
  * "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots", "label_offsets",
  * "label_data", "label_order", "graph", "quant", "tags"), with its offset and length in bytes
- * in the file and its CRC32C (read from the file when loaded, computed otherwise). Out-parameters may
- * be NULL.
+ * in the file and its CRC32C (read from the file when loaded, computed otherwise).
+ * Out-parameters may be NULL.
  * Errors: COPSE_ERR_ARG (i out of range). */
 COPSE_API int copse_section_info(const copse_index *ix, int i, const char **name,
                                  uint64_t *offset, uint64_t *length, uint32_t *checksum);

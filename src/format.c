@@ -123,7 +123,8 @@ static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_
      * byte for byte what the previous minor wrote. */
     int quant = sec[CP_SEC_QUANT].length != 0;
     put16(h + 12, size == CP_HEADER_SIZE ? 1 : 2);
-    put16(h + 14, (uint16_t)((size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR : CP_FORMAT2_MINOR) + quant));
+    put16(h + 14,
+          (uint16_t)((size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR : CP_FORMAT2_MINOR) + quant));
     put32(h + 16, size);
     put32(h + 24, m->metric);
     put32(h + 28, m->dim);
@@ -231,8 +232,8 @@ static int check_header(const unsigned char *h, uint64_t len, cp_crc32c_fn crc, 
     if (crc(0, copy, size) != get32(h + 20))
         return cp_fail(err, COPSE_ERR_CORRUPT, "header checksum mismatch");
     /* A flag is a promise of a newer writer that changes how the file reads: unknown, it
-     * cannot be skipped as an unknown section can. The one flag known, quantized vectors, came with 1.3 and 2.1: in an older minor it is
-     * as unknown as any other. */
+     * cannot be skipped as an unknown section can. The one flag known, quantized vectors,
+     * came with 1.3 and 2.1: in an older minor it is as unknown as any other. */
     m->storage = get32(h + 108); /* CP_FLAG_QUANT, until the QUANT section says which */
     int quant_minor = *minor > (*major == 1 ? CP_FORMAT1_MINOR : CP_FORMAT2_MINOR);
     if (m->storage & ~(quant_minor ? CP_FLAG_QUANT : 0u))

@@ -384,7 +384,8 @@ static inline float walk_dist(const query_args *a, float inv_qn, uint32_t slot)
     if (rd->g->metric != COPSE_ANGULAR)
         return cp_dist_internal(rd->g, rd->k, &v->quant, v->vectors, v->norms, &a->q, slot);
     float pp = v->norms[slot];
-    float pq = cp_query_dot(rd->g, rd->k, &v->quant, &a->q, v->vectors + (uint64_t)slot * v->quant.stride);
+    const unsigned char *row = v->vectors + (uint64_t)slot * v->quant.stride;
+    float pq = cp_query_dot(rd->g, rd->k, &v->quant, &a->q, row);
     return pp > 0 && inv_qn > 0 ? 2 - 2 * pq * inv_qn / sqrtf(pp) : 2.0f;
 }
 

@@ -89,7 +89,8 @@ static void bind(cp_view *v, const cp_meta *m, const cp_section *sec)
     cp_geom_init(&g, (copse_metric)m->metric, (int)m->dim);
     v->quant = (cp_quant){m->storage, cp_stride(&g, m->storage), NULL, NULL};
     if (m->storage == COPSE_STORAGE_I8) {
-        v->quant.min = (const float *)((const unsigned char *)s[CP_SEC_QUANT].data + CP_QUANT_HEADER);
+        const unsigned char *q = s[CP_SEC_QUANT].data;
+        v->quant.min = (const float *)(q + CP_QUANT_HEADER);
         v->quant.scale = v->quant.min + m->dim;
     }
     v->norms = s[CP_SEC_NORMS].data;

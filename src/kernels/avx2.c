@@ -111,7 +111,10 @@ uint64_t cp_hamming_avx2(const uint64_t *a, const uint64_t *b, size_t words)
     return s;
 }
 
-static inline __m256 load_f16(const uint16_t *b) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b)); }
+static inline __m256 load_f16(const uint16_t *b)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
+}
 
 static inline __m256 load_f16_tail(const uint16_t *b, size_t r)
 {
@@ -143,7 +146,8 @@ float cp_dot_f16_avx2(const float *a, const uint16_t *b, size_t n)
     for (; i + 8 <= n; i += 8)
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_f16(b + i), s0);
     if (i < n)
-        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)), load_f16_tail(b + i, n - i), s1);
+        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)),
+                             load_f16_tail(b + i, n - i), s1);
     return hsum256(_mm256_add_ps(s0, s1));
 }
 
@@ -162,7 +166,8 @@ float cp_l2sq_f16_avx2(const float *a, const uint16_t *b, size_t n)
         s0 = _mm256_fmadd_ps(d, d, s0);
     }
     if (i < n) {
-        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)), load_f16_tail(b + i, n - i));
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)),
+                                 load_f16_tail(b + i, n - i));
         s1 = _mm256_fmadd_ps(d, d, s1);
     }
     return hsum256(_mm256_add_ps(s0, s1));
@@ -184,7 +189,8 @@ float cp_l1_f16_avx2(const float *a, const uint16_t *b, size_t n)
         s0 = _mm256_add_ps(s0, _mm256_and_ps(d, absmask));
     }
     if (i < n) {
-        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)), load_f16_tail(b + i, n - i));
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)),
+                                 load_f16_tail(b + i, n - i));
         s1 = _mm256_add_ps(s1, _mm256_and_ps(d, absmask));
     }
     return hsum256(_mm256_add_ps(s0, s1));
@@ -201,7 +207,8 @@ float cp_dot_u8_avx2(const float *a, const uint8_t *c, size_t n)
     for (; i + 8 <= n; i += 8)
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_u8(c + i), s0);
     if (i < n)
-        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)), load_u8_tail(c + i, n - i), s1);
+        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)),
+                             load_u8_tail(c + i, n - i), s1);
     return hsum256(_mm256_add_ps(s0, s1));
 }
 
@@ -211,13 +218,16 @@ float cp_l2sq_u8_avx2(const float *a, const float *s, const uint8_t *c, size_t n
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256 d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i), _mm256_loadu_ps(a + i));
-        __m256 d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i + 8), load_u8(c + i + 8), _mm256_loadu_ps(a + i + 8));
+        __m256 d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i),
+                                     _mm256_loadu_ps(a + i));
+        __m256 d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i + 8), load_u8(c + i + 8),
+                                     _mm256_loadu_ps(a + i + 8));
         s0 = _mm256_fmadd_ps(d0, d0, s0);
         s1 = _mm256_fmadd_ps(d1, d1, s1);
     }
     for (; i + 8 <= n; i += 8) {
-        __m256 d = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i), _mm256_loadu_ps(a + i));
+        __m256 d = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i),
+                                    _mm256_loadu_ps(a + i));
         s0 = _mm256_fmadd_ps(d, d, s0);
     }
     if (i < n) {
@@ -235,13 +245,16 @@ float cp_l1_u8_avx2(const float *a, const float *s, const uint8_t *c, size_t n)
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256 d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i), _mm256_loadu_ps(a + i));
-        __m256 d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i + 8), load_u8(c + i + 8), _mm256_loadu_ps(a + i + 8));
+        __m256 d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i),
+                                     _mm256_loadu_ps(a + i));
+        __m256 d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i + 8), load_u8(c + i + 8),
+                                     _mm256_loadu_ps(a + i + 8));
         s0 = _mm256_add_ps(s0, _mm256_and_ps(d0, absmask));
         s1 = _mm256_add_ps(s1, _mm256_and_ps(d1, absmask));
     }
     for (; i + 8 <= n; i += 8) {
-        __m256 d = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i), _mm256_loadu_ps(a + i));
+        __m256 d = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i),
+                                    _mm256_loadu_ps(a + i));
         s0 = _mm256_add_ps(s0, _mm256_and_ps(d, absmask));
     }
     if (i < n) {

@@ -143,7 +143,10 @@ static void put32le(unsigned char *p, uint32_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint32_t get32le(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t get32le(const unsigned char *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
 void cp_quant_train(const cp_geom *g, uint32_t storage, const unsigned char *rows, uint64_t n,
                     unsigned char *sec, cp_quant *z)

@@ -128,7 +128,8 @@ static inline __m512 load_u8(__mmask16 m, const uint8_t *c)
 
 #define DOT_STEP(acc, m, j, x) _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + (j)), x, acc)
 #define L2_STEP(acc, m, j, x) l2_step(acc, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + (j)), x))
-#define L1_STEP(acc, m, j, x) _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + (j)), x)))
+#define L1_STEP(acc, m, j, x) \
+    _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + (j)), x)))
 #define L2S_STEP(acc, m, j, x) l2_step(acc, scaled(a, s, m, j, x))
 #define L1S_STEP(acc, m, j, x) _mm512_add_ps(acc, _mm512_abs_ps(scaled(a, s, m, j, x)))
 
@@ -140,10 +141,33 @@ static inline __m512 scaled(const float *a, const float *s, __mmask16 m, size_t 
     return _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, s + j), c, _mm512_maskz_loadu_ps(m, a + j));
 }
 
-float cp_dot_f16_avx512(const float *a, const uint16_t *b, size_t n) { CODE_LOOP(load_f16, DOT_STEP); }
-float cp_l2sq_f16_avx512(const float *a, const uint16_t *b, size_t n) { CODE_LOOP(load_f16, L2_STEP); }
-float cp_l1_f16_avx512(const float *a, const uint16_t *b, size_t n) { CODE_LOOP(load_f16, L1_STEP); }
-float cp_dot_u8_avx512(const float *a, const uint8_t *b, size_t n) { CODE_LOOP(load_u8, DOT_STEP); }
-float cp_l2sq_u8_avx512(const float *a, const float *s, const uint8_t *b, size_t n) { CODE_LOOP(load_u8, L2S_STEP); }
-float cp_l1_u8_avx512(const float *a, const float *s, const uint8_t *b, size_t n) { CODE_LOOP(load_u8, L1S_STEP); }
+float cp_dot_f16_avx512(const float *a, const uint16_t *b, size_t n)
+{
+    CODE_LOOP(load_f16, DOT_STEP);
+}
+
+float cp_l2sq_f16_avx512(const float *a, const uint16_t *b, size_t n)
+{
+    CODE_LOOP(load_f16, L2_STEP);
+}
+
+float cp_l1_f16_avx512(const float *a, const uint16_t *b, size_t n)
+{
+    CODE_LOOP(load_f16, L1_STEP);
+}
+
+float cp_dot_u8_avx512(const float *a, const uint8_t *b, size_t n)
+{
+    CODE_LOOP(load_u8, DOT_STEP);
+}
+
+float cp_l2sq_u8_avx512(const float *a, const float *s, const uint8_t *b, size_t n)
+{
+    CODE_LOOP(load_u8, L2S_STEP);
+}
+
+float cp_l1_u8_avx512(const float *a, const float *s, const uint8_t *b, size_t n)
+{
+    CODE_LOOP(load_u8, L1S_STEP);
+}
 #endif

@@ -104,7 +104,10 @@ uint64_t cp_hamming_neon(const uint64_t *a, const uint64_t *b, size_t words)
     return s;
 }
 
-static inline float32x4_t load_f16(const uint16_t *b) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(b))); }
+static inline float32x4_t load_f16(const uint16_t *b)
+{
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(b)));
+}
 
 /* 8 bytes to two vectors of 4 floats. */
 static inline void load_u8(const uint8_t *c, float32x4_t *lo, float32x4_t *hi)

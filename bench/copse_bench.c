@@ -37,6 +37,17 @@ int main(int argc, char **argv)
             check(copse_set_leaf_size(ix, leaf), ix, "set_leaf_size");
         if (graph >= 0)
             check(copse_set_graph_degree(ix, graph), ix, "set_graph_degree");
+        /* storage=f16 or storage=i8: quantized vectors (copse_set_storage). */
+        const char *st = strstr(a.params, "storage=");
+        if (st) {
+            char name[8] = {0};
+            copse_storage storage;
+            for (size_t i = 0; i + 1 < sizeof name && st[8 + i] && st[8 + i] != ';'; i++)
+                name[i] = st[8 + i];
+            if (copse_storage_from_name(name, &storage) != COPSE_OK)
+                bench_die("copse: unknown storage '%s'", name);
+            check(copse_set_storage(ix, storage), ix, "set_storage");
+        }
         check(copse_add_items(ix, d.n, NULL, 0, d.base), ix, "add_items");
         check(copse_build(ix, n_trees, a.threads), ix, "build");
         double build_s = bench_now() - t0;
@@ -44,9 +55,9 @@ int main(int argc, char **argv)
         bench_write_build(&a, "copse", build_s);
         int64_t n_split = 0, n_leaves = 0;
         copse_n_nodes(ix, &n_split, &n_leaves);
-        fprintf(stderr, "copse    trees=%d leaf_size=%d graph=%d split_nodes=%lld leaves=%lld\n",
-                copse_n_trees(ix), copse_leaf_size(ix), copse_graph_degree(ix), (long long)n_split,
-                (long long)n_leaves);
+        fprintf(stderr, "copse    trees=%d leaf_size=%d graph=%d storage=%s split_nodes=%lld "
+                "leaves=%lld\n", copse_n_trees(ix), copse_leaf_size(ix), copse_graph_degree(ix),
+                copse_storage_name(copse_get_storage(ix)), (long long)n_split, (long long)n_leaves);
         copse_free(ix);
         return 0;
     }

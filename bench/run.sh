@@ -212,6 +212,11 @@ if [ "$MODE" = quick ]; then
   add $E faiss "type=ivf;nlist=256" "$NP_Q"
   add $E copse "n_trees=-1" "$CK_Q"
   add $E copse "n_trees=50;graph=0" "$AK_Q"
+  # quantized storage (copse_set_storage): the defaults, and a smaller graph and forest for
+  # the 8-bit file target of 0.3x the raw vectors
+  add $E copse "n_trees=-1;storage=f16" "$CK_Q"
+  add $E copse "n_trees=-1;storage=i8" "$CK_Q"
+  add $E copse "n_trees=-1;storage=i8;graph=16;leaf=64" "$CK_Q"
   add $A annoy "n_trees=100" "$AK_Q" 1
   add $A hnswlib "M=16;efc=200" "$EF_Q" 1
   add $A copse "n_trees=-1" "$CK_Q" 1
@@ -220,6 +225,8 @@ if [ "$MODE" = quick ]; then
   add $G hnswlib "M=16;efc=200" "$GK_H" 2
   add $G hnswlib "M=32;efc=200" "$GK_H" 2
   add $G copse "n_trees=-1" "$GK_C" 2
+  add $G copse "n_trees=-1;storage=f16" "$GK_C" 2
+  add $G copse "n_trees=-1;storage=i8" "$GK_C" 2
 else
   # About 1.5-2 hours on 2 cores, mostly Annoy's and copse's slow high-recall points over
   # 10,000 queries; --reps 1 or --nq 2000 shortens it.
@@ -233,6 +240,8 @@ else
   add $E faiss "type=flat" "0" 1
   for t in -1 8; do add $E copse "n_trees=$t" "$CK_F"; done
   for t in 50 100; do add $E copse "n_trees=$t;graph=0" "$AK_F"; done
+  for st in f16 i8; do add $E copse "n_trees=-1;storage=$st" "$CK_F"; done
+  add $E copse "n_trees=-1;storage=i8;graph=16;leaf=64" "$CK_F"
   # the angular run checks that copse's gains hold on other data with the same defaults
   for t in 50 100; do add $A annoy "n_trees=$t" "$AK_F"; done
   add $A hnswlib "M=16;efc=200" "$EF_F"
@@ -243,6 +252,7 @@ else
   add $G annoy "n_trees=100" "$GK_A"
   for m in 16 32; do add $G hnswlib "M=$m;efc=200" "$GK_H"; done
   add $G copse "n_trees=-1" "$GK_C"
+  for st in f16 i8; do add $G copse "n_trees=-1;storage=$st" "$GK_C"; done
 fi
 if [ "$LARGE" = 1 ]; then
   DATASETS="$DATASETS $SYN"

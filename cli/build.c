@@ -26,6 +26,7 @@ typedef struct build_opts {
     int leaf_size;
     int graph_degree;
     int have_graph;
+    copse_storage storage;
     uint64_t seed;
     int have_seed;
     int on_disk;
@@ -52,6 +53,9 @@ static const char build_help[] =
     "      --leaf-size N  most items in one leaf, 2..65535 (default 0: from the dimension)\n"
     "      --graph N      neighbours listed per item in the neighbour graph, 0..255\n"
     "                     (default 32; 0: the forest alone, as Annoy)\n"
+    "      --storage S    how the vectors are stored: f32 (default, as read), f16 (IEEE half,\n"
+    "                     half the bytes), i8 (8-bit codes per dimension, a quarter); the\n"
+    "                     trees and graph are built from the full vectors either way\n"
     "      --on-disk      build in the output file instead of memory (data larger than RAM)\n"
     "  -q, --quiet        no progress bar and no summary\n";
 
@@ -66,7 +70,8 @@ enum {
     OPT_GRAPH,
     OPT_ON_DISK,
     OPT_QUIET,
-    OPT_TAGS
+    OPT_TAGS,
+    OPT_STORAGE
 };
 
 static const cli_opt build_options[] = {
@@ -81,6 +86,7 @@ static const cli_opt build_options[] = {
     {"on-disk", 0, 0, OPT_ON_DISK},
     {"quiet", 'q', 0, OPT_QUIET},
     {"tags", 0, 1, OPT_TAGS},
+    {"storage", 0, 1, OPT_STORAGE},
     {NULL, 0, 0, 0},
 };
 
@@ -122,6 +128,10 @@ static int apply_option(void *ctx, int key, const char *v, cli_err *err)
     case OPT_TAGS:
         o->tags = v;
         return 0;
+    case OPT_STORAGE:
+        if (copse_storage_from_name(v, &o->storage) != COPSE_OK)
+            return cli_fail(err, EXIT_USAGE, "--storage: unknown storage '%s' (f32, f16, i8)", v);
+        return 0;
     default: /* CLI_POSITIONAL */
         return cli_fail(err, EXIT_USAGE, "unexpected argument '%s' (the input is given with "
                                          "-i)",
@@ -158,6 +168,8 @@ static int configure_index(const build_opts *o, int dim, copse_index **out, cli_
         return cli_fail_status(err, st, *out, "--leaf-size");
     if (o->have_graph && (st = copse_set_graph_degree(*out, o->graph_degree)) != COPSE_OK)
         return cli_fail_status(err, st, *out, "--graph");
+    if ((st = copse_set_storage(*out, o->storage)) != COPSE_OK)
+        return cli_fail_status(err, st, *out, "--storage");
     if (o->on_disk && (st = copse_on_disk_build(*out, o->output)) != COPSE_OK)
         return cli_fail_status(err, st, *out, o->output);
     return 0;

@@ -12,7 +12,8 @@ static const char info_help[] =
     "usage: copse info INDEX [--json]\n"
     "\n"
     "Prints the index's format version, metric, dimension, live items, items added and\n"
-    "deleted since build, trees, nodes, leaf size, graph degree, seed, file size and sections\n"
+    "deleted since build, trees, nodes, leaf size, graph degree, storage of the vectors, seed,\n"
+    "file size and sections\n"
     "(offset, length, CRC32C), as aligned text or as one JSON object.\n"
     "\n"
     "      --json         one JSON object\n";
@@ -53,6 +54,8 @@ static void print_text(const char *path, const copse_index *ix, const index_fact
     printf("leaf size       %d\n", copse_leaf_size(ix));
     printf("graph degree    %d%s\n", copse_graph_degree(ix),
            copse_graph_degree(ix) == 0 ? " (no graph: the forest alone)" : "");
+    printf("storage         %s%s\n", copse_storage_name(copse_get_storage(ix)),
+           copse_get_storage(ix) == COPSE_STORAGE_F32 ? "" : " (quantized vectors)");
     printf("seed            %llu\n", (unsigned long long)copse_seed(ix));
     printf("file size       %llu bytes (%s)\n", (unsigned long long)copse_file_size(ix),
            cli_human_bytes(copse_file_size(ix), size, sizeof size));
@@ -75,14 +78,14 @@ static void print_json(const char *path, const copse_index *ix, const index_fact
            "\"items\": %lld, \"added\": %lld, \"deleted\": %lld, \"largest_id\": %lld, "
            "\"labels\": %s, \"trees\": %d, "
            "\"split_nodes\": %lld, \"leaves\": %lld, \"leaf_size\": %d, \"graph_degree\": %d, "
-           "\"seed\": %llu, "
+           "\"storage\": \"%s\", \"seed\": %llu, "
            "\"file_size\": %llu",
            f->major, f->minor, copse_metric_name(copse_get_metric(ix)), copse_dim(ix),
            (long long)copse_n_items(ix), (long long)copse_n_added(ix),
            (long long)copse_n_deleted(ix), (long long)copse_max_id(ix),
            copse_has_labels(ix) ? "true" : "false", copse_n_trees(ix), (long long)f->n_split,
            (long long)f->n_leaves, copse_leaf_size(ix), copse_graph_degree(ix),
-           (unsigned long long)copse_seed(ix),
+           copse_storage_name(copse_get_storage(ix)), (unsigned long long)copse_seed(ix),
            (unsigned long long)copse_file_size(ix));
     fputs(", \"sections\": [", stdout);
     for (int i = 0; i < copse_n_sections(ix); i++) {

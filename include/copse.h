@@ -71,9 +71,11 @@ extern "C" {
     (COPSE_VERSION_MAJOR * 10000 + COPSE_VERSION_MINOR * 100 + COPSE_VERSION_PATCH)
 /* The newest file format this library reads and writes. An index with changes after build
  * (added or deleted items) is saved as 2.0, which 1.x readers refuse; any other is saved as
- * 1.2 (1.1: the neighbour graph section; 1.2: item tags), which 1.x readers read. */
+ * 1.2 (1.1: the neighbour graph section; 1.2: item tags), which 1.x readers read. Quantized
+ * vectors (copse_set_storage) make either one minor later, 1.3 or 2.1, which older readers
+ * refuse. */
 #define COPSE_FORMAT_MAJOR 2
-#define COPSE_FORMAT_MINOR 0
+#define COPSE_FORMAT_MINOR 1
 
 /* Status codes. Library codes sit in a reserved negative range so they never collide with
  * errno values or with a caller's own codes. */
@@ -98,6 +100,13 @@ typedef enum copse_metric {
     COPSE_DOT = 3,
     COPSE_HAMMING = 4
 } copse_metric;
+
+/* How an index stores its vectors (copse_set_storage). */
+typedef enum copse_storage {
+    COPSE_STORAGE_F32 = 0, /* float32, exactly as added (the default) */
+    COPSE_STORAGE_F16 = 1, /* IEEE half: 2 bytes a component, about 3 significant digits */
+    COPSE_STORAGE_I8 = 2   /* 8-bit codes, 1 byte a component: 256 levels per dimension */
+} copse_storage;
 
 /* States, as copse_state() reports them. */
 typedef enum copse_state_t {
@@ -195,11 +204,42 @@ COPSE_API int copse_set_graph_degree(copse_index *ix, int degree);
 /* Degree of the built or loaded graph (0: none), or the setting while ADDING. */
 COPSE_API int copse_graph_degree(const copse_index *ix);
 
+/* How build stores the vectors, for a smaller file and less memory to read per distance:
+ *   COPSE_STORAGE_F32  float32 as added (the default);
+ *   COPSE_STORAGE_F16  IEEE half precision, half the bytes; build fails with COPSE_ERR_VALUE
+ *                      when a component's magnitude is 65520 or more (beyond half's range);
+ *   COPSE_STORAGE_I8   8-bit scalar codes, a quarter of the bytes: each dimension's range
+ *                      over the items is cut into 255 equal steps (trained at build).
+ * The forest and the graph are built from the full-precision vectors; only the stored
+ * vectors are quantized, and queries (which stay float) rank items by their distance to the
+ * stored codes. So, with F16 or I8: copse_get_item returns the decoded vector (an
+ * approximation of the one added); reported distances, copse_get_distance and the exact
+ * queries (copse_exact_*, search_batch's exact flag) use the decoded vectors, so "exact" means
+ * exact over what is stored; an item's distance to itself may be a rounding error above 0.
+ * Items added after build (copse_add_item on a BUILT or LOADED index) are kept at full
+ * precision beside the quantized base until copse_compact, which rebuilds everything, the
+ * base's decoded vectors included, with the same storage. copse_unbuild gives the builder the
+ * decoded vectors. A file with quantized vectors is format 1.3 (2.1 with changes after
+ * build), which older readers refuse (COPSE_ERR_VERSION); an index with no items stores
+ * nothing and saves as float32.
+ * ADDING only (any time before build). Errors: COPSE_ERR_STATE (built or loaded),
+ * COPSE_ERR_ARG (an unknown storage; F16 or I8 for hamming, whose bits are packed already;
+ * F16 or I8 with copse_on_disk_build, which writes float32 rows into the file as they are
+ * added). */
+COPSE_API int copse_set_storage(copse_index *ix, copse_storage storage);
+/* The storage of the built or loaded index, or the setting while ADDING. */
+COPSE_API copse_storage copse_get_storage(const copse_index *ix);
+/* "f32", "f16", "i8"; NULL for an unknown value. */
+COPSE_API const char *copse_storage_name(copse_storage storage);
+/* The storage named "f32", "f16" or "i8". Errors: COPSE_ERR_ARG (unknown or NULL). */
+COPSE_API int copse_storage_from_name(const char *name, copse_storage *out);
+
 /* Sends items to a file instead of memory, so data larger than RAM can be indexed: vectors
  * go to a temporary file beside path as they are added, build writes the forest there, and
  * the finished file is renamed to path (atomically, after fsync). Afterwards the index is
  * BUILT and maps that file. Must be called before the first copse_add_item.
- * Errors: COPSE_ERR_STATE, COPSE_ERR_IO (the folder is not writable). */
+ * Errors: COPSE_ERR_STATE, COPSE_ERR_IO (the folder is not writable), COPSE_ERR_ARG (a
+ * quantized storage is set: see copse_set_storage). */
 COPSE_API int copse_on_disk_build(copse_index *ix, const char *path);
 
 /* Distance and checksum kernels are chosen at copse_new from the CPU's features: "avx512",
@@ -371,9 +411,9 @@ COPSE_API void copse_file_version(const copse_index *ix, int *major, int *minor)
 COPSE_API int copse_n_sections(const copse_index *ix);
 /* Section i (0 <= i < copse_n_sections), in file order: *name is static ("vectors", "norms",
  * "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots", "label_offsets",
- * "label_data", "label_order", "graph", "tags"), with its offset and length in bytes in the
- * file and its CRC32C (read from the file when loaded, computed otherwise). Out-parameters may
- * be NULL.
+ * "label_data", "label_order", "graph", "quant", "tags"), with its offset and length in bytes
+ * in the file and its CRC32C (read from the file when loaded, computed otherwise).
+ * Out-parameters may be NULL.
  * Errors: COPSE_ERR_ARG (i out of range). */
 COPSE_API int copse_section_info(const copse_index *ix, int i, const char **name,
                                  uint64_t *offset, uint64_t *length, uint32_t *checksum);
@@ -383,7 +423,8 @@ COPSE_API int copse_has_item(const copse_index *ix, int64_t id);
  * for walking all items. Errors: COPSE_ERR_ARG. */
 COPSE_API int copse_item_id_at(const copse_index *ix, int64_t pos, int64_t *id);
 
-/* Copies item id's vector into out (copse_dim() floats), exactly as added (hamming: 0 or 1).
+/* Copies item id's vector into out (copse_dim() floats), exactly as added (hamming: 0 or 1);
+ * with quantized storage (copse_set_storage), the decoded stored vector: an approximation.
  * Errors: COPSE_ERR_NOTFOUND. Works in every state. */
 COPSE_API int copse_get_item(const copse_index *ix, int64_t id, float *out);
 /* Distance between two items, as reported by queries. Errors: COPSE_ERR_NOTFOUND. */

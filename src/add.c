@@ -322,10 +322,19 @@ const void *cp_builder_row(const cp_builder *b, const cp_geom *g, uint64_t slot,
     return tmp;
 }
 
-int cp_builder_from_view(cp_builder *b, cp_view *v, cp_err *err)
+int cp_builder_from_view(cp_builder *b, const cp_geom *g, cp_view *v, cp_err *err)
 {
     uint64_t n = v->n_items;
     cp_builder_free(b);
+    /* Quantized rows come back decoded: the floats they stand for. */
+    unsigned char *decoded = NULL;
+    if (v->quant.storage != COPSE_STORAGE_F32 && n) {
+        if (!(decoded = cp_mallocarray(n, g->row_bytes)))
+            return cp_fail(err, COPSE_ERR_NOMEM, "unbuild: no memory for the decoded vectors");
+        for (uint64_t s = 0; s < n; s++)
+            cp_quant_decode(g, &v->quant, v->vectors + s * v->quant.stride,
+                            (float *)(decoded + s * g->row_bytes));
+    }
     int64_t *ids = cp_mallocarray(n ? n : 1, sizeof *ids);
     char **labels = v->label_offsets ? cp_calloc(n, sizeof *labels) : NULL;
     uint64_t *tags = v->tags ? cp_mallocarray(n, sizeof *tags) : NULL;
@@ -333,6 +342,7 @@ int cp_builder_from_view(cp_builder *b, cp_view *v, cp_err *err)
         cp_free(ids);
         cp_free(labels);
         cp_free(tags);
+        cp_free(decoded);
         return cp_fail(err, COPSE_ERR_NOMEM, "unbuild: no memory");
     }
     for (uint64_t s = 0; s < n; s++) {
@@ -355,11 +365,12 @@ int cp_builder_from_view(cp_builder *b, cp_view *v, cp_err *err)
             continue;
         if (!(labels[s] = cp_malloc(e - a))) {
             cp_builder_free(b);
+            cp_free(decoded);
             return cp_fail(err, COPSE_ERR_NOMEM, "unbuild: no memory for labels");
         }
         memcpy(labels[s], v->label_data + a, e - a);
     }
-    b->rows = cp_sections_take(v->block, v->n_blocks, v->vectors);
+    b->rows = decoded ? decoded : cp_sections_take(v->block, v->n_blocks, v->vectors);
     b->cap = n;
     return COPSE_OK;
 }

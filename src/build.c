@@ -3,6 +3,11 @@
  * the labels and tags, the forest and the graph, each emitted by its producer into one list
  * that the view then adopts. An on-disk build writes the same sections into the file that already
  * holds the rows.
+ *
+ * Quantized storage (copse_set_storage): the forest and the graph are built from the float
+ * rows, which the builder holds until the build ends; only then are the rows replaced by
+ * their codes, so the structure is as good as a float32 build's and only the distances
+ * queries compute carry the codes' error.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -76,6 +81,60 @@ static int make_ids(const cp_builder *b, cp_sections *out, cp_err *err)
     return COPSE_OK;
 }
 
+/* The QUANT section and the rows' codes (VECTORS), from the float rows. A float16 component
+ * out of half's range fails the build before any work is spent on the trees. */
+static int make_codes(const cp_build_args *a, const cp_builder *b, const unsigned char *rows,
+                      cp_sections *out, cp_quant *z, cp_err *err)
+{
+    const cp_geom *g = a->g;
+    uint64_t n = b->n, len;
+    unsigned char *quant = cp_malloc(cp_quant_length(g, a->storage));
+    unsigned char *codes = cp_mul_add(n, cp_stride(g, a->storage), 0, &len) ? cp_malloc(len) : NULL;
+    if (!quant || !codes) {
+        cp_free(quant);
+        cp_free(codes);
+        return cp_fail(err, COPSE_ERR_NOMEM, "build: no memory for %s codes",
+                       cp_storage_name(a->storage));
+    }
+    cp_quant_train(g, a->storage, rows, n, quant, z);
+    cp_emit(out, CP_SEC_QUANT, quant, cp_quant_length(g, a->storage));
+    cp_emit(out, CP_SEC_VECTORS, codes, len);
+    for (uint64_t s = 0; s < n; s++) {
+        const float *x = (const float *)(rows + s * g->row_bytes);
+        if (cp_quant_encode(g, z, x, codes + s * z->stride) != COPSE_OK) {
+            int i = 0;
+            while (i < g->dim && fabsf(x[i]) < 65520.0f)
+                i++;
+            return cp_fail(err, COPSE_ERR_VALUE, "build: item %lld component %d is %g, beyond "
+                           "float16's range (65504): use storage f32 or i8",
+                           (long long)b->ids[s], i, (double)x[i]);
+        }
+    }
+    out->meta.storage = a->storage;
+    return COPSE_OK;
+}
+
+/* Angular norms of the decoded codes, once the forest and graph no longer need the float
+ * rows' own: a query's distance is computed to the stored vector, so its norm must be the
+ * stored vector's (an item is then at distance ~0 from itself). */
+static int code_norms(const cp_build_args *a, const cp_quant *z, cp_sections *out, cp_err *err)
+{
+    const cp_geom *g = a->g;
+    float *norms = (float *)out->sec[CP_SEC_NORMS].data;
+    const unsigned char *codes = out->sec[CP_SEC_VECTORS].data;
+    if (g->metric != COPSE_ANGULAR || !norms)
+        return COPSE_OK;
+    float *x = cp_mallocarray((size_t)g->dim, sizeof *x);
+    if (!x)
+        return cp_fail(err, COPSE_ERR_NOMEM, "build: no memory");
+    for (uint64_t s = 0; s < out->meta.n_items; s++) {
+        cp_quant_decode(g, z, codes + s * z->stride, x);
+        norms[s] = a->k->dot(x, x, (size_t)g->dim);
+    }
+    cp_free(x);
+    return COPSE_OK;
+}
+
 /* With a graph the forest only finds seeds, and every item of an opened leaf gets its
  * distance computed, so leaves stay small. Without one, leaves grow with the dimension as
  * Annoy's do (dim + 2 items, the space of one split node), which keeps the forest small and
@@ -88,9 +147,10 @@ int cp_auto_leaf_size(const cp_geom *g, int graph)
     return l < 16 ? 16 : (l > max ? max : l);
 }
 
-/* Every section but the vectors, over rows already in place. n_trees == -1 sizes the forest
- * until it takes half the vectors' space, or an eighth with a graph, which finds most
- * neighbours itself (the forest then only seeds it). */
+/* Every section but the float vectors (quantized: their codes too), over rows already in
+ * place. n_trees == -1 sizes the forest until it takes half the stored vectors' space, or an
+ * eighth with a graph, which finds most neighbours itself (the forest then only seeds it);
+ * stored vectors, so that quantized storage gets a forest in proportion to its file. */
 static int build_sections(const cp_build_args *a, const cp_builder *b, const unsigned char *rows,
                           cp_sections *out, cp_err *err)
 {
@@ -102,7 +162,10 @@ static int build_sections(const cp_build_args *a, const cp_builder *b, const uns
     m->seed = a->seed;
     m->n_items = n;
     m->max_id = -1;
+    cp_quant z;
     int rc = make_norms(a, rows, n, out, err);
+    if (rc == COPSE_OK && a->storage != COPSE_STORAGE_F32 && n > 0)
+        rc = make_codes(a, b, rows, out, &z, err);
     if (rc == COPSE_OK)
         rc = make_ids(b, out, err);
     if (rc == COPSE_OK)
@@ -114,11 +177,14 @@ static int build_sections(const cp_build_args *a, const cp_builder *b, const uns
     /* No items, no trees: an empty index answers every query with nothing, as Annoy's does. */
     if (rc == COPSE_OK && n > 0)
         rc = cp_forest_grow(&in, a->n_trees, a->leaf_size,
-                            (uint64_t)a->g->row_bytes * n / (a->graph_degree ? 8 : 2), out, err);
+                            (uint64_t)cp_stride(a->g, a->storage) * n / (a->graph_degree ? 8 : 2),
+                            out, err);
     if (rc == COPSE_OK && a->graph_degree > 0 && n >= 2) {
         m->graph_degree = (uint32_t)a->graph_degree;
         rc = cp_graph_build(&in, m->graph_degree, out, err);
     }
+    if (rc == COPSE_OK && out->sec[CP_SEC_QUANT].length)
+        rc = code_norms(a, &z, out, err);
     return rc;
 }
 
@@ -130,8 +196,10 @@ int cp_build_in_memory(const cp_build_args *a, cp_builder *b, cp_view *v, cp_err
         cp_sections_free(&out);
         return rc;
     }
-    cp_emit(&out, CP_SEC_VECTORS, b->rows, b->n * a->g->row_bytes);
-    b->rows = NULL;
+    if (!out.sec[CP_SEC_QUANT].length) {
+        cp_emit(&out, CP_SEC_VECTORS, b->rows, b->n * a->g->row_bytes);
+        b->rows = NULL; /* the view owns them now; quantized, the builder frees them */
+    }
     cp_builder_free(b);
     cp_view_adopt(v, &out);
     return COPSE_OK;

@@ -57,7 +57,7 @@ cp_table_entry cp_table_get(const unsigned char *img, uint32_t i)
 
 static const char *const section_names[CP_SEC_KIND_MAX + 1] = {
     NULL, "vectors", "norms", "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots",
-    "label_offsets", "label_data", "label_order", "graph", NULL, NULL, NULL, "tags",
+    "label_offsets", "label_data", "label_order", "graph", "quant", NULL, NULL, "tags",
     "tombstones", "delta_meta", "delta_vectors", "delta_ids", "delta_norms", "delta_graph",
     "delta_dead"};
 
@@ -119,8 +119,12 @@ static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_
     memset(h, 0, size);
     memcpy(h, magic, 8);
     put32(h + 8, BYTE_ORDER_MARK);
+    /* Quantized vectors make a file one minor later (1.3, 2.1): without them a file is
+     * byte for byte what the previous minor wrote. */
+    int quant = sec[CP_SEC_QUANT].length != 0;
     put16(h + 12, size == CP_HEADER_SIZE ? 1 : 2);
-    put16(h + 14, size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR : COPSE_FORMAT_MINOR);
+    put16(h + 14,
+          (uint16_t)((size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR : CP_FORMAT2_MINOR) + quant));
     put32(h + 16, size);
     put32(h + 24, m->metric);
     put32(h + 28, m->dim);
@@ -134,6 +138,7 @@ static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_
     put64(h + 80, m->seed);
     put64(h + 88, (uint64_t)m->max_id);
     put64(h + 96, file_size);
+    put32(h + 108, quant ? CP_FLAG_QUANT : 0);
     put64(h + 112, m->n_labelled);
     put32(h + 120, m->graph_degree);
     uint32_t n = 0;
@@ -227,10 +232,13 @@ static int check_header(const unsigned char *h, uint64_t len, cp_crc32c_fn crc, 
     if (crc(0, copy, size) != get32(h + 20))
         return cp_fail(err, COPSE_ERR_CORRUPT, "header checksum mismatch");
     /* A flag is a promise of a newer writer that changes how the file reads: unknown, it
-     * cannot be skipped as an unknown section can. */
-    if (get32(h + 108) != 0)
-        return cp_fail(err, COPSE_ERR_VERSION, "header flags 0x%08x: a feature of a newer "
-                       "library", get32(h + 108));
+     * cannot be skipped as an unknown section can. The one flag known, quantized vectors,
+     * came with 1.3 and 2.1: in an older minor it is as unknown as any other. */
+    m->storage = get32(h + 108); /* CP_FLAG_QUANT, until the QUANT section says which */
+    int quant_minor = *minor > (*major == 1 ? CP_FORMAT1_MINOR : CP_FORMAT2_MINOR);
+    if (m->storage & ~(quant_minor ? CP_FLAG_QUANT : 0u))
+        return cp_fail(err, COPSE_ERR_VERSION, "header flags 0x%08x in a format %d.%d file: a "
+                       "feature of a newer library", get32(h + 108), *major, *minor);
     if (get32(h + 124) != 0)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: reserved field at offset 124 is 0x%08x, "
                        "not 0", get32(h + 124));
@@ -284,6 +292,13 @@ static int expected_lengths(const cp_geom *g, const cp_meta *m, uint64_t *want)
              cp_mul_add(m->n_items, (uint64_t)m->graph_degree * 4, 0, &want[CP_SEC_GRAPH]) &&
              cp_mul_add(m->n_items, 8, 0, &want[CP_SEC_TAGS]);
     want[CP_SEC_LABEL_DATA] = UINT64_MAX;
+    /* Quantized rows: their length follows from the QUANT section (check_quant). */
+    if (m->storage) {
+        want[CP_SEC_VECTORS] = UINT64_MAX;
+        want[CP_SEC_QUANT] = UINT64_MAX;
+    } else {
+        want[CP_SEC_QUANT] = 0; /* never without the flag */
+    }
     /* The changes' lengths follow from DELTA_META: check_changes. */
     for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
         want[k] = UINT64_MAX;
@@ -331,12 +346,14 @@ static int read_table(const unsigned char *img, uint64_t len, uint32_t n, int ma
         cp_table_entry e = cp_table_get(img, i);
         uint32_t kind = e.kind;
         if (!known_kind(kind, major)) {
-            if (minor > (major == 1 ? CP_FORMAT1_MINOR : COPSE_FORMAT_MINOR))
+            if (minor > (major == 1 ? CP_FORMAT1_MINOR + 1 : COPSE_FORMAT_MINOR))
                 continue; /* a section from a newer minor version: readable without it */
             return cp_fail(err, COPSE_ERR_CORRUPT, "section table entry %u: unknown kind %u", i, kind);
         }
         if (sec[kind].length)
             return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u appears twice", kind);
+        if (kind == CP_SEC_QUANT && !m->storage)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "a quant section without the header's flag");
         if (want[kind] != UINT64_MAX && e.length != want[kind])
             return cp_fail(err, COPSE_ERR_CORRUPT, "section kind %u has %llu bytes, expected %llu",
                            kind, (unsigned long long)e.length, (unsigned long long)want[kind]);
@@ -370,6 +387,27 @@ static int check_presence(const cp_meta *m, const cp_geom *g, const cp_section *
     if (m->graph_degree > CP_MAX_GRAPH_DEGREE || (m->graph_degree != 0) != (sec[CP_SEC_GRAPH].length != 0))
         return cp_fail(err, COPSE_ERR_CORRUPT, "graph degree %u with %s graph section", m->graph_degree,
                        sec[CP_SEC_GRAPH].length ? "a" : "no");
+    return COPSE_OK;
+}
+
+/* The QUANT section says how VECTORS is stored; the header's flag promises it. */
+static int check_quant(cp_meta *m, const cp_geom *g, const cp_section *sec, cp_err *err)
+{
+    if (!m->storage)
+        return COPSE_OK;
+    cp_quant z;
+    if (!sec[CP_SEC_QUANT].length)
+        return cp_fail(err, COPSE_ERR_CORRUPT, "header flags quantized vectors, but there is no "
+                       "quant section");
+    int rc = cp_quant_parse(g, sec[CP_SEC_QUANT].data, sec[CP_SEC_QUANT].length, &z, err);
+    if (rc != COPSE_OK)
+        return rc;
+    m->storage = z.storage;
+    uint64_t want;
+    if (!cp_mul_add(m->n_items, z.stride, 0, &want) || sec[CP_SEC_VECTORS].length != want)
+        return cp_fail(err, COPSE_ERR_CORRUPT, "section vectors has %llu bytes, expected %llu "
+                       "for %s storage", (unsigned long long)sec[CP_SEC_VECTORS].length,
+                       (unsigned long long)want, cp_storage_name(z.storage));
     return COPSE_OK;
 }
 
@@ -450,6 +488,7 @@ int cp_format_parse(const unsigned char *img, uint64_t len, cp_crc32c_fn crc, cp
                        "size %u", get32(img + 36), g.node_stride, m->leaf_size);
     if ((rc = read_table(img, len, n_sections, *major, *minor, m, &g, sec, err)) != COPSE_OK ||
         (rc = check_presence(m, &g, sec, err)) != COPSE_OK ||
+        (rc = check_quant(m, &g, sec, err)) != COPSE_OK ||
         (rc = check_changes(m, &g, sec, err)) != COPSE_OK)
         return rc;
     return check_roots(m, sec, err);

@@ -23,6 +23,7 @@ struct copse_index {
     uint64_t seed;          /* for the next build, or the built or loaded index's */
     int leaf_size;          /* as set for the next build (0 = auto) */
     int graph_degree;       /* as set for the next build (0 = no graph) */
+    copse_storage storage;  /* as set for the next build */
     cp_progress progress;   /* build progress callback and its counters */
     cp_builder b;           /* ADDING */
     cp_view v;              /* BUILT, LOADED: the base */
@@ -163,6 +164,35 @@ int copse_set_graph_degree(copse_index *ix, int degree)
     return COPSE_OK;
 }
 
+static int check_adding(copse_index *ix, const char *what);
+
+int copse_set_storage(copse_index *ix, copse_storage storage)
+{
+    if (!ix)
+        return COPSE_ERR_ARG;
+    int rc = check_adding(ix, "set_storage");
+    if (rc != COPSE_OK)
+        return rc;
+    if (!cp_storage_name((uint32_t)storage))
+        return cp_fail(&ix->err, COPSE_ERR_ARG, "set_storage: unknown storage %d", (int)storage);
+    if (storage != COPSE_STORAGE_F32 && ix->g.metric == COPSE_HAMMING)
+        return cp_fail(&ix->err, COPSE_ERR_ARG, "set_storage: hamming vectors are packed bits "
+                       "already (1 bit a component); only f32 storage applies");
+    if (storage != COPSE_STORAGE_F32 && ix->b.disk_fd >= 0)
+        return cp_fail(&ix->err, COPSE_ERR_ARG, "set_storage: an on-disk build writes float32 "
+                       "rows into the file as they are added; %s storage needs an in-memory "
+                       "build", cp_storage_name((uint32_t)storage));
+    ix->storage = storage;
+    return COPSE_OK;
+}
+
+copse_storage copse_get_storage(const copse_index *ix)
+{
+    if (!ix)
+        return COPSE_STORAGE_F32;
+    return ix->state == COPSE_STATE_ADDING ? ix->storage : (copse_storage)ix->v.quant.storage;
+}
+
 int copse_graph_degree(const copse_index *ix)
 {
     if (!ix)
@@ -250,8 +280,10 @@ void copse_file_version(const copse_index *ix, int *major, int *minor)
     int changes = ix && ix->state != COPSE_STATE_ADDING && copse_n_deleted(ix) + copse_n_added(ix) > 0;
     if (major)
         *major = from_file && !changes ? ix->v.file_major : changes ? 2 : 1;
+    int quant = ix && ix->state != COPSE_STATE_ADDING && ix->v.quant.storage != COPSE_STORAGE_F32;
     if (minor)
-        *minor = from_file && !changes ? ix->v.file_minor : changes ? COPSE_FORMAT_MINOR : CP_FORMAT1_MINOR;
+        *minor = from_file && !changes ? ix->v.file_minor
+                                       : (changes ? CP_FORMAT2_MINOR : CP_FORMAT1_MINOR) + quant;
 }
 
 /* ---- ids ---- */
@@ -303,6 +335,27 @@ static const void *place_row(const copse_index *ix, cp_place at, void *tmp)
     return cp_builder_row(&ix->b, &ix->g, at.slot, tmp, NULL);
 }
 
+/* How the row place_row gives is stored: the base's storage, or float32 (the builder's rows
+ * and the items added after build). */
+static const cp_quant *place_quant(const copse_index *ix, cp_place at, cp_quant *f32)
+{
+    if (ix->state != COPSE_STATE_ADDING && !at.delta)
+        return &ix->v.quant;
+    *f32 = (cp_quant){COPSE_STORAGE_F32, ix->g.row_bytes, NULL, NULL};
+    return f32;
+}
+
+/* An item's vector as floats into out; COPSE_ERR_IO when an on-disk row cannot be read. */
+static int place_vector(const copse_index *ix, cp_place at, void *tmp, float *out)
+{
+    cp_quant f32;
+    const void *row = place_row(ix, at, tmp);
+    if (!row)
+        return COPSE_ERR_IO;
+    cp_quant_decode(&ix->g, place_quant(ix, at, &f32), row, out);
+    return COPSE_OK;
+}
+
 int copse_get_item(const copse_index *ix, int64_t id, float *out)
 {
     if (!ix || !out)
@@ -313,12 +366,8 @@ int copse_get_item(const copse_index *ix, int64_t id, float *out)
     cp_place at;
     int rc = COPSE_ERR_NOTFOUND;
     read_begin(ix);
-    if (find_place(ix, id, &at)) {
-        const void *row = place_row(ix, at, tmp);
-        if (row)
-            cp_decode(&ix->g, row, out);
-        rc = row ? COPSE_OK : COPSE_ERR_IO;
-    }
+    if (find_place(ix, id, &at))
+        rc = place_vector(ix, at, tmp, out);
     read_end(ix);
     cp_free(tmp);
     return rc;
@@ -344,17 +393,28 @@ int copse_get_distance(const copse_index *ix, int64_t a, int64_t b, float *out)
 {
     if (!ix || !out)
         return COPSE_ERR_ARG;
-    unsigned char *tmp = cp_mallocarray(2, ix->g.row_bytes);
+    size_t rb = ix->g.row_bytes;
+    unsigned char *tmp = cp_mallocarray(4, rb);
     if (!tmp)
         return COPSE_ERR_NOMEM;
     cp_place pa, pb;
     int rc = COPSE_ERR_NOTFOUND;
     read_begin(ix);
     if (find_place(ix, a, &pa) && find_place(ix, b, &pb)) {
-        const void *ra = place_row(ix, pa, tmp), *rb = place_row(ix, pb, tmp + ix->g.row_bytes);
-        if (ra && rb)
-            *out = row_distance(ix, ra, rb);
-        rc = ra && rb ? COPSE_OK : COPSE_ERR_IO;
+        if (ix->g.metric == COPSE_HAMMING) { /* packed bits, never quantized */
+            const void *ra = place_row(ix, pa, tmp), *rr = place_row(ix, pb, tmp + rb);
+            if (ra && rr)
+                *out = row_distance(ix, ra, rr);
+            rc = ra && rr ? COPSE_OK : COPSE_ERR_IO;
+        } else {
+            /* Floats, decoded from quantized storage: the distance queries report. */
+            float *xa = (float *)(tmp + 2 * rb), *xb = (float *)(tmp + 3 * rb);
+            rc = place_vector(ix, pa, tmp, xa);
+            if (rc == COPSE_OK)
+                rc = place_vector(ix, pb, tmp + rb, xb);
+            if (rc == COPSE_OK)
+                *out = row_distance(ix, xa, xb);
+        }
     }
     read_end(ix);
     cp_free(tmp);
@@ -505,6 +565,10 @@ int copse_on_disk_build(copse_index *ix, const char *path)
     if (!ix)
         return COPSE_ERR_ARG;
     int rc = check_adding(ix, "on_disk_build");
+    if (rc == COPSE_OK && ix->storage != COPSE_STORAGE_F32)
+        rc = cp_fail(&ix->err, COPSE_ERR_ARG, "on_disk_build: %s storage needs an in-memory "
+                     "build (an on-disk build writes float32 rows into the file as they are "
+                     "added)", cp_storage_name((uint32_t)ix->storage));
     return rc == COPSE_OK ? cp_builder_on_disk(&ix->b, path, &ix->err) : rc;
 }
 
@@ -576,7 +640,8 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
     int graph = ix->graph_degree > 0 && ix->b.n >= 2;
     cp_build_args a = {&ix->g, &ix->kern, ix->seed, n_trees,
                        ix->leaf_size ? ix->leaf_size : cp_auto_leaf_size(&ix->g, ix->graph_degree > 0),
-                       graph ? ix->graph_degree : 0, n_threads, &ix->progress};
+                       graph ? ix->graph_degree : 0, (uint32_t)ix->storage, n_threads,
+                       &ix->progress};
     /* Units: each forest tree, and with a graph CP_GRAPH_STEPS shares of its inserts. */
     uint64_t units = (n_trees > 0 ? (uint64_t)n_trees : 1) + (graph ? CP_GRAPH_STEPS : 0);
     int rc = cp_progress_begin(&ix->progress, units);
@@ -604,7 +669,7 @@ int copse_unbuild(copse_index *ix)
     if (cp_live_changed(ix->live))
         return cp_fail(&ix->err, COPSE_ERR_STATE, "unbuild: the index has changed since build "
                        "(copse_compact first)");
-    int rc = cp_builder_from_view(&ix->b, &ix->v, &ix->err);
+    int rc = cp_builder_from_view(&ix->b, &ix->g, &ix->v, &ix->err);
     if (rc != COPSE_OK)
         return rc;
     cp_view_release(&ix->v);
@@ -630,7 +695,7 @@ static int gather_live(copse_index *ix, cp_builder *b)
         int64_t id = cp_view_id(&ix->v, s);
         size_t len;
         const char *label = cp_view_label(&ix->v, s, &len);
-        cp_decode(&ix->g, ix->v.vectors + s * ix->g.row_bytes, x);
+        cp_quant_decode(&ix->g, &ix->v.quant, ix->v.vectors + s * ix->v.quant.stride, x);
         rc = cp_builder_add(b, &ix->g, id, x, &ix->err);
         if (rc == COPSE_OK && label)
             rc = cp_builder_set_label(b, id, label, &ix->err);
@@ -662,7 +727,8 @@ static int compact(copse_index *ix, int n_threads)
     int leaf = ix->v.leaf_size && !ix->v.count_repeats ? (int)ix->v.leaf_size
                                                         : cp_auto_leaf_size(&ix->g, graph);
     cp_build_args a = {&ix->g, &ix->kern, ix->seed, ix->v.n_trees ? (int)ix->v.n_trees : -1, leaf,
-                       graph ? (int)ix->v.graph_degree : 0, n_threads, &ix->progress};
+                       graph ? (int)ix->v.graph_degree : 0, ix->v.quant.storage, n_threads,
+                       &ix->progress};
     if (rc == COPSE_OK && (rc = cp_progress_begin(&ix->progress, (uint64_t)(a.n_trees > 0 ? a.n_trees : 1) +
                                                   (graph ? CP_GRAPH_STEPS : 0))) == COPSE_OK) {
         rc = cp_build_in_memory(&a, &b, &fresh, &ix->err);
@@ -987,7 +1053,7 @@ static int search(const copse_index *ix, copse_scratch *s, const float *q, int64
             rc = cp_fail(cp_scratch_err(s), COPSE_ERR_NOTFOUND, "search: item %lld is not in "
                          "the index", (long long)id);
         } else {
-            cp_decode(&ix->g, cp_live_row(ix->live, &ix->v, at), x);
+            place_vector(ix, at, NULL, x); /* BUILT or LOADED: the row is in memory */
             /* A stored vector is finite unless the file is damaged: say that, not "bad query". */
             rc = cp_check_finite(x, ix->g.dim, NULL, "") == COPSE_OK
                      ? cp_live_search(ix->live, &rd, s, x, k, search_k, exact, f, ids, dists, n_out)

@@ -68,7 +68,8 @@ enum cp_section_kind {
     CP_SEC_LABEL_DATA = 10,    /* label bytes, each followed by a NUL */
     CP_SEC_LABEL_ORDER = 11,   /* uint32 slots of labelled items sorted by (label, id) */
     CP_SEC_GRAPH = 12,         /* n_items x graph_degree uint32 neighbour slots */
-    /* 13..15: kept for the graph's codes and entry points. */
+    CP_SEC_QUANT = 13,         /* how VECTORS is stored when quantized (copse_set_storage) */
+    /* 14..15: kept for the graph's codes and entry points. */
     CP_SEC_TAGS = 16,          /* n_items uint64 tag masks (absent when no item has a tag) */
     /* Changes after build (format 2): a file that has them is refused by 1.x readers. */
     CP_SEC_TOMBSTONES = 17,    /* bit per base slot: deleted or replaced */
@@ -82,6 +83,12 @@ enum cp_section_kind {
 };
 #define CP_FIRST_CHANGE_KIND CP_SEC_TOMBSTONES
 #define CP_FORMAT1_MINOR 2 /* what a file without changes is written as: 1.2 */
+#define CP_FORMAT2_MINOR 0 /* and one with changes: 2.0 */
+/* A file whose vectors are quantized (a QUANT section) is one minor later (1.3, 2.1) and sets
+ * a header flag, so that older readers refuse it as a newer feature instead of misreading
+ * VECTORS. */
+#define CP_FLAG_QUANT 1u
+#define CP_QUANT_HEADER 64
 #define CP_MAX_SECTIONS 16      /* format 1: a 512-byte header */
 #define CP_MAX_SECTIONS_2 37    /* format 2: a 1024-byte header */
 #define CP_HEADER_SIZE_2 1024
@@ -112,6 +119,7 @@ typedef struct cp_section {
  * built and one loaded, so one bind serves both. */
 typedef struct cp_meta {
     uint32_t metric, dim, leaf_size, graph_degree;
+    uint32_t storage; /* COPSE_STORAGE_*: from the QUANT section (F32 without one) */
     uint64_t n_items, n_trees, n_split, n_leaves, n_leaf_items, n_labelled, seed;
     int64_t max_id;
     /* Changes after build (DELTA_META; all 0 without it). */
@@ -140,6 +148,14 @@ void cp_emit_block(cp_sections *out, void *block);
 void *cp_sections_take(void **blocks, int n_blocks, const void *block);
 void cp_sections_free(cp_sections *s);
 
+/* How a view's VECTORS rows are stored (copse_set_storage): float32 as added, IEEE half, or
+ * 8-bit codes c standing for min[i] + scale[i] * c[i] (per dimension, trained at build). */
+typedef struct cp_quant {
+    uint32_t storage;     /* COPSE_STORAGE_* */
+    size_t stride;        /* bytes of one stored row */
+    const float *min, *scale; /* I8: dim floats each, inside the QUANT section */
+} cp_quant;
+
 /* ---- the view: what queries read, and the memory it owns ---- */
 typedef struct cp_view {
     uint64_t n_items;
@@ -148,6 +164,7 @@ typedef struct cp_view {
     int64_t max_id;
     uint32_t leaf_size;
     const unsigned char *vectors;
+    cp_quant quant;             /* how vectors are stored */
     const float *norms;
     const int64_t *slot_ids;    /* NULL: slot == id */
     const uint32_t *id_order;
@@ -231,14 +248,46 @@ int cp_metric_has_norms(copse_metric m);
 typedef struct cp_query {
     const void *row;   /* stored form (floats, or packed words for hamming) */
     float norm;        /* |q|^2 for angular */
+    /* Against 8-bit codes (cp_query_codes): q * scale for angular and dot, with q . min in
+     * qc; q - min for euclidean and manhattan. */
+    const float *qa;
+    float qc;
 } cp_query;
+
+/* ---- stored vectors: float32, float16 or 8-bit codes (metric.c) ---- */
+const char *cp_storage_name(uint32_t storage);
+/* Bytes of one stored row. */
+size_t cp_stride(const cp_geom *g, uint32_t storage);
+/* Length of the QUANT section for this storage (0 for float32). */
+uint64_t cp_quant_length(const cp_geom *g, uint32_t storage);
+/* Trains the codes' parameters on n float rows and writes the QUANT section's bytes into sec
+ * (cp_quant_length of them); *z then describes them. */
+void cp_quant_train(const cp_geom *g, uint32_t storage, const unsigned char *rows, uint64_t n,
+                    unsigned char *sec, cp_quant *z);
+/* Reads a QUANT section's bytes into *z; 0 with the reason in err when they are malformed
+ * (COPSE_ERR_VERSION for a storage this library does not know, else COPSE_ERR_CORRUPT). */
+int cp_quant_parse(const cp_geom *g, const unsigned char *sec, uint64_t len, cp_quant *z,
+                   cp_err *err);
+/* One float row into its code: COPSE_ERR_VALUE when a component is out of the code's range
+ * (float16's 65504; 8-bit codes clip to their trained range instead). */
+int cp_quant_encode(const cp_geom *g, const cp_quant *z, const float *src, void *dst);
+/* A stored row back to floats (exact for float32, the code's value otherwise). */
+void cp_quant_decode(const cp_geom *g, const cp_quant *z, const void *src, float *dst);
+/* Fills the query's 8-bit fields (qa in room, dim floats); nothing for other storage. */
+void cp_query_codes(const cp_geom *g, const cp_kernels *k, const cp_quant *z, cp_query *q,
+                    float *room);
+/* q . x for the stored row x (angular and dot), whatever the storage. */
+float cp_query_dot(const cp_geom *g, const cp_kernels *k, const cp_quant *z, const cp_query *q,
+                   const void *row);
 
 /* Angular internal distance 2 - 2 cos from a dot product and two squared norms. */
 float cp_angular(float pq, float pp, float qq);
 
-/* Internal distance: smaller is nearer, monotone in the reported one. */
-float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
-                       const float *norms, const cp_query *q, uint64_t slot);
+/* Internal distance from a query to a stored row (rows of z's storage): smaller is nearer,
+ * monotone in the reported one. */
+float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_quant *z,
+                       const unsigned char *rows, const float *norms, const cp_query *q,
+                       uint64_t slot);
 /* Internal distance between two items (slots) as the graph sees them: for dot, between the
  * augmented vectors, so that neighbourhoods are symmetric. */
 float cp_dist_items(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
@@ -487,8 +536,9 @@ int cp_builder_on_disk(cp_builder *b, const char *path, cp_err *err);
 /* Stored row of a slot: in memory, or read into tmp (on-disk); NULL on a read error. */
 const void *cp_builder_row(const cp_builder *b, const cp_geom *g, uint64_t slot, void *tmp,
                            cp_err *err);
-/* Back from a view built in memory: its vectors block, ids and labels return to the builder. */
-int cp_builder_from_view(cp_builder *b, cp_view *v, cp_err *err);
+/* Back from a view built in memory: its vectors block (decoded when quantized), ids and labels
+ * return to the builder. */
+int cp_builder_from_view(cp_builder *b, const cp_geom *g, cp_view *v, cp_err *err);
 
 /* ---- producers: the forest (forest.c), the graph (graph.c), labels and tags ---- */
 /* What tree building reads. */
@@ -568,6 +618,7 @@ typedef struct cp_build_args {
     int n_trees;       /* -1: automatic */
     int leaf_size;     /* resolved, never 0 */
     int graph_degree;  /* 0: no graph */
+    uint32_t storage;  /* COPSE_STORAGE_*: how VECTORS is emitted */
     int n_threads;
     cp_progress *progress;
 } cp_build_args;

@@ -127,7 +127,7 @@ int cp_live_find(const cp_live *l, const cp_view *base, int64_t id, cp_place *at
 const void *cp_live_row(const cp_live *l, const cp_view *base, cp_place at)
 {
     return at.delta ? l->delta.rows + at.slot * l->g->row_bytes
-                    : base->vectors + at.slot * l->g->row_bytes;
+                    : base->vectors + at.slot * base->quant.stride;
 }
 
 int64_t cp_live_id_at(const cp_live *l, const cp_view *base, uint64_t pos, int64_t *id)
@@ -326,6 +326,8 @@ static void delta_view(const cp_live *l, cp_view *v)
     v->n_items = l->delta.n;
     v->max_id = l->delta.max_id;
     v->vectors = l->delta.rows;
+    /* Items added after build stay float32 beside a quantized base (copse_set_storage). */
+    v->quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL};
     v->norms = l->norms;
     v->slot_ids = l->delta.ids;
     if (l->degree && l->delta.n > LIVE_SCAN_BELOW) {

@@ -331,8 +331,9 @@ static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *
     for (uint64_t i = 0; i < n && k > 0; i++) {
         uint32_t slot = cand ? cand[i] : (uint32_t)i;
         if (cand && i + 4 < n)
-            __builtin_prefetch(rd->v->vectors + (uint64_t)cand[i + 4] * rd->g->row_bytes);
-        hit h = {cp_dist_internal(rd->g, rd->k, rd->v->vectors, rd->v->norms, &a->q, slot), slot};
+            __builtin_prefetch(rd->v->vectors + (uint64_t)cand[i + 4] * rd->v->quant.stride);
+        hit h = {cp_dist_internal(rd->g, rd->k, &rd->v->quant, rd->v->vectors, rd->v->norms,
+                                  &a->q, slot), slot};
         best_offer(s->best, &len, k, h);
     }
     emit(a, len, ids, dists, n_out);
@@ -381,10 +382,10 @@ static inline float walk_dist(const query_args *a, float inv_qn, uint32_t slot)
     const cp_reader *rd = a->rd;
     const cp_view *v = rd->v;
     if (rd->g->metric != COPSE_ANGULAR)
-        return cp_dist_internal(rd->g, rd->k, v->vectors, v->norms, &a->q, slot);
+        return cp_dist_internal(rd->g, rd->k, &v->quant, v->vectors, v->norms, &a->q, slot);
     float pp = v->norms[slot];
-    const float *row = (const float *)(v->vectors + (uint64_t)slot * rd->g->row_bytes);
-    float pq = rd->k->dot(a->q.row, row, (size_t)rd->g->dim);
+    const unsigned char *row = v->vectors + (uint64_t)slot * v->quant.stride;
+    float pq = cp_query_dot(rd->g, rd->k, &v->quant, &a->q, row);
     return pp > 0 && inv_qn > 0 ? 2 - 2 * pq * inv_qn / sqrtf(pp) : 2.0f;
 }
 
@@ -398,8 +399,8 @@ static void rerank(const query_args *a, uint64_t *len)
     qsort(s->best, *len, sizeof *s->best, cmp_hit);
     *len = a->k < *len ? a->k : *len;
     for (uint64_t i = 0; i < *len; i++)
-        s->best[i].dist = cp_dist_internal(a->rd->g, a->rd->k, v->vectors, v->norms, &a->q,
-                                           s->best[i].slot);
+        s->best[i].dist = cp_dist_internal(a->rd->g, a->rd->k, &v->quant, v->vectors, v->norms,
+                                           &a->q, s->best[i].slot);
 }
 
 /* Best-first walk of the graph from the forest's candidates, keeping the ef nearest seen
@@ -457,8 +458,8 @@ walk(const query_args *a, uint64_t n_seed, uint64_t ef, const copse_filter *f, u
                 continue;
             s->stamp[nb[j]] = epoch;
             s->fresh[n_fresh++] = nb[j];
-            const unsigned char *row = v->vectors + (uint64_t)nb[j] * rd->g->row_bytes;
-            for (size_t off = 0; off < rd->g->row_bytes && off < 1024; off += 64)
+            const unsigned char *row = v->vectors + (uint64_t)nb[j] * v->quant.stride;
+            for (size_t off = 0; off < v->quant.stride && off < 1024; off += 64)
                 __builtin_prefetch(row + off);
         }
         if (f)
@@ -654,30 +655,53 @@ static uint64_t effective_search_k(const cp_view *v, int64_t k, int64_t search_k
     return sk < most ? sk : most;
 }
 
+/* s->qbuf: room for a query's stored form (hamming's packed bits, or an item's decoded
+ * vector) and, for 8-bit codes, its prepared floats (cp_query_codes) after that. */
+static int query_room(const cp_reader *rd, copse_scratch *s)
+{
+    if (!cp_grow((void **)&s->qbuf, (uint64_t *)&s->qbuf_cap, 2 * rd->g->row_bytes, 1))
+        return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory");
+    return COPSE_OK;
+}
+
 /* Stored form of a user vector in s->qbuf (hamming packs; others point at the input). */
 static int prepare_vector(const cp_reader *rd, copse_scratch *s, const float *q, cp_query *out)
 {
     const cp_geom *g = rd->g;
+    int rc = g->metric == COPSE_HAMMING || rd->v->quant.storage == COPSE_STORAGE_I8
+                 ? query_room(rd, s) : COPSE_OK;
+    if (rc != COPSE_OK)
+        return rc;
     if (g->metric == COPSE_HAMMING) {
-        if (!cp_grow((void **)&s->qbuf, (uint64_t *)&s->qbuf_cap, g->row_bytes, 1))
-            return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory");
         cp_encode(g, q, s->qbuf);
         out->row = s->qbuf;
     } else {
         out->row = q;
     }
     out->norm = g->metric == COPSE_ANGULAR ? rd->k->dot(q, q, (size_t)g->dim) : 0;
+    cp_query_codes(g, rd->k, &rd->v->quant, out, (float *)(s->qbuf + g->row_bytes));
     return COPSE_OK;
 }
 
+/* An item's own vector as the query: its stored row, or decoded from its codes (the query
+ * side of every distance is float). */
 static int prepare_item(const cp_reader *rd, copse_scratch *s, int64_t id, cp_query *out)
 {
+    const cp_view *v = rd->v;
     uint64_t slot;
-    if (!cp_view_slot(rd->v, id, &slot))
+    if (!cp_view_slot(v, id, &slot))
         return cp_fail(&s->err, COPSE_ERR_NOTFOUND, "search: item %lld is not in the index",
                        (long long)id);
-    out->row = rd->v->vectors + slot * rd->g->row_bytes;
-    out->norm = rd->g->metric == COPSE_ANGULAR ? rd->v->norms[slot] : 0;
+    out->row = v->vectors + slot * v->quant.stride;
+    out->norm = rd->g->metric == COPSE_ANGULAR ? v->norms[slot] : 0;
+    if (v->quant.storage == COPSE_STORAGE_F32)
+        return COPSE_OK;
+    int rc = query_room(rd, s);
+    if (rc != COPSE_OK)
+        return rc;
+    cp_quant_decode(rd->g, &v->quant, out->row, (float *)s->qbuf);
+    out->row = s->qbuf;
+    cp_query_codes(rd->g, rd->k, &v->quant, out, (float *)(s->qbuf + rd->g->row_bytes));
     return COPSE_OK;
 }
 
@@ -696,7 +720,7 @@ int cp_search(const cp_reader *rd, copse_scratch *scratch, const float *qv, int6
     *n_out = 0;
     const char *what = exact ? "exact" : "search";
     int rc = check_query(rd, s, k, search_k, ids, what);
-    query_args a = {rd, s, {NULL, 0}, (uint64_t)k, 0, f};
+    query_args a = {rd, s, {NULL, 0, NULL, 0}, (uint64_t)k, 0, f};
     if (rc == COPSE_OK && f)
         rc = cp_filter_check(f, rd->v, &s->err, what);
     if (rc == COPSE_OK) {

@@ -3,7 +3,8 @@
  * cheap (header, bounds, sizes); this reads everything: each section's checksum, then the
  * structure: every reference in bounds, every node and leaf referenced exactly once and
  * reached from a root (so the trees are trees: no cycles, no sharing), every item in every
- * tree exactly once, the id index a sorted permutation, the labels well formed.
+ * tree exactly once, the id index a sorted permutation, the labels well formed, float16 codes
+ * finite (the QUANT section's parameters are checked at load already).
  */
 #include <math.h>
 #include <string.h>
@@ -205,6 +206,23 @@ static int check_labels(const cp_reader *rd, cp_err *err)
     return COPSE_OK;
 }
 
+/* Float16 rows must be finite (build refuses what half cannot hold); 8-bit codes have no
+ * invalid value, and their parameters were checked at load. */
+static int check_codes(const cp_reader *rd, cp_err *err)
+{
+    const cp_view *v = rd->v;
+    if (v->quant.storage != COPSE_STORAGE_F16)
+        return COPSE_OK;
+    const uint16_t *h = (const uint16_t *)v->vectors;
+    for (uint64_t i = 0; i < v->n_items * (uint64_t)rd->g->dim; i++)
+        if ((h[i] & 0x7c00u) == 0x7c00u)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "vectors: slot %llu component %llu is a "
+                           "float16 %s", (unsigned long long)(i / (uint64_t)rd->g->dim),
+                           (unsigned long long)(i % (uint64_t)rd->g->dim),
+                           h[i] & 0x3ffu ? "NaN" : "infinity");
+    return COPSE_OK;
+}
+
 static int check_graph(const cp_reader *rd, cp_err *err)
 {
     const cp_view *v = rd->v;
@@ -227,6 +245,8 @@ int cp_verify(const cp_reader *rd, cp_err *err)
     int rc = v->image ? check_checksums(v, rd->k->crc32c, err) : COPSE_OK;
     if (rc == COPSE_OK)
         rc = check_items(rd, err);
+    if (rc == COPSE_OK)
+        rc = check_codes(rd, err);
     if (rc == COPSE_OK)
         rc = check_labels(rd, err);
     if (rc == COPSE_OK)

@@ -126,7 +126,7 @@ void t_write_file(const char *path, const void *data, size_t len)
 
 static const t_case *all_cases[] = {basic_cases, error_cases, recall_cases, file_cases,
                                     kernel_cases, checksum_cases, thread_cases, alloc_cases,
-                                    io_cases, filter_cases, live_cases};
+                                    io_cases, filter_cases, live_cases, storage_cases};
 
 /* Every argument but --seed S is a name prefix ("kernels/", "io/modes"); none runs all. */
 static int wanted(const char *name, int argc, char **argv)

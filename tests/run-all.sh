@@ -86,13 +86,15 @@ fi
 # ARM: the library and the C tests cross-compiled for aarch64 and run under qemu-user, so the
 # NEON and ARMv8 CRC kernels meet the scalar reference and the forest's recall tests run on
 # them (correctness only: emulated timings mean nothing). The graph recall cases are left to
-# the native layers: under emulation they alone would take a minute.
+# the native layers: under emulation they alone would take a minute; of quantized storage's,
+# the round trip and the 8-bit recall cases run here (about 25 s), as the NEON code kernels'
+# end-to-end check.
 arm_layer() {
     local out rc
     configure build-test/aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
         -DCOPSE_BUILD_CLI=OFF || return 1
     out=$(qemu-aarch64 -L /usr/aarch64-linux-gnu build-test/aarch64/tests/copse_tests \
-        kernels/ checksum/ recall/forest/ 2>&1)
+        kernels/ checksum/ recall/forest/ storage/round_trip storage/recall/i8_ 2>&1)
     rc=$?
     echo "$out"
     # A build that fell back to the scalar kernels would pass while testing nothing of ARM's.

@@ -1,6 +1,7 @@
 /*
  * test_alloc.c: every allocation failing in turn. A scenario (add, label, tags, build with a
- * graph on one and two threads, save, load, queries, batch, filters, verify, unbuild) runs
+ * graph on one and two threads, and with 8-bit storage on one, save, load, queries, batch,
+ * filters, verify, unbuild) runs
  * once per allocation it makes, with exactly that allocation refused. Each call must fail
  * cleanly (COPSE_ERR_NOMEM, or the error of a call whose input an earlier failure left
  * missing), never crash, and leave what it had intact: an index whose build failed still
@@ -58,7 +59,7 @@ static int allow_even(void *ctx, int64_t id)
 }
 
 /* One pass; returns 1 when every step succeeded. */
-static int scenario(t_ctx *t, const float *x, const char *path, int threads)
+static int scenario(t_ctx *t, const float *x, const char *path, int threads, copse_storage st)
 {
     enum { N = 300, D = 8 };
     int all = 1, rc;
@@ -70,6 +71,7 @@ static int scenario(t_ctx *t, const float *x, const char *path, int threads)
         copse_free(ix);
         return 0;
     }
+    CHECK_OK(t, copse_set_storage(ix, st)); /* allocates nothing */
     int64_t ids[N];
     for (int i = 0; i < N; i++)
         ids[i] = 3 * i; /* sparse: the id sections are made too */
@@ -157,19 +159,24 @@ static void test_each_allocation_fails(t_ctx *t)
     float *x = t_uniform(t, 300, 8);
     char path[512];
     snprintf(path, sizeof path, "%s", t_path(t, "alloc.copse"));
-    for (int threads = 1; threads <= 2; threads++) {
+    /* One and two threads with float32 rows; one thread with 8-bit codes (their training,
+     * the decoded norms, the prepared queries and the decoding unbuild). */
+    for (int pass = 0; pass < 3; pass++) {
+        int threads = pass == 1 ? 2 : 1;
+        copse_storage st = pass == 2 ? COPSE_STORAGE_I8 : COPSE_STORAGE_F32;
         long n;
         int done = 0;
         for (n = 0; n < 100000 && !done && !t->failed; n++) {
             atomic_store(&refused, 0);
             atomic_store(&countdown, n);
-            done = scenario(t, x, path, threads) && atomic_load(&refused) == 0;
+            done = scenario(t, x, path, threads, st) && atomic_load(&refused) == 0;
             atomic_store(&countdown, -1);
         }
-        printf("  %d thread(s): every one of %ld allocations refused in turn\n", threads, n - 1);
+        printf("  %d thread(s), %s: every one of %ld allocations refused in turn\n", threads,
+               copse_storage_name(st), n - 1);
         CHECK(t, done && n > 50);
         /* Memory back: the same scenario succeeds. */
-        CHECK(t, scenario(t, x, path, threads));
+        CHECK(t, scenario(t, x, path, threads, st));
     }
     free(x);
 }

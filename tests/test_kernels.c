@@ -105,6 +105,76 @@ static void test_l2u8(t_ctx *t)
     free(b);
 }
 
+/* The kernels on stored codes (copse_set_storage), each set against scalar on every tail:
+ * random halves (finite) and bytes, queries and scales as the metric code prepares them. */
+static void test_codes(t_ctx *t)
+{
+    enum { MAX = 1100 };
+    cp_kernels ref, simd;
+    REQUIRE(t, cp_kernels_by_name("scalar", &ref));
+    float *a = t_uniform(t, 1, MAX), *sc = t_uniform(t, 1, MAX);
+    uint16_t *h = malloc(MAX * sizeof *h);
+    uint8_t *c = malloc(MAX);
+    for (int i = 0; i < MAX; i++) {
+        sc[i] = fabsf(sc[i]) * 0.01f;
+        c[i] = (uint8_t)(t_next(t) >> 56);
+        h[i] = cp_float_to_half((float)(t_gauss(t) * 3));
+    }
+    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++) {
+        if (!cp_kernels_by_name(sets[s], &simd))
+            continue;
+        for (size_t n = 1; n <= MAX; n += (n < 70 ? 1 : 37)) {
+            float r[6] = {ref.dot_f16(a, h, n), ref.l2sq_f16(a, h, n), ref.l1_f16(a, h, n),
+                          ref.dot_u8(a, c, n), ref.l2sq_u8(a, sc, c, n), ref.l1_u8(a, sc, c, n)};
+            float v[6] = {simd.dot_f16(a, h, n), simd.l2sq_f16(a, h, n), simd.l1_f16(a, h, n),
+                          simd.dot_u8(a, c, n), simd.l2sq_u8(a, sc, c, n), simd.l1_u8(a, sc, c, n)};
+            for (int k = 0; k < 6; k++) {
+                /* Sums of n terms of size up to ~3 (halves), ~255 (bytes): rounding grows with n. */
+                double scale = k < 3 ? 3.0 * n : 255.0 * n;
+                if (fabs(r[k] - v[k]) > 2e-6 * scale + 1e-5 * fabs(r[k])) {
+                    fprintf(stderr, "  %s code kernel %d n=%zu: scalar %.9g, simd %.9g\n", sets[s],
+                            k, n, r[k], v[k]);
+                    t->failed = 1;
+                }
+            }
+        }
+    }
+    free(a);
+    free(sc);
+    free(h);
+    free(c);
+}
+
+/* Half precision: every finite half converts to a float and back to itself; a set's
+ * hardware conversion (the f16 dot kernel with a query of 1) gives the same float; and
+ * float -> half rounds to the nearest half, ties to even, overflowing at 65520. */
+static void test_half(t_ctx *t)
+{
+    cp_kernels simd[3];
+    int n_sets = 0;
+    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++)
+        n_sets += cp_kernels_by_name(sets[s], &simd[n_sets]);
+    float one = 1.0f;
+    for (uint32_t i = 0; i < 65536; i++) {
+        uint16_t h = (uint16_t)i;
+        if ((h & 0x7c00u) == 0x7c00u)
+            continue; /* infinities and NaNs: never stored */
+        float f = cp_half_to_float(h);
+        CHECK(t, cp_float_to_half(f) == h || (f == 0 && (cp_float_to_half(f) & 0x7fffu) == 0));
+        for (int s = 0; s < n_sets; s++)
+            CHECK(t, simd[s].dot_f16(&one, &h, 1) == f);
+        /* The midpoint to the next half rounds to the even one of the two. */
+        if ((h & 0x7fffu) < 0x7bffu) {
+            double mid = ((double)f + (double)cp_half_to_float((uint16_t)(h + 1))) / 2;
+            uint16_t even = (h & 1u) ? (uint16_t)(h + 1) : h;
+            CHECK(t, cp_float_to_half((float)mid) == even);
+        }
+    }
+    CHECK(t, cp_float_to_half(65504.0f) == 0x7bffu && cp_float_to_half(65519.0f) == 0x7bffu);
+    CHECK(t, cp_float_to_half(65520.0f) == 0x7c00u && cp_float_to_half(-1e6f) == 0xfc00u);
+    CHECK(t, cp_float_to_half(1e-9f) == 0 && cp_float_to_half(3e-8f) == 1); /* 2^-24 = 5.96e-8 */
+}
+
 static void test_search_per_kernel(t_ctx *t)
 {
     float *x = t_clustered(t, 2100, 40, 10, 0.3);
@@ -157,6 +227,8 @@ const t_case kernel_cases[] = {
     {"kernels/distances", test_distances},
     {"kernels/blend", test_blend},
     {"kernels/l2u8", test_l2u8},
+    {"kernels/codes", test_codes},
+    {"kernels/half", test_half},
     {"kernels/search", test_search_per_kernel},
     {NULL, NULL},
 };

@@ -53,11 +53,15 @@ def _rows_as_arrays(rows, k, ids, dists):
 
 
 class AnnoyIndex(_copse.Index):
-    """AnnoyIndex(f, metric)
+    """AnnoyIndex(f, metric, *, storage="f32")
 
     An index of vectors of dimension ``f`` under ``metric``: 'angular', 'euclidean',
     'manhattan', 'dot' or 'hamming'. Leaving out ``metric`` gives 'angular' with Annoy's
-    FutureWarning.
+    FutureWarning. ``storage`` (a copse keyword, Annoy has none) says how build stores the
+    vectors: 'f32' as added, 'f16' (IEEE half, half the bytes) or 'i8' (8-bit codes per
+    dimension, a quarter); the trees and graph are built from the full vectors either way,
+    and get_item_vector then returns the decoded, approximate vector. ValueError for an
+    unknown storage, or 'f16'/'i8' with 'hamming'.
 
     Life of an index: add_item / add_items, then build (or on_disk_build before adding),
     then query; or load a file saved earlier (copse's, or Annoy's .ann). A built or loaded index

@@ -65,20 +65,21 @@ def _tag_rows(tags, n, state):
 
 
 class Index:
-    """Index(dim, metric="angular")
+    """Index(dim, metric="angular", storage="f32")
 
     A living index of vectors of dimension ``dim`` under ``metric`` ('angular', 'euclidean',
-    'manhattan', 'dot' or 'hamming'). ``add`` items, ``build``, then ``search``; after build
+    'manhattan', 'dot' or 'hamming'), its vectors stored as ``storage`` says: 'f32', 'f16'
+    or 'i8' (see AnnoyIndex; items added after build stay float32 until ``compact``). ``add`` items, ``build``, then ``search``; after build
     (and on a file opened with ``copse.open``), ``add`` and ``delete`` keep working and queries
     from other threads may run meanwhile. ``compact`` folds the changes into a fresh build.
     """
 
     __slots__ = ("_core",)
 
-    def __init__(self, dim, metric="angular", _core=None):
+    def __init__(self, dim, metric="angular", storage="f32", _core=None):
         _need_numpy()
         if _core is None:
-            _core = _Core(dim, metric)
+            _core = _Core(dim, metric, storage=storage)
         _core._make_living()
         self._core = _core
 
@@ -89,6 +90,11 @@ class Index:
     @property
     def metric(self):
         return self._core.metric
+
+    @property
+    def storage(self):
+        """'f32', 'f16' or 'i8': how the built or loaded base stores its vectors."""
+        return self._core.storage
 
     @property
     def state(self):

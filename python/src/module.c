@@ -41,6 +41,7 @@ typedef struct {
     int has_seed;   /* set_seed was called: applied to every later build */
     uint64_t seed;
     int graph_degree; /* set_graph_degree's value, or -1: the library's default */
+    copse_storage storage; /* the storage keyword: applied to every build */
     Py_buffer data;  /* the caller's buffer a deserialized index reads from, when has_data */
     int has_data;
     int living;     /* copse.Index: adds, deletes and saves after build, beside queries */
@@ -313,6 +314,7 @@ static void replace_handle(IndexObject *self, copse_index *fresh, Py_buffer *dat
             copse_set_seed(fresh, self->seed);
         if (self->graph_degree >= 0)
             copse_set_graph_degree(fresh, self->graph_degree);
+        copse_set_storage(fresh, self->storage); /* checked when the keyword was given */
     }
     if (self->has_data)
         PyBuffer_Release(&self->data);
@@ -321,13 +323,28 @@ static void replace_handle(IndexObject *self, copse_index *fresh, Py_buffer *dat
         self->data = *data;
 }
 
+/* The storage keyword: None or "f32", "f16", "i8". */
+static int parse_storage(const char *name, copse_storage *out)
+{
+    *out = COPSE_STORAGE_F32;
+    if (name && copse_storage_from_name(name, out) != COPSE_OK) {
+        PyErr_Format(PyExc_ValueError, "storage must be 'f32', 'f16' or 'i8', got '%s'", name);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *Index_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"f", "metric", NULL};
+    static char *kwlist[] = {"f", "metric", "storage", NULL};
     int f;
-    const char *metric_name = NULL;
+    const char *metric_name = NULL, *storage_name = NULL;
     copse_metric metric;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|z", kwlist, &f, &metric_name))
+    copse_storage storage;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|z$z", kwlist, &f, &metric_name,
+                                     &storage_name))
+        return NULL;
+    if (parse_storage(storage_name, &storage) < 0)
         return NULL;
     if (f < 1 || f > COPSE_MAX_DIM)
         return PyErr_Format(PyExc_ValueError, "f must be between 1 and %d, got %d",
@@ -340,7 +357,14 @@ static PyObject *Index_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->f = f;
     self->metric = metric;
     self->graph_degree = -1;
+    self->storage = storage;
     if (new_handle(f, metric, &self->ix) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    int st = copse_set_storage(self->ix, storage);
+    if (st != COPSE_OK) { /* hamming: its bits are packed already */
+        raise_index(self, PyExc_ValueError, st);
         Py_DECREF(self);
         return NULL;
     }
@@ -350,11 +374,12 @@ static PyObject *Index_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 /* The arguments were used by Index_new; this only accepts them (as Annoy's py_an_init). */
 static int Index_init(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"f", "metric", NULL};
+    static char *kwlist[] = {"f", "metric", "storage", NULL};
     int f;
-    const char *metric = NULL;
+    const char *metric = NULL, *storage = NULL;
     (void)self;
-    return PyArg_ParseTupleAndKeywords(args, kwargs, "i|z", kwlist, &f, &metric) ? 0 : -1;
+    return PyArg_ParseTupleAndKeywords(args, kwargs, "i|z$z", kwlist, &f, &metric, &storage) ? 0
+                                                                                              : -1;
 }
 
 static void Index_dealloc(IndexObject *self)
@@ -1524,6 +1549,14 @@ static PyObject *Index_set_graph_degree(IndexObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *Index_get_storage(IndexObject *self, void *closure)
+{
+    (void)closure;
+    if (check_readable(self) < 0)
+        return NULL;
+    return PyUnicode_FromString(copse_storage_name(copse_get_storage(self->ix)));
+}
+
 static PyObject *Index_get_graph_degree(IndexObject *self, void *closure)
 {
     (void)closure;
@@ -1766,6 +1799,9 @@ static PyGetSetDef Index_getset[] = {
     {"metric", (getter)Index_get_metric, NULL, "Name of the metric (read-only).", NULL},
     {"graph_degree", (getter)Index_get_graph_degree, NULL,
      "Degree of the built or loaded graph (0: none), or the setting for the next build.", NULL},
+    {"storage", (getter)Index_get_storage, NULL,
+     "How the vectors are stored: 'f32', 'f16' or 'i8' (the built or loaded index's, or the "
+     "storage keyword's for the next build; read-only).", NULL},
     {"kernels", (getter)Index_get_kernels, NULL,
      "Distance kernels in use: 'scalar', 'avx2' or 'avx512' (read-only).", NULL},
     {"state", (getter)Index_get_state, NULL,

@@ -1,13 +1,19 @@
 /*
  * avx2.c: AVX2 + FMA kernels, 8 floats a step with two accumulators so consecutive FMAs do
  * not wait on each other. The tail goes through a masked load, so there is no scalar loop.
- * Compiled with -mavx2 -mfma -mpopcnt (cmake/kernel_flags.txt); called only when the CPU has
- * them (dispatch.c).
+ * Compiled with -mavx2 -mfma -mpopcnt -mf16c (cmake/kernel_flags.txt); called only when the
+ * CPU has them (dispatch.c).
+ *
+ * Stored codes (copse_set_storage) are widened to floats in registers, 8 at a time: halves by
+ * F16C's vcvtph2ps, bytes by vpmovzxbd and vcvtdq2ps, so a row costs a quarter (8-bit) or
+ * half (float16) of the memory traffic of a float row for the same FMAs. A tail of codes is
+ * copied into a zeroed block of 8, since there is no masked load narrower than 32 bits.
  */
 #include "kernels.h"
 
 #if CP_KERNELS_X86
 #include <immintrin.h>
+#include <string.h>
 
 static inline float hsum256(__m256 v)
 {
@@ -125,5 +131,160 @@ uint32_t cp_l2u8_avx2(const uint8_t *a, const uint8_t *b, size_t n)
         t += (uint32_t)(d * d);
     }
     return t;
+}
+
+static inline __m256 load_f16(const uint16_t *b)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
+}
+
+static inline __m256 load_f16_tail(const uint16_t *b, size_t r)
+{
+    uint16_t t[8] = {0};
+    memcpy(t, b, r * sizeof *b);
+    return load_f16(t);
+}
+
+static inline __m256 load_u8(const uint8_t *c)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)c)));
+}
+
+static inline __m256 load_u8_tail(const uint8_t *c, size_t r)
+{
+    uint8_t t[8] = {0};
+    memcpy(t, c, r);
+    return load_u8(t);
+}
+
+float cp_dot_f16_avx2(const float *a, const uint16_t *b, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_f16(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load_f16(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_f16(b + i), s0);
+    if (i < n)
+        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)),
+                             load_f16_tail(b + i, n - i), s1);
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+float cp_l2sq_f16_avx2(const float *a, const uint16_t *b, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), load_f16(b + i));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), load_f16(b + i + 8));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), load_f16(b + i));
+        s0 = _mm256_fmadd_ps(d, d, s0);
+    }
+    if (i < n) {
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)),
+                                 load_f16_tail(b + i, n - i));
+        s1 = _mm256_fmadd_ps(d, d, s1);
+    }
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+float cp_l1_f16_avx2(const float *a, const uint16_t *b, size_t n)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), load_f16(b + i));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), load_f16(b + i + 8));
+        s0 = _mm256_add_ps(s0, _mm256_and_ps(d0, absmask));
+        s1 = _mm256_add_ps(s1, _mm256_and_ps(d1, absmask));
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), load_f16(b + i));
+        s0 = _mm256_add_ps(s0, _mm256_and_ps(d, absmask));
+    }
+    if (i < n) {
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)),
+                                 load_f16_tail(b + i, n - i));
+        s1 = _mm256_add_ps(s1, _mm256_and_ps(d, absmask));
+    }
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+float cp_dot_u8_avx2(const float *a, const uint8_t *c, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_u8(c + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load_u8(c + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_u8(c + i), s0);
+    if (i < n)
+        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, tail_mask(n - i)),
+                             load_u8_tail(c + i, n - i), s1);
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+/* a - s c, 8 components: one FNMADD. */
+float cp_l2sq_u8_avx2(const float *a, const float *s, const uint8_t *c, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i),
+                                     _mm256_loadu_ps(a + i));
+        __m256 d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i + 8), load_u8(c + i + 8),
+                                     _mm256_loadu_ps(a + i + 8));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 d = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i),
+                                    _mm256_loadu_ps(a + i));
+        s0 = _mm256_fmadd_ps(d, d, s0);
+    }
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        __m256 d = _mm256_fnmadd_ps(_mm256_maskload_ps(s + i, m), load_u8_tail(c + i, n - i),
+                                    _mm256_maskload_ps(a + i, m));
+        s1 = _mm256_fmadd_ps(d, d, s1);
+    }
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+float cp_l1_u8_avx2(const float *a, const float *s, const uint8_t *c, size_t n)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i),
+                                     _mm256_loadu_ps(a + i));
+        __m256 d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i + 8), load_u8(c + i + 8),
+                                     _mm256_loadu_ps(a + i + 8));
+        s0 = _mm256_add_ps(s0, _mm256_and_ps(d0, absmask));
+        s1 = _mm256_add_ps(s1, _mm256_and_ps(d1, absmask));
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 d = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), load_u8(c + i),
+                                    _mm256_loadu_ps(a + i));
+        s0 = _mm256_add_ps(s0, _mm256_and_ps(d, absmask));
+    }
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        __m256 d = _mm256_fnmadd_ps(_mm256_maskload_ps(s + i, m), load_u8_tail(c + i, n - i),
+                                    _mm256_maskload_ps(a + i, m));
+        s1 = _mm256_add_ps(s1, _mm256_and_ps(d, absmask));
+    }
+    return hsum256(_mm256_add_ps(s0, s1));
 }
 #endif

@@ -3,6 +3,9 @@
  * loop. Hamming uses VPOPCNTQ on 8 words at a time. Compiled with the AVX-512 flags in
  * cmake/kernel_flags.txt; called only when the CPU has F, BW, VL, DQ and VPOPCNTDQ
  * (dispatch.c).
+ *
+ * Stored codes are widened 16 at a time (vcvtph2ps for halves, vpmovzxbd + vcvtdq2ps for
+ * bytes); BW and VL give masked loads of 8- and 16-bit lanes, so tails need no copies.
  */
 #include "kernels.h"
 
@@ -118,5 +121,74 @@ uint32_t cp_l2u8_avx512(const uint8_t *a, const uint8_t *b, size_t n)
         s = _mm512_add_epi32(s, _mm512_madd_epi16(d, d));
     }
     return (uint32_t)_mm512_reduce_add_epi32(s);
+}
+
+static inline __m512 load_f16(__mmask16 m, const uint16_t *b)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, b));
+}
+
+static inline __m512 load_u8(__mmask16 m, const uint8_t *c)
+{
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c)));
+}
+
+/* One kernel body per code type and distance: d is the widened codes against the query. */
+#define CODE_LOOP(LOAD, STEP)                                                        \
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();                       \
+    size_t i = 0;                                                                    \
+    for (; i + 32 <= n; i += 32) {                                                   \
+        s0 = STEP(s0, (__mmask16)0xffff, i, LOAD((__mmask16)0xffff, b + i));         \
+        s1 = STEP(s1, (__mmask16)0xffff, i + 16, LOAD((__mmask16)0xffff, b + i + 16)); \
+    }                                                                                \
+    for (; i + 16 <= n; i += 16)                                                     \
+        s0 = STEP(s0, (__mmask16)0xffff, i, LOAD((__mmask16)0xffff, b + i));         \
+    if (i < n)                                                                       \
+        s1 = STEP(s1, tail16(n - i), i, LOAD(tail16(n - i), b + i));                 \
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1))
+
+#define DOT_STEP(acc, m, j, x) _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + (j)), x, acc)
+#define L2_STEP(acc, m, j, x) l2_step(acc, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + (j)), x))
+#define L1_STEP(acc, m, j, x) \
+    _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + (j)), x)))
+#define L2S_STEP(acc, m, j, x) l2_step(acc, scaled(a, s, m, j, x))
+#define L1S_STEP(acc, m, j, x) _mm512_add_ps(acc, _mm512_abs_ps(scaled(a, s, m, j, x)))
+
+static inline __m512 l2_step(__m512 acc, __m512 d) { return _mm512_fmadd_ps(d, d, acc); }
+
+/* a - s c for 16 components. */
+static inline __m512 scaled(const float *a, const float *s, __mmask16 m, size_t j, __m512 c)
+{
+    return _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, s + j), c, _mm512_maskz_loadu_ps(m, a + j));
+}
+
+float cp_dot_f16_avx512(const float *a, const uint16_t *b, size_t n)
+{
+    CODE_LOOP(load_f16, DOT_STEP);
+}
+
+float cp_l2sq_f16_avx512(const float *a, const uint16_t *b, size_t n)
+{
+    CODE_LOOP(load_f16, L2_STEP);
+}
+
+float cp_l1_f16_avx512(const float *a, const uint16_t *b, size_t n)
+{
+    CODE_LOOP(load_f16, L1_STEP);
+}
+
+float cp_dot_u8_avx512(const float *a, const uint8_t *b, size_t n)
+{
+    CODE_LOOP(load_u8, DOT_STEP);
+}
+
+float cp_l2sq_u8_avx512(const float *a, const float *s, const uint8_t *b, size_t n)
+{
+    CODE_LOOP(load_u8, L2S_STEP);
+}
+
+float cp_l1_u8_avx512(const float *a, const float *s, const uint8_t *b, size_t n)
+{
+    CODE_LOOP(load_u8, L1S_STEP);
 }
 #endif

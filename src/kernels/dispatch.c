@@ -10,22 +10,39 @@
 #if CP_KERNELS_ARM && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if CP_KERNELS_X86
+#include <cpuid.h>
+#endif
 
 static const cp_kernels scalar_set = {"scalar", cp_dot_scalar, cp_l2sq_scalar, cp_l1_scalar,
-                                      cp_hamming_scalar, cp_l2u8_scalar, cp_blend_scalar, cp_crc32c_slice8};
+                                      cp_hamming_scalar, cp_l2u8_scalar, cp_blend_scalar, cp_crc32c_slice8,
+    cp_dot_f16_scalar, cp_l2sq_f16_scalar, cp_l1_f16_scalar, cp_dot_u8_scalar, cp_l2sq_u8_scalar,
+    cp_l1_u8_scalar};
 
 /* The vector sets below take their CRC from cp_crc32c_best when they are picked. */
 #if CP_KERNELS_X86
 static const cp_kernels avx2_set = {"avx2", cp_dot_avx2, cp_l2sq_avx2, cp_l1_avx2,
-                                    cp_hamming_avx2, cp_l2u8_avx2, cp_blend_avx2, NULL};
+                                    cp_hamming_avx2, cp_l2u8_avx2, cp_blend_avx2, NULL,
+    cp_dot_f16_avx2, cp_l2sq_f16_avx2, cp_l1_f16_avx2, cp_dot_u8_avx2, cp_l2sq_u8_avx2,
+    cp_l1_u8_avx2};
 static const cp_kernels avx512_set = {"avx512", cp_dot_avx512, cp_l2sq_avx512, cp_l1_avx512,
-                                      cp_hamming_avx512, cp_l2u8_avx512, cp_blend_avx512, NULL};
+                                      cp_hamming_avx512, cp_l2u8_avx512, cp_blend_avx512, NULL,
+    cp_dot_f16_avx512, cp_l2sq_f16_avx512, cp_l1_f16_avx512, cp_dot_u8_avx512, cp_l2sq_u8_avx512,
+    cp_l1_u8_avx512};
+
+/* F16C (the float16 code kernels) straight from CPUID leaf 1: clang 14's
+ * __builtin_cpu_supports does not know the name. */
+static int has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
 
 static int has_avx2(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("popcnt");
+           __builtin_cpu_supports("popcnt") && has_f16c();
 }
 
 static int has_avx512(void)
@@ -45,7 +62,9 @@ static int has_crc(void)
 
 #if CP_KERNELS_ARM
 static const cp_kernels neon_set = {"neon", cp_dot_neon, cp_l2sq_neon, cp_l1_neon,
-                                    cp_hamming_neon, cp_l2u8_neon, cp_blend_neon, NULL};
+                                    cp_hamming_neon, cp_l2u8_neon, cp_blend_neon, NULL,
+    cp_dot_f16_neon, cp_l2sq_f16_neon, cp_l1_f16_neon, cp_dot_u8_neon, cp_l2sq_u8_neon,
+    cp_l1_u8_neon};
 
 static int has_crc(void)
 {

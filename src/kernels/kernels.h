@@ -40,6 +40,16 @@ typedef struct cp_kernels {
      * which keeps the slicing-by-8 reference (the CRC unit is not tied to the vector unit, so
      * a CPU may have one without the other). */
     cp_crc32c_fn crc32c;
+    /* Distances from a float query to stored codes (copse_set_storage; metric.c applies them):
+     * IEEE half rows b, and 8-bit rows c, whose component i stands for min_i + s_i c_i. For
+     * 8-bit the query is prepared once: dot takes a = q * s (the q . min part is added by
+     * the caller), l2sq and l1 take a = q - min and the scales s. */
+    float (*dot_f16)(const float *a, const uint16_t *b, size_t n);
+    float (*l2sq_f16)(const float *a, const uint16_t *b, size_t n);
+    float (*l1_f16)(const float *a, const uint16_t *b, size_t n);
+    float (*dot_u8)(const float *a, const uint8_t *c, size_t n);
+    float (*l2sq_u8)(const float *a, const float *s, const uint8_t *c, size_t n);
+    float (*l1_u8)(const float *a, const float *s, const uint8_t *c, size_t n);
 } cp_kernels;
 
 /* Best set this CPU runs. */
@@ -59,6 +69,16 @@ uint64_t cp_hamming_scalar(const uint64_t *a, const uint64_t *b, size_t words);
 uint32_t cp_l2u8_scalar(const uint8_t *a, const uint8_t *b, size_t n);
 void cp_blend_scalar(float *y, float keep, const float *x, float add, size_t n);
 uint32_t cp_crc32c_slice8(uint32_t crc, const void *data, size_t len);
+float cp_dot_f16_scalar(const float *a, const uint16_t *b, size_t n);
+float cp_l2sq_f16_scalar(const float *a, const uint16_t *b, size_t n);
+float cp_l1_f16_scalar(const float *a, const uint16_t *b, size_t n);
+float cp_dot_u8_scalar(const float *a, const uint8_t *c, size_t n);
+float cp_l2sq_u8_scalar(const float *a, const float *s, const uint8_t *c, size_t n);
+float cp_l1_u8_scalar(const float *a, const float *s, const uint8_t *c, size_t n);
+/* IEEE half <-> float, exact and rounding to nearest even: the reference every set's
+ * conversion matches, and the encoder (so a file's bytes never depend on the CPU). */
+float cp_half_to_float(uint16_t h);
+uint16_t cp_float_to_half(float f);
 
 float cp_dot_avx2(const float *a, const float *b, size_t n);
 float cp_l2sq_avx2(const float *a, const float *b, size_t n);
@@ -66,6 +86,12 @@ float cp_l1_avx2(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_avx2(const uint64_t *a, const uint64_t *b, size_t words);
 uint32_t cp_l2u8_avx2(const uint8_t *a, const uint8_t *b, size_t n);
 void cp_blend_avx2(float *y, float keep, const float *x, float add, size_t n);
+float cp_dot_f16_avx2(const float *a, const uint16_t *b, size_t n);
+float cp_l2sq_f16_avx2(const float *a, const uint16_t *b, size_t n);
+float cp_l1_f16_avx2(const float *a, const uint16_t *b, size_t n);
+float cp_dot_u8_avx2(const float *a, const uint8_t *c, size_t n);
+float cp_l2sq_u8_avx2(const float *a, const float *s, const uint8_t *c, size_t n);
+float cp_l1_u8_avx2(const float *a, const float *s, const uint8_t *c, size_t n);
 
 float cp_dot_avx512(const float *a, const float *b, size_t n);
 float cp_l2sq_avx512(const float *a, const float *b, size_t n);
@@ -73,6 +99,12 @@ float cp_l1_avx512(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_avx512(const uint64_t *a, const uint64_t *b, size_t words);
 uint32_t cp_l2u8_avx512(const uint8_t *a, const uint8_t *b, size_t n);
 void cp_blend_avx512(float *y, float keep, const float *x, float add, size_t n);
+float cp_dot_f16_avx512(const float *a, const uint16_t *b, size_t n);
+float cp_l2sq_f16_avx512(const float *a, const uint16_t *b, size_t n);
+float cp_l1_f16_avx512(const float *a, const uint16_t *b, size_t n);
+float cp_dot_u8_avx512(const float *a, const uint8_t *c, size_t n);
+float cp_l2sq_u8_avx512(const float *a, const float *s, const uint8_t *c, size_t n);
+float cp_l1_u8_avx512(const float *a, const float *s, const uint8_t *c, size_t n);
 
 uint32_t cp_crc32c_sse42(uint32_t crc, const void *data, size_t len);
 
@@ -82,6 +114,12 @@ float cp_l1_neon(const float *a, const float *b, size_t n);
 uint64_t cp_hamming_neon(const uint64_t *a, const uint64_t *b, size_t words);
 uint32_t cp_l2u8_neon(const uint8_t *a, const uint8_t *b, size_t n);
 void cp_blend_neon(float *y, float keep, const float *x, float add, size_t n);
+float cp_dot_f16_neon(const float *a, const uint16_t *b, size_t n);
+float cp_l2sq_f16_neon(const float *a, const uint16_t *b, size_t n);
+float cp_l1_f16_neon(const float *a, const uint16_t *b, size_t n);
+float cp_dot_u8_neon(const float *a, const uint8_t *c, size_t n);
+float cp_l2sq_u8_neon(const float *a, const float *s, const uint8_t *c, size_t n);
+float cp_l1_u8_neon(const float *a, const float *s, const uint8_t *c, size_t n);
 
 uint32_t cp_crc32c_armv8(uint32_t crc, const void *data, size_t len);
 

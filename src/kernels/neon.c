@@ -6,6 +6,9 @@
  *
  * blend multiplies and adds separately, as the x86 kernels do; the distances use FMA, whose
  * rounding differs from the scalar reference within the tolerance tests/test_kernels.c allows.
+ *
+ * Stored codes are widened in registers, 4 lanes at a time: halves by FCVTL (part of every
+ * AArch64 CPU), bytes by two USHLLs and UCVTF; tails go through the scalar conversions.
  */
 #include "kernels.h"
 
@@ -121,5 +124,121 @@ uint32_t cp_l2u8_neon(const uint8_t *a, const uint8_t *b, size_t n)
         t += (uint32_t)(d * d);
     }
     return t;
+}
+
+static inline float32x4_t load_f16(const uint16_t *b)
+{
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(b)));
+}
+
+/* 8 bytes to two vectors of 4 floats. */
+static inline void load_u8(const uint8_t *c, float32x4_t *lo, float32x4_t *hi)
+{
+    uint16x8_t w = vmovl_u8(vld1_u8(c));
+    *lo = vcvtq_f32_u32(vmovl_u16(vget_low_u16(w)));
+    *hi = vcvtq_f32_u32(vmovl_u16(vget_high_u16(w)));
+}
+
+float cp_dot_f16_neon(const float *a, const uint16_t *b, size_t n)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), load_f16(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), load_f16(b + i + 4));
+    }
+    for (; i + 4 <= n; i += 4)
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), load_f16(b + i));
+    float s = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++)
+        s += a[i] * cp_half_to_float(b[i]);
+    return s;
+}
+
+float cp_l2sq_f16_neon(const float *a, const uint16_t *b, size_t n)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t d0 = vsubq_f32(vld1q_f32(a + i), load_f16(b + i));
+        float32x4_t d1 = vsubq_f32(vld1q_f32(a + i + 4), load_f16(b + i + 4));
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+    }
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t d = vsubq_f32(vld1q_f32(a + i), load_f16(b + i));
+        s0 = vfmaq_f32(s0, d, d);
+    }
+    float s = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++) {
+        float d = a[i] - cp_half_to_float(b[i]);
+        s += d * d;
+    }
+    return s;
+}
+
+float cp_l1_f16_neon(const float *a, const uint16_t *b, size_t n)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = vaddq_f32(s0, vabdq_f32(vld1q_f32(a + i), load_f16(b + i)));
+        s1 = vaddq_f32(s1, vabdq_f32(vld1q_f32(a + i + 4), load_f16(b + i + 4)));
+    }
+    for (; i + 4 <= n; i += 4)
+        s0 = vaddq_f32(s0, vabdq_f32(vld1q_f32(a + i), load_f16(b + i)));
+    float s = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++)
+        s += fabsf(a[i] - cp_half_to_float(b[i]));
+    return s;
+}
+
+float cp_dot_u8_neon(const float *a, const uint8_t *c, size_t n)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, lo, hi;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        load_u8(c + i, &lo, &hi);
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), lo);
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), hi);
+    }
+    float s = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++)
+        s += a[i] * c[i];
+    return s;
+}
+
+float cp_l2sq_u8_neon(const float *a, const float *sc, const uint8_t *c, size_t n)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, lo, hi;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        load_u8(c + i, &lo, &hi);
+        float32x4_t d0 = vfmsq_f32(vld1q_f32(a + i), vld1q_f32(sc + i), lo);
+        float32x4_t d1 = vfmsq_f32(vld1q_f32(a + i + 4), vld1q_f32(sc + i + 4), hi);
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+    }
+    float s = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++) {
+        float d = a[i] - sc[i] * c[i];
+        s += d * d;
+    }
+    return s;
+}
+
+float cp_l1_u8_neon(const float *a, const float *sc, const uint8_t *c, size_t n)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, lo, hi;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        load_u8(c + i, &lo, &hi);
+        s0 = vaddq_f32(s0, vabsq_f32(vfmsq_f32(vld1q_f32(a + i), vld1q_f32(sc + i), lo)));
+        s1 = vaddq_f32(s1, vabsq_f32(vfmsq_f32(vld1q_f32(a + i + 4), vld1q_f32(sc + i + 4), hi)));
+    }
+    float s = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++)
+        s += fabsf(a[i] - sc[i] * c[i]);
+    return s;
 }
 #endif

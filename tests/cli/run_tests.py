@@ -510,6 +510,27 @@ def group_build(c):
         c.expect(("graph" in names) == (deg != "0"), "--graph %s: sections %r" % (deg, names))
     c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", c.path("g.copse"),
            "--graph", "256"], rc=EXIT_USAGE, err_has=["--graph"])
+    # --storage quantizes the stored vectors: a smaller file, format 1.3, info says which,
+    # queries still find each item first; an unknown name is refused.
+    sizes = {}
+    for st in ("f32", "f16", "i8"):
+        q = c.path("st-%s.copse" % st)
+        c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", q, "--storage", st,
+               "-q"])
+        info = json.loads(c.run(["info", q, "--json"])[0])
+        vec = [s["length"] for s in info["sections"] if s["name"] == "vectors"][0]
+        sizes[st] = vec
+        c.expect(info["storage"] == st and
+                 info["format_version"] == ("1.2" if st == "f32" else "1.3"),
+                 "--storage %s: info %r" % (st, info))
+        c.run(["info", q], out_has=["storage         %s" % st])
+        c.run(["verify", q], out_has=["ok"])
+        got = result_ids(c.run(["query", q, "--item", "5", "-k", "3", "--json"])[0])[0]
+        c.expect(got[0] == 5, "--storage %s: query by item 5 gave %r" % (st, got))
+    c.expect(sizes["f16"] * 2 == sizes["f32"] and sizes["i8"] * 4 == sizes["f32"],
+             "vector section sizes %r" % sizes)
+    c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", c.path("s.copse"),
+           "--storage", "int4"], rc=EXIT_USAGE, err_has=["--storage", "int4"])
     c.run(["build", "-i", c.path("d.npy"), "-m", "euclidean", "-o", c.path("auto.copse"),
            "-q"])
     c.expect(json.loads(c.run(["info", c.path("auto.copse"), "--json"])[0])["trees"] >= 1,
@@ -596,7 +617,7 @@ def group_info(c):
     c.expect(keys == ["file", "format version", "metric", "dimension", "items", "changes",
                       "largest id",
                       "labels", "trees", "split nodes", "leaves", "leaf size", "graph degree",
-                      "seed", "file size", "sections"], "info keys: %r" % keys)
+                      "storage", "seed", "file size", "sections"], "info keys: %r" % keys)
     c.expect("metric          euclidean" in out and "items           4" in out and
              "trees           2" in out, "info values:\n" + out)
     info = json.loads(c.run(["info", "--json", index])[0])
@@ -621,6 +642,8 @@ def group_info(c):
         c.run(["info", g], out_has=[text])
         c.expect(json.loads(c.run(["info", g, "--json"])[0])["graph_degree"] == int(deg),
                  "info --json graph_degree for --graph %s" % deg)
+    c.expect(info["storage"] == "f32" and "storage         f32\n" in out,
+             "default storage: %r\n%s" % (info.get("storage"), out))
 
 
 def group_verify(c):

@@ -269,17 +269,23 @@ static void broken_header(void)
     free(c);
 }
 
+/* A little-endian field of 2, 4 or 8 bytes. */
+static void put_field(unsigned char *p, int width, uint64_t value)
+{
+    if (width == 2)
+        fmt_wr16(p, (uint16_t)value);
+    else if (width == 4)
+        fmt_wr32(p, (uint32_t)value);
+    else
+        fmt_wr64(p, value);
+}
+
 /* A header field changed and the file resealed: geometry and counts that disagree. */
 static void sealed_field_v(const char *name, int off, int width, uint64_t value, int load_rc,
                            int verify_rc)
 {
     unsigned char *c = edit();
-    if (width == 2)
-        fmt_wr16(c + off, (uint16_t)value);
-    else if (width == 4)
-        fmt_wr32(c + off, (uint32_t)value);
-    else
-        fmt_wr64(c + off, value);
+    put_field(c + off, width, value);
     fmt_reseal(c, base_len);
     put_file(name, c, base_len, load_rc, verify_rc);
     free(c);
@@ -588,6 +594,13 @@ static void future_minor(void)
 static void reserved_zeros(void)
 {
     sealed_field_v("header-flags-set", 108, 4, 1, COPSE_ERR_VERSION, -1);
+    /* Flag 1 in a 1.3 file promises quantized vectors: without the quant section, damage. */
+    unsigned char *q = edit();
+    fmt_wr32(q + 108, 1);
+    fmt_wr16(q + 14, 3);
+    fmt_reseal(q, base_len);
+    put_file("quant-flag-without-section", q, base_len, COPSE_ERR_CORRUPT, -1);
+    free(q);
     sealed_field_v("header-reserved-set", 124, 4, 1, COPSE_ERR_CORRUPT, -1);
     unsigned char *c = edit();
     uint32_t n = fmt_n_sections(base, base_len);
@@ -662,12 +675,7 @@ static void changes(void)
     };
     for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
         memcpy(c, img, len);
-        if (edits[i].width == 2)
-            fmt_wr16(c + edits[i].at, (uint16_t)edits[i].value);
-        else if (edits[i].width == 4)
-            fmt_wr32(c + edits[i].at, (uint32_t)edits[i].value);
-        else
-            fmt_wr64(c + edits[i].at, edits[i].value);
+        put_field(c + edits[i].at, edits[i].width, edits[i].value);
         fmt_reseal(c, len);
         put_file(edits[i].name, c, len, COPSE_ERR_CORRUPT, -1);
     }
@@ -677,6 +685,84 @@ static void changes(void)
     put_file("changes-ids-flipped", c, len, COPSE_OK, COPSE_ERR_CORRUPT);
     free(c);
     free(img);
+}
+
+/* Quantized storage (format 1.3): valid float16 and 8-bit files, then each one's QUANT
+ * section and flag damaged behind valid checksums. */
+static void quantized(void)
+{
+    enum { N = 40, D = 5 };
+    for (int st = COPSE_STORAGE_F16; st <= COPSE_STORAGE_I8; st++) {
+        const char *sn = copse_storage_name((copse_storage)st);
+        copse_index *ix;
+        float v[D];
+        int rc = copse_new(D, st == COPSE_STORAGE_I8 ? COPSE_ANGULAR : COPSE_EUCLIDEAN, &ix);
+        rc = rc ? rc : copse_set_seed(ix, 7);
+        rc = rc ? rc : copse_set_storage(ix, (copse_storage)st);
+        for (int i = 0; i < N && rc == COPSE_OK; i++) {
+            for (int j = 0; j < D; j++)
+                v[j] = (float)(unif() * 4 - 2);
+            rc = copse_add_item(ix, i, v);
+        }
+        rc = rc ? rc : copse_build(ix, 2, 1);
+        char name[64], path[1024];
+        snprintf(name, sizeof name, "valid-%s", sn);
+        snprintf(path, sizeof path, "%s/%s.copse", outdir, name);
+        rc = rc ? rc : copse_save(ix, path);
+        copse_free(ix);
+        size_t len = 0;
+        unsigned char *img = rc == COPSE_OK ? slurp(path, &len) : NULL;
+        if (!img) {
+            fprintf(stderr, "golden_gen: %s: %s\n", name, copse_strerror(rc));
+            failures++;
+            return;
+        }
+        fprintf(manifest, "%s OK OK\n", name);
+        uint64_t q = 0, ql = 0, vec = 0, vl = 0;
+        fmt_find(img, len, SEC_QUANT, &q, &ql);
+        fmt_find(img, len, SEC_VECTORS, &vec, &vl);
+        float nan = NAN, neg = -1.0f;
+        uint32_t nan_bits, neg_bits;
+        memcpy(&nan_bits, &nan, 4);
+        memcpy(&neg_bits, &neg, 4);
+        struct { const char *what; uint64_t at; int width; uint64_t value; int load, verify; } edits[] = {
+            {"flag-cleared", 108, 4, 0, COPSE_ERR_CORRUPT, -1},
+            {"flag-unknown", 108, 4, 3, COPSE_ERR_VERSION, -1},
+            {"storage-unknown", q, 4, 7, COPSE_ERR_VERSION, -1},
+            {"storage-f32", q, 4, COPSE_STORAGE_F32, COPSE_ERR_CORRUPT, -1},
+            {"storage-other", q, 4, st == COPSE_STORAGE_F16 ? COPSE_STORAGE_I8 : COPSE_STORAGE_F16,
+             COPSE_ERR_CORRUPT, -1},
+            {"dim-wrong", q + 4, 4, D + 1, COPSE_ERR_CORRUPT, -1},
+            {"reserved-set", q + 40, 4, 1, COPSE_ERR_CORRUPT, -1},
+            {"section-length", FMT_TABLE + FMT_ENTRY * 0 + 16, 8, vl - 1, COPSE_ERR_CORRUPT, -1},
+            /* 8-bit: a dimension's min NaN, a scale negative. float16: a code that is an
+             * infinity (0x7c00), which build never writes: verify finds it. */
+            {st == COPSE_STORAGE_I8 ? "min-nan" : "code-infinite", st == COPSE_STORAGE_I8 ? q + 64 : vec + 2,
+             st == COPSE_STORAGE_I8 ? 4 : 2, st == COPSE_STORAGE_I8 ? nan_bits : 0x7c00u,
+             st == COPSE_STORAGE_I8 ? COPSE_ERR_CORRUPT : COPSE_OK,
+             st == COPSE_STORAGE_I8 ? -1 : COPSE_ERR_CORRUPT},
+            {st == COPSE_STORAGE_I8 ? "scale-negative" : "minor-2", st == COPSE_STORAGE_I8 ? q + 64 + 4 * D : 14,
+             st == COPSE_STORAGE_I8 ? 4 : 2, st == COPSE_STORAGE_I8 ? neg_bits : 2,
+             /* float16: the flag means quantized vectors from 1.3 on only */
+             st == COPSE_STORAGE_I8 ? COPSE_ERR_CORRUPT : COPSE_ERR_VERSION, -1},
+        };
+        unsigned char *c = malloc(len);
+        for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+            memcpy(c, img, len);
+            put_field(c + edits[i].at, edits[i].width, edits[i].value);
+            fmt_reseal(c, len);
+            snprintf(name, sizeof name, "quant-%s-%s", sn, edits[i].what);
+            put_file(name, c, len, edits[i].load, edits[i].verify);
+        }
+        /* A flipped byte in the quant section: only the checksum sees it (verify). */
+        memcpy(c, img, len);
+        c[q + (st == COPSE_STORAGE_I8 ? 64 + 4 * D + 1 : 60)] ^= 0x01;
+        snprintf(name, sizeof name, "quant-%s-flipped", sn);
+        put_file(name, c, len, st == COPSE_STORAGE_I8 ? COPSE_OK : COPSE_ERR_CORRUPT,
+                 st == COPSE_STORAGE_I8 ? COPSE_ERR_CORRUPT : -1);
+        free(c);
+        free(img);
+    }
 }
 
 int main(int argc, char **argv)
@@ -714,6 +800,7 @@ int main(int argc, char **argv)
     future_minor();
     reserved_zeros();
     changes();
+    quantized();
     free(base);
     fclose(manifest);
     return failures ? 1 : 0;

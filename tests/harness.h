@@ -26,6 +26,16 @@
 #ifndef T_ASAN
 #define T_ASAN 0
 #endif
+/* Returns from a case under ASan, saying so: for cases about processes seen from outside
+ * (killed, or their pages counted), where a sanitizer adds no check and minutes of run time;
+ * the release run of copse_tests has them. */
+#define T_NOT_UNDER_ASAN()                                                                  \
+    do {                                                                                      \
+        if (T_ASAN) {                                                                         \
+            printf("  skipped under ASan (the release run has it)\n");                       \
+            return;                                                                           \
+        }                                                                                     \
+    } while (0)
 
 typedef struct t_ctx {
     uint64_t seed;

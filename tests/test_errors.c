@@ -1,8 +1,8 @@
 /*
  * test_errors.c: every bad call returns its status with a message, changes nothing, and the
- * index stays usable afterwards. The bad-input table below goes through every state, every
- * component and every edge value; its full-disk and read-only cases mount a small tmpfs in
- * a private mount namespace (root only; skipped, and said, elsewhere).
+ * index stays usable afterwards. The bad-input table (the errors/table/ cases) goes through
+ * every state, every component and every edge value; its full-disk and read-only cases mount
+ * a small tmpfs in a private mount namespace (root only; skipped, and said, elsewhere).
  */
 #include <dirent.h>
 #include <sched.h>
@@ -13,9 +13,9 @@
 
 #include "tests.h"
 
-/* ---- the bad-input table: every state, every component, every edge value ------------------
- * Each bad call must return its documented status with a message, change nothing, and leave
- * the index answering exactly as before. */
+/* ---- helpers; the bad-input table (the errors/table/ cases) is at the end: every state,
+ * every component, every edge value. Each bad call must return its documented status with a
+ * message, change nothing, and leave the index answering exactly as before. */
 
 /* A call's status, and when it fails, a message (msg, read after the call). */
 #define CHECK_SAYS(t, msg, expr, want)                                                        \
@@ -115,7 +115,6 @@ static copse_index *built(t_ctx *t, copse_metric m, int n)
     CHECK(t, copse_build(ix, 4, 2) == COPSE_OK);
     return ix;
 }
-
 
 static void test_new(t_ctx *t)
 {

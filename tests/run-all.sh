@@ -170,10 +170,11 @@ golden_layer() {
 # The fuzz corpus and regression inputs (tests/fuzz) through each target's replay driver
 # (gcc, ASan+UBSan, no libFuzzer); a failing target names its failing inputs.
 fuzz_layer() {
-    local out=build-test/fuzz bin t dirs d f
+    local out=build-test/fuzz logs=build-test/fuzz-replay bin t dirs d f
     sub_passed=0 sub_failed=0
     make --no-print-directory -s -C tests/fuzz replay >"$out.build.log" 2>&1 ||
         { tail -30 "$out.build.log"; echo "0 passed, 1 failed"; return 1; }
+    mkdir -p "$logs" # not beside the drivers, whose names the loop takes from the folder
     for bin in "$out"/replay-*; do
         t=${bin##*/replay-}
         dirs=""
@@ -186,14 +187,14 @@ fuzz_layer() {
             continue
         fi
         # shellcheck disable=SC2086
-        if "$bin" $dirs >"$out/replay-$t.log" 2>&1; then
-            echo "ok   fuzz replay $t ($(tail -1 "$out/replay-$t.log" | grep -Eo '[0-9]+') inputs)"
+        if "$bin" $dirs >"$logs/$t.log" 2>&1; then
+            echo "ok   fuzz replay $t ($(tail -1 "$logs/$t.log" | grep -Eo '[0-9]+') inputs)"
             sub_passed=$((sub_passed + 1))
         else
             for f in $(find $dirs -type f | sort); do
-                "$bin" "$f" >/dev/null 2>"$out/replay-one.log" || {
+                "$bin" "$f" >/dev/null 2>"$logs/one.log" || {
                     echo "  failing input: $f"
-                    grep -E 'ERROR|invariant|runtime error' "$out/replay-one.log" | head -3
+                    grep -E 'ERROR|invariant|runtime error' "$logs/one.log" | head -3
                 }
             done
             echo "FAIL fuzz replay $t"

@@ -30,7 +30,8 @@ demo-words:
 	cmake --build $(BUILD) -j$(JOBS) --target copse_cli
 	COPSE_BUILD_DIR=$(CURDIR)/$(BUILD) bash scripts/demo-words.sh
 
-# Every layer: C tests (release, ASan+UBSan, TSan), CLI tests, Python tests, examples/.
+# Every layer (tests/run-all.sh, docs/TESTING.md): C tests (release, ASan+UBSan, TSan, ARM
+# under qemu), the layering check, CLI tests, Python tests, examples/, golden files, fuzz corpus.
 test:
 	@bash scripts/deps.sh test
 	JOBS=$(JOBS) bash tests/run-all.sh
@@ -41,9 +42,8 @@ BIG_DIR ?= $(CURDIR)/build-test
 test-big:
 	@bash scripts/deps.sh build
 	cmake -S . -B build-test/release -DCOPSE_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build build-test/release -j$(JOBS) --target copse_static
-	$(MAKE) -C tests/hardening big
-	build-test/hardening/big $(BIG_DIR)
+	cmake --build build-test/release -j$(JOBS) --target copse_tests
+	BIG_DIR=$(BIG_DIR) build-test/release/tests/copse_tests big/
 
 # libFuzzer on every fuzz target for FUZZ_SECONDS each (default 60); findings in
 # build-test/fuzz/crashes (see tests/fuzz/Makefile and docs/TESTING.md).

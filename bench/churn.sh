@@ -24,16 +24,7 @@ BUILD="$ROOT/build-bench"
 case "${1:-}" in -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d'; exit 0 ;; esac
 log() { printf '[churn.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-need_pkgs=()
-for p in dataset-fashion-mnist libhnswlib-dev zlib1g-dev g++ cmake; do
-  dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
-done
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  log "installing from Debian: ${need_pkgs[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-fi
+bash "$ROOT/scripts/deps.sh" churn
 DATA="$(dirname "$(dpkg -L dataset-fashion-mnist | grep 'train-images-idx3-ubyte.gz$')")"
 
 log "building copse (cmake, Release) in build-bench"

@@ -64,17 +64,7 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # ---- 1. dependencies --------------------------------------------------------------------
-need_pkgs=()
-for p in dataset-fashion-mnist libhnswlib-dev libfaiss-dev libopenblas0-openmp g++ cmake \
-         python3-matplotlib python3-numpy; do
-  dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
-done
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  log "installing from Debian: ${need_pkgs[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-fi
+bash "$ROOT/scripts/deps.sh" bench
 mkdir -p "$BIN" "$DATA" "$IDX" "$VENDOR/annoy"
 
 if [ ! -f "$VENDOR/annoy/annoylib.h" ]; then

@@ -477,9 +477,9 @@ def targets(b, q, datasets, busy):
                    "see table above |")
     out.append("")
     out.append("Not judged here: that two processes share one file's pages (checked by "
-               "`tests/hardening/procs.c` in `make test`: 4 processes, all pages shared clean), "
-               "and the angular and synthetic runs' own targets beyond the ratios above; see "
-               "the tables.\n")
+               "`io/shared-pages` in `tests/test_io.c`, run by `make test`: 4 processes, all "
+               "pages shared clean), and the angular and synthetic runs' own targets beyond "
+               "the ratios above; see the tables.\n")
     return out
 
 

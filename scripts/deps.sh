@@ -4,13 +4,16 @@
 # headers, numpy, pytest, Dask distributed for copse.dask), demo (build + the Fashion-MNIST
 # data set + python3 for the word vectors' converter; npm is found or installed by
 # scripts/demo-words.sh itself, since Debian's npm conflicts with a Node.js installed from
-# elsewhere), bench (demo + the peers).
+# elsewhere), bench (demo + the peers: bench/run.sh), churn (build + the data set and
+# hnswlib: bench/churn.sh).
 set -euo pipefail
 
 pkgs_build="gcc clang cmake make pkg-config libpng-dev zlib1g-dev"
 pkgs_test="$pkgs_build libclang-rt-14-dev python3 python3-dev python3-numpy python3-pytest python3-setuptools python3-pip g++ python3-distributed python3-dask gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 pkgs_demo="$pkgs_build dataset-fashion-mnist python3"
-pkgs_bench="$pkgs_demo g++ libhnswlib-dev libfaiss-dev python3-matplotlib python3-numpy"
+# libopenblas0-openmp: the OpenBLAS faiss trains its IVF indexes with in bench/run.sh.
+pkgs_bench="$pkgs_demo g++ libhnswlib-dev libfaiss-dev libopenblas0-openmp python3-matplotlib python3-numpy"
+pkgs_churn="$pkgs_build dataset-fashion-mnist libhnswlib-dev g++"
 
 want=""
 for group in "$@"; do

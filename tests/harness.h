@@ -15,6 +15,28 @@
 
 #include "copse.h"
 
+/* T_ASAN: 1 in a build under AddressSanitizer (gcc or clang). */
+#if defined(__SANITIZE_ADDRESS__)
+#define T_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_ASAN 1
+#endif
+#endif
+#ifndef T_ASAN
+#define T_ASAN 0
+#endif
+/* Returns from a case under ASan, saying so: for cases about processes seen from outside
+ * (killed, or their pages counted), where a sanitizer adds no check and minutes of run time;
+ * the release run of copse_tests has them. */
+#define T_NOT_UNDER_ASAN()                                                                  \
+    do {                                                                                      \
+        if (T_ASAN) {                                                                         \
+            printf("  skipped under ASan (the release run has it)\n");                       \
+            return;                                                                           \
+        }                                                                                     \
+    } while (0)
+
 typedef struct t_ctx {
     uint64_t seed;
     uint64_t rng;
@@ -81,7 +103,9 @@ float *t_clustered(t_ctx *t, int64_t n, int dim, int n_clusters, double sigma);
 /* n x dim of 0/1 floats: n_clusters random bit patterns, each bit flipped with p = flip
  * (flip 0.5 gives uniform bits). */
 float *t_bits(t_ctx *t, int64_t n, int dim, int n_clusters, double flip);
-/* A fresh temporary folder for this test's files; returns a path inside it. */
+/* A temporary folder for this test's files (made on first use), and a path inside it. Each
+ * returns a buffer the next call overwrites. */
+const char *t_dir(t_ctx *t);
 const char *t_path(t_ctx *t, const char *file);
 /* recall@k of approximate results against exact ones (both nq x k, NaN padded): a result
  * counts when it is as near as the k-th true neighbour, so ties (frequent with hamming) do
@@ -91,6 +115,11 @@ double t_recall(const float *approx_d, const float *exact_d, int64_t nq, int64_t
 /* Builds an index of n rows with ids 0..n-1. */
 copse_index *t_index(t_ctx *t, int dim, copse_metric m, const float *x, int64_t n, int n_trees,
                      int threads);
+/* Seconds on the monotonic clock. */
+double t_now(void);
+/* One named step of a long case: prints "  ok   WHAT" or "  FAIL WHAT" (printf format) and
+ * marks the case failed when ok is 0. */
+void t_step(t_ctx *t, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* CRC32C by its definition, a bit at a time: the reference for the library's CRCs and the
  * checksum of hand-made files. Continues crc like the library's (0 to start). */
 uint32_t t_crc32c(uint32_t crc, const void *data, size_t len);

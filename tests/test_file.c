@@ -1,43 +1,18 @@
 /*
  * test_file.c: the index file. Round trips give identical answers; files are byte-identical
  * across thread counts for one seed and between on-disk and in-memory builds; buffers load
- * like files; damaged files are refused at load, caught by verify, and never crash a query.
+ * like files; damaged files are refused at load, caught by verify, and never crash a query; a
+ * process killed while it saves or builds on disk leaves the old file or the whole new one.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "tests.h"
-
-static uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static void wr32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void wr64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
-
-/* Offset and length of section `kind` (docs/FORMAT.md: table at 128, 24-byte entries). */
-static int find_section(const unsigned char *img, uint32_t kind, uint64_t *off, uint64_t *len)
-{
-    for (uint32_t i = 0; i < rd32(img + 104); i++) {
-        const unsigned char *e = img + 128 + 24 * i;
-        if (rd32(e) == kind) {
-            *off = rd64(e + 8);
-            *len = rd64(e + 16);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Re-seals an edited image: section checksums and the header checksum, so only the
- * structure checks can catch the edit. */
-static void reseal(unsigned char *img)
-{
-    for (uint32_t i = 0; i < rd32(img + 104); i++) {
-        unsigned char *e = img + 128 + 24 * i;
-        wr32(e + 4, t_crc32c(0, img + rd64(e + 8), rd64(e + 16)));
-    }
-    wr32(img + 20, 0);
-    wr32(img + 20, t_crc32c(0, img, 512));
-}
 
 static void same_answers(t_ctx *t, copse_index *a, copse_index *b, const float *qs, int nq, int dim)
 {
@@ -270,7 +245,7 @@ static void test_damaged(t_ctx *t)
     bad[12] = COPSE_FORMAT_MAJOR + 1;
     CHECK_RC(t, try_image(t, bad, len, &vrc), COPSE_ERR_VERSION);
     memcpy(bad, img, len);
-    wr32(bad + 8, __builtin_bswap32(rd32(img + 8)));
+    fmt_wr32(bad + 8, __builtin_bswap32(fmt_rd32(img + 8)));
     CHECK_RC(t, try_image(t, bad, len, &vrc), COPSE_ERR_VERSION);
     for (size_t at = 16; at < 512; at += 7) {
         memcpy(bad, img, len);
@@ -299,49 +274,336 @@ static void test_structure(t_ctx *t)
     unsigned char *bad = malloc(len);
     uint64_t off, slen;
     int vrc;
-    REQUIRE(t, find_section(img, 5, &off, &slen)); /* split nodes */
+    REQUIRE(t, fmt_find(img, len, SEC_NODES, &off, &slen));
     /* A child reference out of bounds. */
     memcpy(bad, img, len);
-    wr64(bad + off, 1ull << 40);
-    reseal(bad);
+    fmt_wr64(bad + off, 1ull << 40);
+    fmt_reseal(bad, len);
     CHECK_OK(t, try_image(t, bad, len, &vrc));
     CHECK_RC(t, vrc, COPSE_ERR_CORRUPT);
     /* A cycle: node 0's child points back at node 0. */
     memcpy(bad, img, len);
-    wr64(bad + off, 0);
-    wr64(bad + off + 8, 0);
-    reseal(bad);
+    fmt_wr64(bad + off, 0);
+    fmt_wr64(bad + off + 8, 0);
+    fmt_reseal(bad, len);
     CHECK_OK(t, try_image(t, bad, len, &vrc));
     CHECK_RC(t, vrc, COPSE_ERR_CORRUPT);
     /* A leaf item out of bounds, and a leaf running past its section. */
-    REQUIRE(t, find_section(img, 7, &off, &slen));
+    REQUIRE(t, fmt_find(img, len, SEC_LEAF_ITEMS, &off, &slen));
     memcpy(bad, img, len);
-    wr32(bad + off, 999999);
-    reseal(bad);
+    fmt_wr32(bad + off, 999999);
+    fmt_reseal(bad, len);
     CHECK_OK(t, try_image(t, bad, len, &vrc));
     CHECK_RC(t, vrc, COPSE_ERR_CORRUPT);
-    REQUIRE(t, find_section(img, 6, &off, &slen));
+    REQUIRE(t, fmt_find(img, len, SEC_LEAVES, &off, &slen));
     memcpy(bad, img, len);
-    wr64(bad + off, 1ull << 50);
-    reseal(bad);
+    fmt_wr64(bad + off, 1ull << 50);
+    fmt_reseal(bad, len);
     CHECK_OK(t, try_image(t, bad, len, &vrc));
     CHECK_RC(t, vrc, COPSE_ERR_CORRUPT);
     /* A graph neighbour out of bounds: verify names it, queries stop with CORRUPT. */
-    REQUIRE(t, find_section(img, 12, &off, &slen));
+    REQUIRE(t, fmt_find(img, len, SEC_GRAPH, &off, &slen));
     memcpy(bad, img, len);
     for (uint64_t i = 0; i < slen; i += 4)
-        wr32(bad + off + i, 700000);
-    reseal(bad);
+        fmt_wr32(bad + off + i, 700000);
+    fmt_reseal(bad, len);
     CHECK_OK(t, try_image(t, bad, len, &vrc));
     CHECK_RC(t, vrc, COPSE_ERR_CORRUPT);
     /* A root out of bounds is caught at load. */
-    REQUIRE(t, find_section(img, 8, &off, &slen));
+    REQUIRE(t, fmt_find(img, len, SEC_ROOTS, &off, &slen));
     memcpy(bad, img, len);
-    wr64(bad + off, 123456789);
-    reseal(bad);
+    fmt_wr64(bad + off, 123456789);
+    fmt_reseal(bad, len);
     CHECK_RC(t, try_image(t, bad, len, &vrc), COPSE_ERR_CORRUPT);
     free(bad);
     free(img);
+}
+
+
+/* ---- crash safety: SIGKILL in the middle of a save or an on-disk build -------------------
+ * The file under the target name must be, byte for byte, the index that was there before or
+ * the complete new one, and load and verify. Kill times are spread over the measured length
+ * of the operation, and the cases require that enough kills landed while a temporary file
+ * existed, so they cannot pass by always killing before or after the work. The temporary
+ * files a killed process leaves (NAME.tmp-XXXXXX: nothing can remove them after SIGKILL)
+ * are counted and removed. Release build only: no sanitizer sees into a killed child. */
+enum { CRASH_DIM = 32 };
+
+static float *crash_rows(int64_t n, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * (size_t)n * CRASH_DIM);
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n * CRASH_DIM; i++) {
+        uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        x[i] = (float)((double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0) +
+               (float)(i / CRASH_DIM % 4);
+    }
+    return x;
+}
+
+static copse_index *crash_index(t_ctx *t, const float *x, int64_t n, uint64_t seed, int trees)
+{
+    copse_index *ix = NULL;
+    if (copse_new(CRASH_DIM, COPSE_EUCLIDEAN, &ix) != COPSE_OK ||
+        copse_set_seed(ix, seed) != COPSE_OK || copse_add_items(ix, n, NULL, 0, x) != COPSE_OK ||
+        copse_build(ix, trees, 0) != COPSE_OK) {
+        fprintf(stderr, "  cannot build: %s\n", copse_errmsg(ix));
+        t->failed = 1;
+        copse_free(ix);
+        return NULL;
+    }
+    return ix;
+}
+
+/* What a crash case works on: its folder, the target, the old index's image. */
+typedef struct crash_ctx {
+    char dir[256], target[512];
+    copse_index *old;
+    unsigned char *old_img;
+    size_t old_len;
+    const float *x; /* the on-disk build's rows */
+    int64_t n;
+} crash_ctx;
+
+/* Files in the folder other than the target: temporaries (counted, removed) and others. */
+static int leftovers(const crash_ctx *c, int *others)
+{
+    DIR *d = opendir(c->dir);
+    struct dirent *e;
+    int tmp = 0;
+    *others = 0;
+    const char *base = strrchr(c->target, '/') + 1;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, base) == 0)
+            continue;
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", c->dir, e->d_name);
+        if (strncmp(e->d_name, base, strlen(base)) == 0 && strstr(e->d_name, ".tmp-")) {
+            tmp++;
+            unlink(p);
+        } else {
+            (*others)++;
+        }
+    }
+    if (d)
+        closedir(d);
+    return tmp;
+}
+
+static int temp_exists(const crash_ctx *c)
+{
+    DIR *d = opendir(c->dir);
+    struct dirent *e;
+    int found = 0;
+    while (d && (e = readdir(d)))
+        found |= strstr(e->d_name, ".tmp-") != NULL;
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* The target is exactly the old image (*which 1) or the new one (2), and loads and verifies. */
+static int target_intact(const crash_ctx *c, const unsigned char *b, size_t blen, int *which)
+{
+    size_t len;
+    unsigned char *img = t_read_file(c->target, &len);
+    *which = 0;
+    if (!img)
+        return 0;
+    if (c->old_img && len == c->old_len && memcmp(img, c->old_img, len) == 0)
+        *which = 1;
+    else if (b && len == blen && memcmp(img, b, blen) == 0)
+        *which = 2;
+    free(img);
+    if (!*which)
+        return 0;
+    copse_index *ix;
+    int ok = copse_open(c->target, 0, &ix) == COPSE_OK && copse_verify(ix) == COPSE_OK;
+    copse_free(ix);
+    return ok;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Runs child_fn in a child killed after delay seconds from its start (it says when it starts
+ * on a pipe; a negative delay lets it finish). Returns whether a temporary file existed at
+ * the moment of the kill; *finished, whether the child ended by itself. */
+static int run_and_kill(void (*child_fn)(const crash_ctx *, void *), const crash_ctx *c,
+                        void *arg, double delay, int *finished)
+{
+    int p[2];
+    fflush(NULL);
+    if (pipe(p) != 0)
+        return *finished = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        if (write(p[1], "g", 1) != 1)
+            _exit(3);
+        child_fn(c, arg);
+        _exit(0);
+    }
+    close(p[1]);
+    char ch;
+    int started = pid > 0 && read(p[0], &ch, 1) == 1;
+    close(p[0]);
+    int during = 0;
+    if (started && delay >= 0) {
+        sleep_s(delay);
+        during = temp_exists(c);
+        kill(pid, SIGKILL);
+    }
+    int st = 0;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+    *finished = pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    return during;
+}
+
+static void child_save(const crash_ctx *c, void *ix)
+{
+    for (;;)
+        if (copse_save(ix, c->target) != COPSE_OK)
+            _exit(4);
+}
+
+static void child_disk_build(const crash_ctx *c, void *unused)
+{
+    (void)unused;
+    copse_index *ix;
+    if (copse_new(CRASH_DIM, COPSE_EUCLIDEAN, &ix) != COPSE_OK || copse_set_seed(ix, 99) != COPSE_OK ||
+        copse_on_disk_build(ix, c->target) != COPSE_OK)
+        _exit(4);
+    for (int64_t i = 0; i < c->n; i++)
+        if (copse_add_item(ix, i, c->x + i * CRASH_DIM) != COPSE_OK)
+            _exit(4);
+    if (copse_build(ix, 4, 1) != COPSE_OK)
+        _exit(4);
+    copse_free(ix);
+}
+
+/* Kills child_fn(c, arg) `rounds` times, at times spread over `spread` seconds (plus jitter),
+ * checking after each kill that the target is the old image or new_img, whole, and verifies,
+ * and putting the old index back; at least min_during kills must land while a temporary file
+ * exists. `what` names the operation in the report. */
+static void kill_rounds(t_ctx *t, const crash_ctx *c, void (*child_fn)(const crash_ctx *, void *),
+                        void *arg, double spread, int rounds, int min_during,
+                        const unsigned char *new_img, size_t new_len, const char *what)
+{
+    int during = 0, bad = 0, saw_new = 0, tmp_left = 0, others = 0, finished;
+    for (int r = 0; r < rounds; r++) {
+        double delay = spread * (r + t_unif(t)) / rounds;
+        during += run_and_kill(child_fn, c, arg, delay, &finished);
+        int which, o;
+        if (!target_intact(c, new_img, new_len, &which)) {
+            bad++;
+            printf("  round %d (kill after %.3f s): the target is neither index\n", r, delay);
+        }
+        saw_new += which == 2;
+        tmp_left += leftovers(c, &o);
+        others += o;
+        bad += copse_save(c->old, c->target) != COPSE_OK;
+    }
+    t_step(t, bad == 0, "%s killed %d times: the target is always the old index or the whole "
+           "new one, and verifies (new %d times)", what, rounds, saw_new);
+    t_step(t, during >= min_during, "kills landed while a temporary file existed %d of %d times",
+           during, rounds);
+    t_step(t, others == 0, "no stray files beside the target (%d)", others);
+    printf("  temporary files left by killed %s: %d (removed)\n", what, tmp_left);
+}
+
+/* The old index (2,000 items) saved at the target of this case's folder. */
+static int crash_setup(t_ctx *t, crash_ctx *c, float **xa)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->dir, sizeof c->dir, "%s", t_dir(t));
+    snprintf(c->target, sizeof c->target, "%s/index.copse", c->dir);
+    *xa = crash_rows(2000, 1);
+    c->old = crash_index(t, *xa, 2000, 1, 3);
+    if (!c->old || copse_save(c->old, c->target) != COPSE_OK)
+        return 0;
+    c->old_img = t_read_file(c->target, &c->old_len);
+    return c->old_img != NULL;
+}
+
+/* Killed 24 times during copse_save of a 40 MB index over a small one; then 8 times with no
+ * index at the target, where a killed save leaves nothing or the whole new index. */
+static void test_crash_save(t_ctx *t)
+{
+    T_NOT_UNDER_ASAN(); /* 2.3 minutes there */
+    crash_ctx c;
+    float *xa, *xb = crash_rows(150000, 2);
+    copse_index *big = crash_setup(t, &c, &xa) ? crash_index(t, xb, 150000, 2, 4) : NULL;
+    REQUIRE(t, big);
+    char bpath[600];
+    snprintf(bpath, sizeof bpath, "%s/reference.bin", c.dir);
+    double t0 = t_now();
+    t_step(t, copse_save(big, bpath) == COPSE_OK, "save the new index elsewhere");
+    double tsave = t_now() - t0;
+    size_t blen;
+    unsigned char *bimg = t_read_file(bpath, &blen);
+    unlink(bpath);
+    REQUIRE(t, bimg);
+    printf("  one save of %zu bytes takes %.3f s\n", blen, tsave);
+    /* Kill points spread over one and a half saves. */
+    kill_rounds(t, &c, child_save, big, tsave * 1.5, 24, 24 / 4, bimg, blen, "saves");
+
+    unlink(c.target);
+    free(c.old_img);
+    c.old_img = NULL; /* now only "nothing" or the new image is allowed */
+    int bad = 0, finished;
+    for (int r = 0; r < 8; r++) {
+        run_and_kill(child_save, &c, big, tsave * 1.5 * (r + 0.5) / 8, &finished);
+        int which, o;
+        if (access(c.target, F_OK) == 0 && !target_intact(&c, bimg, blen, &which))
+            bad++;
+        leftovers(&c, &o);
+        unlink(c.target);
+    }
+    t_step(t, bad == 0, "with no old index, a killed save leaves nothing or the whole new index");
+    copse_free(c.old);
+    copse_free(big);
+    free(xa);
+    free(xb);
+    free(bimg);
+}
+
+/* Killed 16 times during an on-disk build (60,000 items) aimed at an existing index. */
+static void test_crash_on_disk_build(t_ctx *t)
+{
+    T_NOT_UNDER_ASAN(); /* 4 minutes there: one build takes 20 s */
+    crash_ctx c;
+    float *xa;
+    int ready = crash_setup(t, &c, &xa);
+    REQUIRE(t, ready);
+    c.n = 60000;
+    float *xd = crash_rows(c.n, 3);
+    c.x = xd;
+    double t0 = t_now();
+    int finished;
+    run_and_kill(child_disk_build, &c, NULL, -1, &finished); /* measure: not killed */
+    double tdisk = t_now() - t0;
+    t_step(t, finished, "an on-disk build left alone finishes");
+    size_t dlen;
+    unsigned char *dimg = t_read_file(c.target, &dlen);
+    t_step(t, dimg && !(dlen == c.old_len && memcmp(dimg, c.old_img, dlen) == 0),
+           "an on-disk build that completes replaces the target");
+    CHECK_OK(t, copse_save(c.old, c.target));
+    printf("  one on-disk build takes %.3f s\n", tdisk);
+    kill_rounds(t, &c, child_disk_build, NULL, tdisk * 1.2, 16, 16 / 2, dimg, dlen,
+                "on-disk builds");
+    copse_free(c.old);
+    free(c.old_img);
+    free(xa);
+    free(xd);
+    free(dimg);
 }
 
 const t_case file_cases[] = {
@@ -350,5 +612,7 @@ const t_case file_cases[] = {
     {"file/on_disk", test_on_disk},
     {"file/damaged", test_damaged},
     {"file/structure", test_structure},
+    {"file/crash_save", test_crash_save},
+    {"file/crash_on_disk_build", test_crash_on_disk_build},
     {NULL, NULL},
 };

@@ -1,6 +1,6 @@
 /*
- * test_threads.c: batch queries and many threads on one index give exactly the answers of one
- * thread (run under TSan by `make test`).
+ * test_threads.c: batch queries and many threads on one index, built or loaded, give exactly
+ * the answers of one thread (run under TSan by `make test`).
  */
 #include <pthread.h>
 
@@ -169,10 +169,110 @@ static void test_batch_first_error(t_ctx *t)
     free(x);
 }
 
+
+/* ---- many threads on one LOADED (mapped) index, every metric -----------------------------
+ * Every query call mixed (by vector, by item, exact, a batch inside a thread, item and label
+ * lookups), each thread with its own scratch or none; each must get exactly the answers one
+ * thread got first. threads/many_threads covers a BUILT index and one kind of query. */
+enum { LD_DIM = 16, LD_N = 1500, LD_NQ = 40, LD_K = 8, LD_THREADS = 6 };
+
+typedef struct loaded_result {
+    int64_t ids[4][LD_NQ][LD_K];
+    float d[4][LD_NQ][LD_K];
+    int64_t lab[LD_NQ];
+    int rc;
+} loaded_result;
+
+typedef struct loaded_job {
+    const copse_index *ix;
+    const float *qs;
+    int use_scratch;
+    loaded_result r;
+} loaded_job;
+
+static void *query_loaded(void *arg)
+{
+    loaded_job *j = arg;
+    loaded_result *r = &j->r;
+    copse_scratch *s = NULL;
+    memset(r, 0, sizeof *r);
+    if (j->use_scratch && copse_scratch_new(&s) != COPSE_OK) {
+        r->rc = -1;
+        return NULL;
+    }
+    for (int q = 0; q < LD_NQ && !r->rc; q++) {
+        int64_t n;
+        const float *v = j->qs + q * LD_DIM;
+        r->rc |= copse_search_vector(j->ix, s, v, LD_K, 200, r->ids[0][q], r->d[0][q], &n);
+        r->rc |= copse_search_item(j->ix, s, q * 17, LD_K, -1, r->ids[1][q], r->d[1][q], &n);
+        r->rc |= copse_exact_vector(j->ix, s, v, LD_K, r->ids[2][q], r->d[2][q], &n);
+        const char *label;
+        size_t len;
+        char want[32];
+        snprintf(want, sizeof want, "item-%d", q * 5);
+        r->rc |= copse_find_label(j->ix, want, &r->lab[q]);
+        r->rc |= copse_get_label(j->ix, r->lab[q], &label, &len);
+        r->rc |= label && strcmp(label, want) == 0 ? 0 : 1;
+        float got[LD_DIM];
+        r->rc |= copse_get_item(j->ix, q, got);
+    }
+    r->rc |= copse_search_batch(j->ix, s, j->qs, LD_NQ, LD_K, 200, 0, 2, &r->ids[3][0][0],
+                                &r->d[3][0][0], NULL);
+    copse_scratch_free(s);
+    return NULL;
+}
+
+static void test_loaded_index(t_ctx *t)
+{
+    const char *path = t_path(t, "loaded.copse");
+    float *x = malloc(sizeof(float) * (LD_N + LD_NQ) * LD_DIM);
+    uint64_t z = 3;
+    for (int i = 0; i < (LD_N + LD_NQ) * LD_DIM; i++) {
+        z = z * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)(z >> 40) / 16777216.0f + (float)(i / LD_DIM % 6);
+    }
+    static loaded_job one, many[LD_THREADS];
+    for (int m = COPSE_ANGULAR; m <= COPSE_HAMMING; m++) {
+        copse_index *b;
+        CHECK_OK(t, copse_new(LD_DIM, (copse_metric)m, &b));
+        CHECK_OK(t, copse_add_items(b, LD_N, NULL, 0, x));
+        for (int i = 0; i < LD_N; i += 5) {
+            char l[32];
+            snprintf(l, sizeof l, "item-%d", i);
+            CHECK_OK(t, copse_set_label(b, i, l));
+        }
+        CHECK_OK(t, copse_build(b, 5, 2));
+        CHECK_OK(t, copse_save(b, path));
+        copse_free(b);
+        copse_index *ld = NULL;
+        CHECK_OK(t, copse_open(path, 0, &ld));
+        REQUIRE(t, ld);
+        one = (loaded_job){.ix = ld, .qs = x + LD_N * LD_DIM, .use_scratch = 1};
+        query_loaded(&one);
+        CHECK(t, one.r.rc == 0);
+        pthread_t th[LD_THREADS];
+        for (int i = 0; i < LD_THREADS; i++) {
+            many[i] = (loaded_job){.ix = ld, .qs = x + LD_N * LD_DIM, .use_scratch = i & 1};
+            pthread_create(&th[i], NULL, query_loaded, &many[i]);
+        }
+        for (int i = 0; i < LD_THREADS; i++)
+            pthread_join(th[i], NULL);
+        int same = 1;
+        for (int i = 0; i < LD_THREADS; i++)
+            same &= many[i].r.rc == 0 && memcmp(&many[i].r, &one.r, sizeof one.r) == 0;
+        printf("  %s: %d threads on the loaded index answer %s one thread\n",
+               copse_metric_name((copse_metric)m), LD_THREADS, same ? "exactly as" : "NOT as");
+        CHECK(t, same);
+        copse_free(ld);
+    }
+    free(x);
+}
+
 const t_case thread_cases[] = {
     {"threads/many_threads", test_many_threads},
     {"threads/padding", test_padding},
     {"threads/progress", test_progress},
     {"threads/batch_first_error", test_batch_first_error},
+    {"threads/loaded_index", test_loaded_index},
     {NULL, NULL},
 };

@@ -149,26 +149,49 @@ static int busy_error(void)
     return -1;
 }
 
-/* For reads that keep the GIL. */
-static int check_readable(IndexObject *self)
-{
-    if (reentry_error(self) < 0)
-        return -1;
-    return self->writer ? busy_error() : 0;
-}
-
-/* For changes that keep the GIL: no query may be running without it. */
-static int check_writable(IndexObject *self)
+/* What calls on the index refuse, in this order: a call from a filter callable on this index,
+ * a write running with the GIL released, and the calls `others` counts (others_msg says
+ * which; 0 for reads). */
+static int refuse_beside(IndexObject *self, int others, const char *others_msg)
 {
     if (reentry_error(self) < 0)
         return -1;
     if (self->writer)
         return busy_error();
-    if (self->readers) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the index is being queried by another thread; it cannot change meanwhile");
+    if (others) {
+        PyErr_SetString(PyExc_RuntimeError, others_msg);
         return -1;
     }
+    return 0;
+}
+
+/* For reads that keep the GIL. */
+static int check_readable(IndexObject *self)
+{
+    return refuse_beside(self, 0, NULL);
+}
+
+static const char queried_msg[] =
+    "the index is being queried by another thread; it cannot change meanwhile";
+
+/* For changes that keep the GIL: no query may be running without it. */
+static int check_writable(IndexObject *self)
+{
+    return refuse_beside(self, self->readers, queried_msg);
+}
+
+/* A change that releases the GIL: refuse_beside's checks, then no change may be running
+ * (changing_msg); sets *flag (writer or changing) until the matching end_*. */
+static int begin_guarded(IndexObject *self, int *flag, int others, const char *others_msg,
+                         const char *changing_msg)
+{
+    if (refuse_beside(self, others, others_msg) < 0)
+        return -1;
+    if (self->changing) {
+        PyErr_SetString(PyExc_RuntimeError, changing_msg);
+        return -1;
+    }
+    *flag = 1;
     return 0;
 }
 
@@ -176,37 +199,20 @@ static int check_writable(IndexObject *self)
  * end_write every other call on the object is refused. */
 static int begin_write(IndexObject *self)
 {
-    if (check_writable(self) < 0)
-        return -1;
-    if (self->changing) {
-        PyErr_SetString(PyExc_RuntimeError, "the index is being changed by another thread "
-                        "(add, delete, compact, save)");
-        return -1;
-    }
-    self->writer = 1;
-    return 0;
+    return begin_guarded(self, &self->writer, self->readers, queried_msg,
+                         "the index is being changed by another thread "
+                         "(add, delete, compact, save)");
 }
 
 /* A change to a built or loaded living index (add, delete, compact, save): the library lets
  * queries run beside it, so only other changes are refused. */
 static int begin_change(IndexObject *self)
 {
-    if (reentry_error(self) < 0)
-        return -1;
-    if (self->writer)
-        return busy_error();
-    if (self->calling) {
-        PyErr_SetString(PyExc_RuntimeError, "the index is being queried with a callable filter "
-                        "by another thread; changes cannot run beside such a query");
-        return -1;
-    }
-    if (self->changing) {
-        PyErr_SetString(PyExc_RuntimeError, "another thread is changing the index (one change "
-                        "at a time: add, delete, compact, save)");
-        return -1;
-    }
-    self->changing = 1;
-    return 0;
+    return begin_guarded(self, &self->changing, self->calling,
+                         "the index is being queried with a callable filter by another "
+                         "thread; changes cannot run beside such a query",
+                         "another thread is changing the index (one change at a time: "
+                         "add, delete, compact, save)");
 }
 
 static void end_change(IndexObject *self)

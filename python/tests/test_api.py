@@ -660,6 +660,9 @@ def test_angular_self_distance_is_zero(f):
 def test_empty_index_builds_saves_and_loads(in_tmp):
     t = AnnoyIndex(10, "angular")
     t.build(10)
+    assert t.get_nns_by_vector([1.0] * 10, 10) == []
+    with pytest.raises(IndexError):
+        t.get_nns_by_item(0, 10)
     t.save("empty.ann")
     u = AnnoyIndex(10, "angular")
     u.load("empty.ann")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Tests of the `copse` command: expected output and exit codes of every subcommand, every
-input format (files made here, word2vec text and binary included), malformed inputs, the
-round trip build -> query -> verify, and the demo's code path on a small synthetic
-Fashion-MNIST directory.
+input format (files made here, word2vec text and binary included), malformed inputs and a
+table of bad calls (bad-input), the round trip build -> query -> verify, `copse verify` on
+every golden file, and the demo's code path on a small synthetic Fashion-MNIST directory.
 
 Standard library only, so it runs wherever CMake finds a python3. ctest runs one group per
 test (--group); without --group every group runs.
@@ -672,6 +672,15 @@ def group_verify(c):
     c.run(["verify", notcopse], rc=EXIT_IO, err_has=["d.npy"])
     c.run(["verify", c.path("absent.copse")], rc=EXIT_IO)
     c.run(["verify", c.path("absent.copse"), broken], rc=EXIT_DAMAGED)
+    # Every golden file (tests/golden/files): the exit code its expected status maps to.
+    golden = os.path.join(ROOT, "tests", "golden", "files")
+    codes = {"OK": EXIT_OK, "NOTCOPSE": EXIT_IO, "VERSION": EXIT_IO, "CORRUPT": EXIT_DAMAGED}
+    with open(os.path.join(golden, "expected.txt")) as f:
+        rows = [line.split() for line in f if line.strip() and not line.startswith("#")]
+    c.expect(len(rows) > 100, "only %d golden files" % len(rows))
+    for name, load, verify in rows:
+        c.run(["verify", os.path.join(golden, name + ".copse")],
+              rc=codes[load] if load != "OK" else codes[verify])
 
 
 def group_bench(c):
@@ -1121,6 +1130,181 @@ def group_filter(c):
     c.expect(not os.path.exists(c.path("bad.copse")), "a failed build left an index")
 
 
+def group_bad_input(c):
+    """The bad-input table: each bad call of build / query / info / verify exits with its
+    documented code and a 'copse CMD:' message, and leaves things usable: the index already
+    at the output stays byte for byte, no temporary file is left beside it, and it answers as
+    before. Every case runs; the group fails naming each case that failed."""
+    P = c.path
+    failures = []
+
+    def attempt(name, fn):
+        try:
+            fn()
+        except (Failure, subprocess.TimeoutExpired) as e:
+            failures.append("%s: %s" % (name, e))
+
+    def check(cond, name, detail=""):
+        if not cond:
+            failures.append("%s %s" % (name, detail))
+        c.checks += 1
+
+    def write(name, text):
+        with open(P(name), "w") as f:
+            f.write(text)
+        return P(name)
+
+    rows = "".join("%d,%g,%g,%g\n" % (i, i * 0.5, (i * 7) % 5 - 2, (i % 3) * 1.5)
+                   for i in range(40))
+    good_csv = write("good.csv", "id,a,b,c\n" + rows)
+    G = P("good.copse")
+    c.run(["build", "-i", good_csv, "-m", "euclidean", "-t", "3", "-q", "-o", G])
+    with open(G, "rb") as f:
+        good_bytes = f.read()
+    ref_out, _ = c.run(["query", G, "--item", 3, "-k", 5])
+    T = P("target.copse")
+
+    def case(name, args, want, stdin=None):
+        shutil.copy(G, T)
+
+        def run_and_look():
+            c.run(args, rc=want, stdin=stdin)
+            with open(T, "rb") as f:
+                c.expect(f.read() == good_bytes, "the index at the output changed")
+            stray = [n for n in os.listdir(c.tmp) if ".tmp-" in n]
+            c.expect(not stray, "temporary files left: %s" % stray)
+            out, _ = c.run(["query", T, "--item", 3, "-k", 5])
+            c.expect(out == ref_out, "the index at the output answers differently")
+        attempt(name, run_and_look)
+
+    build = ["build", "-m", "euclidean", "-t", "2", "-q", "-o", T]
+    # Bad input data: the build fails and the index already at the output stays.
+    data_cases = [
+        ("NaN in a row", "1,2,3\n4,nan,6\n"),
+        ("NaN spelled NaN", "1,2,3\n4,NaN,6\n"),
+        ("infinity", "1,2,3\n4,inf,6\n"),
+        ("-infinity", "1,2,3\n-inf,5,6\n"),
+        ("beyond float range", "1,2,3\n4,1e39,6\n"),
+        ("a row with too few components", "1,2,3\n4,5\n"),
+        ("a row with too many components", "1,2,3\n4,5,6,7\n"),
+        ("a word in a number column", "1,2,3\n4,five,6\n"),
+        ("an empty field", "1,2,3\n4,,6\n"),
+    ]
+    for name, text in data_cases:
+        case("build: " + name, build + ["-i", write("bad.csv", text), "--no-header", "--no-ids"],
+             EXIT_DATA)
+    case("build: negative id", build + ["-i", write("neg.csv", "id,a,b\n-1,1,2\n")], EXIT_DATA)
+    case("build: id beyond int64",
+         build + ["-i", write("big.csv", "id,a,b\n9223372036854775808,1,2\n")], EXIT_DATA)
+    case("build: empty input", build + ["-i", write("empty.csv", ""), "-f", "csv"], EXIT_DATA)
+    case("build: header only", build + ["-i", write("hdr.csv", "a,b,c\n"), "--header"], EXIT_DATA)
+    with open(P("neg.fvecs"), "wb") as f:
+        f.write(b"\xff\xff\xff\xff" + b"\0" * 16)
+    case("build: fvecs with a negative dimension", build + ["-i", P("neg.fvecs")], EXIT_DATA)
+    with open(P("huge.fvecs"), "wb") as f:
+        f.write(b"\xff\xff\xff\x7f" + b"\0" * 16)
+    case("build: fvecs dimension 2^31-1, file short", build + ["-i", P("huge.fvecs")], EXIT_DATA)
+    # Bad paths and options.
+    os.mkdir(P("adir"))
+    plain = ["build", "-i", good_csv, "-m", "euclidean"]
+    case("build: input is a directory", build + ["-i", P("adir"), "-f", "csv"], EXIT_IO)
+    case("build: input missing", build + ["-i", P("missing.csv")], EXIT_IO)
+    case("build: output is a directory", plain + ["-q", "-o", P("adir")], EXIT_IO)
+    check(os.path.isdir(P("adir")), "build: the directory in the way is still a directory")
+    case("build: output folder missing", plain + ["-q", "-o", P("nope/x.copse")], EXIT_IO)
+    case("build: output in /proc", plain + ["-q", "-o", "/proc/copse-x.copse"], EXIT_IO)
+    case("build: on-disk, output is a directory", plain + ["-q", "--on-disk", "-o", P("adir")],
+         EXIT_IO)
+    case("build: unknown metric", ["build", "-i", good_csv, "-m", "cosinus", "-o", T], EXIT_USAGE)
+    case("build: 0 trees", plain + ["-t", "0", "-o", T], EXIT_USAGE)
+    case("build: -5 trees", plain + ["-t", "-5", "-o", T], EXIT_USAGE)
+    case("build: leaf size 1", plain + ["--leaf-size", "1", "-o", T], EXIT_USAGE)
+    case("build: trees not a number", plain + ["-t", "many", "-o", T], EXIT_USAGE)
+    case("build: standard input without a format", build + ["-i", "-"], EXIT_USAGE,
+         stdin=b"1,2\n")
+
+    # Queries on the good index.
+    q = lambda *a: ["query", G] + list(a)
+    case("query: vector with NaN", q("--vector", "1,nan,3"), EXIT_DATA)
+    case("query: vector with inf", q("--vector", "1,inf,3"), EXIT_DATA)
+    case("query: vector with 2 components for dimension 3", q("--vector", "1,2"), EXIT_DATA)
+    case("query: vector with 4 components", q("--vector", "1,2,3,4"), EXIT_DATA)
+    case("query: vector not numbers", q("--vector", "a,b,c"), EXIT_USAGE)
+    case("query: unknown item", q("--item", "999"), EXIT_DATA)
+    case("query: item beyond int64", q("--item", "9223372036854775808"), EXIT_USAGE)
+    case("query: k -1", q("--item", "3", "-k", "-1"), EXIT_USAGE)
+    case("query: search_k -2", q("--item", "3", "--search-k", "-2"), EXIT_USAGE)
+    case("query: k larger than the index", q("--item", "3", "-k", "1000000"), EXIT_OK)
+    case("query: k 0", q("--item", "3", "-k", "0"), EXIT_USAGE)  # -k is 1..1000000
+    case("query: search_k 0", q("--item", "3", "--search-k", "0"), EXIT_OK)
+    case("query: search_k INT64_MAX", q("--item", "3", "--search-k", "9223372036854775807"),
+         EXIT_OK)
+    # The same on a forest without a graph (this hung until 24edbc8).
+    F = P("forest.copse")
+    attempt("build a forest without a graph",
+            lambda: c.run(["build", "-i", good_csv, "-m", "euclidean", "-t", "3", "-q",
+                           "--graph", "0", "-o", F]))
+    case("query: search_k INT64_MAX, no graph",
+         ["query", F, "--item", "3", "--search-k", "9223372036854775807"], EXIT_OK)
+    case("query: search_k 2^62, no graph",
+         ["query", F, "--item", "3", "--search-k", "4611686018427387904"], EXIT_OK)
+    case("query: query file with the wrong dimension",
+         q("-q", write("q2.csv", "1,2\n3,4\n"), "--no-header"), EXIT_DATA)
+    case("query: query file with NaN", q("-q", write("qn.csv", "1,2,3\nnan,1,1\n"), "--no-header"),
+         EXIT_DATA)
+    case("query: query file is a directory", q("-q", P("adir"), "-f", "csv"), EXIT_IO)
+    case("query: query file empty", q("-q", write("qe.csv", ""), "-f", "csv"), EXIT_DATA)
+    case("query: unknown label (index without labels)", q("--label", "river"), EXIT_DATA)
+    case("query: --tags without any:/all:", q("--item", "3", "--tags", "3,5"), EXIT_USAGE)
+    case("query: --tags tag 64", q("--item", "3", "--tags", "any:64"), EXIT_USAGE)
+    case("query: --tags tag beyond int64", q("--item", "3", "--tags", "all:99999999999999999999"),
+         EXIT_USAGE)
+    case("query: --tags no tags", q("--item", "3", "--tags", "all:"), EXIT_USAGE)
+    case("query: --allow missing", q("--item", "3", "--allow", P("missing.txt")), EXIT_IO)
+    case("query: --allow is a directory", q("--item", "3", "--allow", P("adir")), EXIT_IO)
+    case("query: --allow not an id", q("--item", "3", "--allow", write("al.txt", "1\n2x\n")),
+         EXIT_DATA)
+    case("query: --allow id beyond int64", q("--item", "3", "--allow", "-"), EXIT_DATA,
+         stdin=b"9223372036854775808\n")
+    case("query: --allow binary junk", q("--item", "3", "--allow", "-"), EXIT_DATA,
+         stdin=b"\xff\0\x01\n")
+    case("query: --allow empty: no results", q("--item", "3", "--allow", "-"), EXIT_OK, stdin=b"")
+    case("build: --tags file missing", build + ["-i", good_csv, "--tags", P("missing.txt")],
+         EXIT_IO)
+    case("build: --tags unknown id", build + ["-i", good_csv, "--tags", write("t1.txt", "99999 1\n")],
+         EXIT_DATA)
+    case("build: --tags tag 64", build + ["-i", good_csv, "--tags", write("t2.txt", "1 64\n")],
+         EXIT_DATA)
+    case("build: --tags negative id", build + ["-i", good_csv, "--tags", write("t3.txt", "-1 2\n")],
+         EXIT_DATA)
+    case("build: CSV tags column, bad tag", build + ["-i", write("tg.csv", "a,b,tags\n1,2,x\n")],
+         EXIT_DATA)
+    case("query: index missing", ["query", P("missing.copse"), "--item", "1"], EXIT_IO)
+    case("query: index is a directory", ["query", P("adir"), "--item", "1"], EXIT_IO)
+    case("query: index is a CSV file", ["query", good_csv, "--item", "1"], EXIT_IO)
+    case("info: index is a directory", ["info", P("adir")], EXIT_IO)
+    case("verify: index missing", ["verify", P("missing.copse")], EXIT_IO)
+    case("verify: the good index", ["verify", G], EXIT_OK)
+
+    # A full disk: a 256 kB tmpfs in a private mount namespace (root only; said when skipped).
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0:
+        d = P("mnt")
+        os.mkdir(d)
+        write("big.csv", "".join("%d,%d,%d\n" % (i, i * 7 % 101, i * 13 % 97) for i in range(30000)))
+        script = ("mount -t tmpfs -o size=256k tmpfs '%s' && cp '%s' '%s/x.copse' && "
+                  "'%s' build -i '%s/big.csv' -f csv --no-header -m euclidean -q -o '%s/x.copse'; rc=$?; "
+                  "cmp -s '%s' '%s/x.copse' && ! ls '%s' | grep -q tmp- && echo intact; exit $rc") % (
+            d, G, d, c.copse, c.tmp, d, G, d, d)
+        p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, timeout=120)
+        out = p.stdout.decode()
+        check(p.returncode == EXIT_IO and "intact" in out,
+              "build: full disk (256 kB tmpfs) exits 4, the index there stays whole",
+              "exit %d, %s %s" % (p.returncode, out, p.stderr.decode()[-300:]))
+    else:
+        print("     skipped build on a full disk: cannot mount a tmpfs here (needs root)")
+    c.expect(not failures, "%d cases failed:\n  %s" % (len(failures), "\n  ".join(failures)))
+
+
 GROUPS = {
     "usage": group_usage,
     "changes": group_changes,
@@ -1131,6 +1315,7 @@ GROUPS = {
     "filter": group_filter,
     "info": group_info,
     "verify": group_verify,
+    "bad-input": group_bad_input,
     "bench": group_bench,
     "demo": group_demo,
     "words": group_words,

@@ -5,8 +5,8 @@
  * target: copse_verify on every image that loads, and when verify accepts an image, queries on
  * it must succeed (a verified index is never "corrupt" at query time).
  *
- * Each input runs twice: as given, and "resealed" (every checksum recomputed, tests/hardening/
- * fmt.h), because random mutations almost never keep a CRC32C right and would otherwise stop
+ * Each input runs twice: as given, and "resealed" (every checksum recomputed, tests/fmt.h),
+ * because random mutations almost never keep a CRC32C right and would otherwise stop
  * at the checksum checks. The handle takes the dimension and metric the header claims (when
  * they are plausible), so loads get past the dimension/metric comparison.
  *

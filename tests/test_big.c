@@ -1,41 +1,19 @@
 /*
- * big.c: `make test-big`. An index past the 32-bit limits: more than 2^31 vector components
- * (so every element offset, and byte offsets past 4 GiB, need 64-bit arithmetic) in a file
- * over 4 GiB. Built in memory, saved, freed, loaded (mapped), verified and queried; items
+ * test_big.c: `make test-big` (big/, run only when named: `copse_tests big/`). An index
+ * past the 32-bit limits: more than 2^31 vector components (so every element offset, and
+ * byte offsets past 4 GiB, need 64-bit arithmetic) in a file over 4 GiB. Built in memory, saved, freed, loaded (mapped), verified and queried; items
  * whose rows lie past 2^31 components are read back bit for bit and must find themselves.
  *
- *   big [DIR]        (default $TMPDIR or /tmp); BIG_N and BIG_DIM override the size,
- *                    BIG_TREES the tree count (default 2). Needs about 2.2x the vectors' size
- *                    in RAM + page cache and once that on disk; the file is removed at the end.
- * Prints each step's time and "N passed, N failed".
+ * BIG_DIR names the folder (default $TMPDIR or /tmp); BIG_N and BIG_DIM override the size,
+ * BIG_TREES the tree count (default 2). Needs about 2.2x the vectors' size in RAM + page
+ * cache and once that on disk; the file is removed at the end. Prints each step and its time.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "copse.h"
-
-static int passed, failed;
-static void check(int ok, const char *what)
-{
-    printf("%s %s\n", ok ? "ok  " : "FAIL", what);
-    fflush(stdout);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "tests.h"
 
 static long max_rss_mb(void)
 {
@@ -59,21 +37,21 @@ static void row(int64_t i, int dim, float *out)
     }
 }
 
-int main(int argc, char **argv)
+static void test_big_index(t_ctx *t)
 {
-    const char *dir = argc > 1 ? argv[1] : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *dir = getenv("BIG_DIR") ? getenv("BIG_DIR") : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     int dim = getenv("BIG_DIM") ? atoi(getenv("BIG_DIM")) : 512;
     int64_t n = getenv("BIG_N") ? atoll(getenv("BIG_N")) : ((1ll << 31) / dim) * 101 / 100 + 1;
     int trees = getenv("BIG_TREES") ? atoi(getenv("BIG_TREES")) : 2;
     char path[1024];
     snprintf(path, sizeof path, "%s/copse-big-%d.copse", dir, (int)getpid());
-    printf("big: %lld items x %d dims = %lld components (2^31 = %lld), %d trees, file %s\n",
+    printf("  %lld items x %d dims = %lld components (2^31 = %lld), %d trees, file %s\n",
            (long long)n, dim, (long long)n * dim, 1ll << 31, trees, path);
     fflush(stdout);
 
     copse_index *ix;
-    double t0 = now();
-    check(copse_new(dim, COPSE_EUCLIDEAN, &ix) == COPSE_OK, "new");
+    double t0 = t_now();
+    t_step(t, copse_new(dim, COPSE_EUCLIDEAN, &ix) == COPSE_OK, "new");
     enum { CHUNK = 8192 };
     float *buf = malloc(sizeof(float) * (size_t)CHUNK * (size_t)dim);
     int rc = COPSE_OK;
@@ -83,56 +61,56 @@ int main(int argc, char **argv)
             row(at + i, dim, buf + i * dim);
         rc = copse_add_items(ix, m, NULL, at, buf);
     }
-    check(rc == COPSE_OK && copse_n_items(ix) == n, "add every item");
+    t_step(t, rc == COPSE_OK && copse_n_items(ix) == n, "add every item");
     if (rc != COPSE_OK)
         printf("  %s\n", copse_errmsg(ix));
-    printf("  add: %.1f s\n", now() - t0);
-    t0 = now();
+    printf("  add: %.1f s\n", t_now() - t0);
+    t0 = t_now();
     rc = copse_build(ix, trees, 0);
-    check(rc == COPSE_OK, "build");
+    t_step(t, rc == COPSE_OK, "build");
     if (rc != COPSE_OK)
         printf("  %s\n", copse_errmsg(ix));
     int64_t ns, nl;
     copse_n_nodes(ix, &ns, &nl);
-    printf("  build: %.1f s (%lld split nodes, %lld leaves)\n", now() - t0, (long long)ns,
+    printf("  build: %.1f s (%lld split nodes, %lld leaves)\n", t_now() - t0, (long long)ns,
            (long long)nl);
-    t0 = now();
+    t0 = t_now();
     rc = copse_save(ix, path);
-    check(rc == COPSE_OK, "save");
+    t_step(t, rc == COPSE_OK, "save");
     if (rc != COPSE_OK)
         printf("  %s\n", copse_errmsg(ix));
     uint64_t expect_size = copse_file_size(ix);
-    printf("  save: %.1f s, peak RSS %ld MB\n", now() - t0, max_rss_mb());
+    printf("  save: %.1f s, peak RSS %ld MB\n", t_now() - t0, max_rss_mb());
     copse_free(ix);
 
     struct stat st;
-    check(stat(path, &st) == 0 && (uint64_t)st.st_size == expect_size, "file size as announced");
-    check((uint64_t)st.st_size > (4ull << 30), "file over 4 GiB");
+    t_step(t, stat(path, &st) == 0 && (uint64_t)st.st_size == expect_size, "file size as announced");
+    t_step(t, (uint64_t)st.st_size > (4ull << 30), "file over 4 GiB");
     printf("  file: %llu bytes (%.2f GiB)\n", (unsigned long long)st.st_size,
            (double)st.st_size / (1 << 30));
 
-    t0 = now();
+    t0 = t_now();
     rc = copse_open(path, 0, &ix);
-    check(rc == COPSE_OK, "load (map)");
-    printf("  load: %.3f s\n", now() - t0);
+    t_step(t, rc == COPSE_OK, "load (map)");
+    printf("  load: %.3f s\n", t_now() - t0);
     if (rc != COPSE_OK) {
         printf("  %s\n", copse_errmsg(ix));
         goto out;
     }
-    check(copse_n_items(ix) == n && copse_dim(ix) == dim && copse_n_trees(ix) == trees,
+    t_step(t, copse_n_items(ix) == n && copse_dim(ix) == dim && copse_n_trees(ix) == trees,
           "loaded facts");
     int last = copse_n_sections(ix) - 1;
     uint64_t off, len;
     const char *name;
     copse_section_info(ix, last, &name, &off, &len, NULL);
     printf("  last section %s at %llu\n", name, (unsigned long long)off);
-    check(off > (4ull << 30), "sections past 4 GiB");
-    t0 = now();
+    t_step(t, off > (4ull << 30), "sections past 4 GiB");
+    t0 = t_now();
     rc = copse_verify(ix);
-    check(rc == COPSE_OK, "verify");
+    t_step(t, rc == COPSE_OK, "verify");
     if (rc != COPSE_OK)
         printf("  %s\n", copse_errmsg(ix));
-    printf("  verify: %.1f s\n", now() - t0);
+    printf("  verify: %.1f s\n", t_now() - t0);
 
     /* Items on both sides of 2^31 components and 4 GiB of vectors, and the last. */
     int64_t probes[] = {0, 1, (1ll << 30) / dim, (1ll << 30) / dim + 1, (1ll << 31) / dim - 1,
@@ -149,9 +127,9 @@ int main(int argc, char **argv)
                       memcmp(want, got, sizeof(float) * (size_t)dim) == 0;
         int64_t ids[10], k;
         float d[10];
-        t0 = now();
+        t0 = t_now();
         rc = copse_search_vector(ix, NULL, want, 10, 20000, ids, d, &k);
-        tq += now() - t0;
+        tq += t_now() - t0;
         int hit = 0;
         for (int64_t j = 0; rc == COPSE_OK && j < k; j++)
             hit |= ids[j] == id && d[j] == 0.0f;
@@ -161,9 +139,9 @@ int main(int argc, char **argv)
         rc = copse_search_item(ix, NULL, id, 10, 20000, ids, d, &k);
         self_found &= rc == COPSE_OK && k == 10;
         if (p % 3 == 0) {
-            t0 = now();
+            t0 = t_now();
             rc = copse_exact_vector(ix, NULL, want, 5, ids, d, &k);
-            te += now() - t0;
+            te += t_now() - t0;
             self_exact &= rc == COPSE_OK && k == 5 && d[0] == 0.0f;
             int found = 0;
             for (int64_t j = 0; j < k; j++)
@@ -171,9 +149,9 @@ int main(int argc, char **argv)
             self_exact &= found;
         }
     }
-    check(exact_rows, "rows past 2^31 components read back bit for bit");
-    check(self_found, "approximate queries find each probe item");
-    check(self_exact, "exact queries find each probe item at distance 0");
+    t_step(t, exact_rows, "rows past 2^31 components read back bit for bit");
+    t_step(t, self_found, "approximate queries find each probe item");
+    t_step(t, self_exact, "exact queries find each probe item at distance 0");
     printf("  queries: %.3f s for %zu approximate (search_k 20000), %.1f s for 4 exact\n", tq,
            sizeof probes / sizeof *probes, te);
     free(want);
@@ -183,6 +161,9 @@ out:
     free(buf);
     unlink(path);
     printf("  peak RSS %ld MB\n", max_rss_mb());
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
 }
+
+const t_case big_cases[] = {
+    {"big/index", test_big_index},
+    {NULL, NULL},
+};

@@ -11,6 +11,8 @@
  * filters used with the wrong index, and a filtered batch on two threads (a threads/ case,
  * so the TSan layer runs it).
  */
+#include <pthread.h>
+
 #include "tests.h"
 
 enum { N = 20000, NQ = 40, K = 10 };
@@ -1005,6 +1007,93 @@ static void f_threads(t_ctx *t)
     copse_free(ix);
 }
 
+/* One writer changing tags (of base items, of items it adds, through a compaction) while
+ * readers query with tag filters, one made before the changes and fresh ones: tag 0 only ever
+ * goes to even ids, and the first TW_ANCHORS even ids always keep it, so every answer must be
+ * k even ids, sorted, none twice. Under TSan this shows the changes race with no query. */
+enum { TW_DIM = 8, TW_BASE = 3000, TW_ADDS = 600, TW_ANCHORS = 40, TW_READERS = 3 };
+
+typedef struct tw_shared {
+    copse_index *ix;
+    const copse_filter *before;
+    const float *qs;
+    _Atomic int done;
+    _Atomic long bad, queries;
+} tw_shared;
+
+static void *tw_reader(void *arg)
+{
+    tw_shared *sh = arg;
+    copse_scratch *s;
+    if (copse_scratch_new(&s) != COPSE_OK)
+        return NULL;
+    for (long round = 0; !sh->done; round++) {
+        copse_filter *fresh = NULL;
+        const copse_filter *f = sh->before;
+        if (round % 4 == 1 && copse_filter_new_tags(sh->ix, 1, 0, &fresh) == COPSE_OK)
+            f = fresh;
+        int64_t ids[K], n = 0;
+        float d[K];
+        const float *q = sh->qs + (round % 50) * TW_DIM;
+        int rc = round % 3 == 2 ? copse_exact_vector_filtered(sh->ix, s, q, K, f, ids, d, &n)
+                                : copse_search_vector_filtered(sh->ix, s, q, K, 40, f, ids, d, &n);
+        int ok = rc == COPSE_OK && n == K;
+        for (int64_t j = 0; ok && j < n; j++)
+            ok = ids[j] % 2 == 0 && (j == 0 || (d[j - 1] <= d[j] && ids[j - 1] != ids[j]));
+        if (!ok)
+            sh->bad++;
+        sh->queries++;
+        copse_filter_free(fresh);
+    }
+    copse_scratch_free(s);
+    return NULL;
+}
+
+static void f_tags_writer(t_ctx *t)
+{
+    float *x = t_clustered(t, TW_BASE + TW_ADDS + 50, TW_DIM, 10, 0.3);
+    copse_index *ix = t_index(t, TW_DIM, COPSE_EUCLIDEAN, x, TW_BASE, 4, 1);
+    REQUIRE(t, ix);
+    for (int64_t id = 0; id < 2 * TW_ANCHORS; id += 2)
+        CHECK_OK(t, set_mask(ix, id, 1));
+    copse_filter *before = NULL;
+    CHECK_OK(t, copse_filter_new_tags(ix, 1, 0, &before));
+    tw_shared sh = {ix, before, x + (size_t)(TW_BASE + TW_ADDS) * TW_DIM, 0, 0, 0};
+    pthread_t tid[TW_READERS];
+    for (int i = 0; i < TW_READERS; i++)
+        pthread_create(&tid[i], NULL, tw_reader, &sh);
+    long changes = 0;
+    for (int step = 0; step < TW_ADDS; step++) {
+        /* Retag a few base items: tag 0 on and off for even ids past the anchors, others
+         * for odd ids; add an item (tagged like the base), delete one now and then. */
+        for (int j = 0; j < 4; j++) {
+            int64_t id = (int64_t)(t_next(t) % TW_BASE);
+            if (id < 2 * TW_ANCHORS || !copse_has_item(ix, id))
+                continue;
+            uint64_t mask = (t_next(t) & 6) | (id % 2 == 0 ? t_next(t) & 1 : 0);
+            CHECK_OK(t, set_mask(ix, id, mask));
+            changes++;
+        }
+        int64_t id = TW_BASE + step;
+        CHECK_OK(t, copse_add_item(ix, id, x + (size_t)id * TW_DIM));
+        CHECK_OK(t, set_mask(ix, id, id % 2 == 0 ? 1 | 4 : 2));
+        changes++;
+        if (step % 7 == 3)
+            CHECK_OK(t, copse_delete_item(ix, TW_BASE + step - 3));
+        if (step == TW_ADDS / 2)
+            CHECK_OK(t, copse_compact(ix, 1)); /* `before` must keep working past it */
+    }
+    sh.done = 1;
+    for (int i = 0; i < TW_READERS; i++)
+        pthread_join(tid[i], NULL);
+    printf("  %ld tag-filtered queries beside %ld tag changes, %d adds and a compaction: %ld "
+           "wrong\n", (long)sh.queries, changes, TW_ADDS, (long)sh.bad);
+    CHECK(t, sh.queries > 0 && sh.bad == 0);
+    copse_filter_free(before);
+    copse_free(ix);
+    free(x);
+}
+
 const t_case filter_cases[] = {
     {"filter/recall/angular", f_angular},
     {"filter/recall/euclidean", f_euclidean},
@@ -1019,5 +1108,6 @@ const t_case filter_cases[] = {
     {"filter/tags_changed", f_tags_changed},
     {"filter/ids_compacted", f_ids_compacted},
     {"threads/filter_batch", f_threads},
+    {"threads/tags_writer", f_tags_writer},
     {NULL, NULL},
 };

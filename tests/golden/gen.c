@@ -679,6 +679,75 @@ static void changes(void)
     free(img);
 }
 
+/* Tags changed after build (format 2): base items' in TAGS, added items' in DELTA_TAGS. A
+ * valid file, DELTA_TAGS of the wrong length behind valid checksums, a flipped byte in it
+ * (only verify's checksum sees it), and a change kind in a 1.x file. */
+static void changed_tags(void)
+{
+    enum { N = 40, D = 4 };
+    copse_index *ix;
+    float v[D];
+    uint32_t tag[2] = {5, 63};
+    int rc = copse_new(D, COPSE_EUCLIDEAN, &ix);
+    rc = rc ? rc : copse_set_seed(ix, 11);
+    for (int i = 0; i < N && rc == COPSE_OK; i++) {
+        for (int j = 0; j < D; j++)
+            v[j] = (float)unif();
+        rc = copse_add_item(ix, i, v);
+        if (rc == COPSE_OK && i % 3 == 0)
+            rc = copse_set_tags(ix, i, tag, 1);
+    }
+    rc = rc ? rc : copse_build(ix, 2, 1);
+    for (int i = 0; i < 10 && rc == COPSE_OK; i++) {
+        for (int j = 0; j < D; j++)
+            v[j] = (float)unif();
+        rc = copse_add_item(ix, 100 + i, v);
+        if (rc == COPSE_OK && i % 2 == 0)
+            rc = copse_set_tags(ix, 100 + i, tag, 2); /* added items' tags */
+    }
+    for (int i = 1; i < N && rc == COPSE_OK; i += 4)
+        rc = copse_set_tags(ix, i, tag + 1, 1); /* base items retagged after build */
+    rc = rc ? rc : copse_delete_item(ix, 102);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/valid-changed-tags.copse", outdir);
+    rc = rc ? rc : copse_save(ix, path);
+    copse_free(ix);
+    size_t len = 0;
+    unsigned char *img = rc == COPSE_OK ? slurp(path, &len) : NULL;
+    uint64_t at = 0, tl = 0;
+    if (!img || !fmt_find(img, len, SEC_DELTA_TAGS, &at, &tl)) {
+        fprintf(stderr, "golden_gen: valid-changed-tags: %s\n", copse_strerror(rc));
+        failures++;
+        free(img);
+        return;
+    }
+    fprintf(manifest, "valid-changed-tags OK OK\n");
+    unsigned char *c = malloc(len);
+    uint32_t entry = 0;
+    while (fmt_rd32(img + FMT_TABLE + FMT_ENTRY * entry) != SEC_DELTA_TAGS)
+        entry++;
+    const struct { const char *name; uint64_t length; } lengths[] = {
+        {"changes-tags-length-minus-8", tl - 8}, {"changes-tags-length-plus-8", tl + 8},
+        {"changes-tags-length-half", tl / 2}};
+    for (size_t i = 0; i < sizeof lengths / sizeof *lengths; i++) {
+        memcpy(c, img, len);
+        fmt_wr64(c + FMT_TABLE + FMT_ENTRY * entry + 16, lengths[i].length);
+        fmt_reseal(c, len);
+        put_file(lengths[i].name, c, len, COPSE_ERR_CORRUPT, -1);
+    }
+    memcpy(c, img, len);
+    c[at + 8 * 4 + 7] ^= 0x01; /* an added item's tag 56: loads, verify sees the checksum */
+    put_file("changes-tags-flipped", c, len, COPSE_OK, COPSE_ERR_CORRUPT);
+    free(c);
+    free(img);
+    /* A 1.2 file whose tag section claims the added items' kind, which format 1 lacks. */
+    c = edit();
+    fmt_wr32(c + FMT_TABLE + FMT_ENTRY * entry_of(SEC_TAGS), SEC_DELTA_TAGS);
+    fmt_reseal(c, base_len);
+    put_file("tags-kind-24-in-format-1", c, base_len, COPSE_ERR_CORRUPT, -1);
+    free(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -714,6 +783,7 @@ int main(int argc, char **argv)
     future_minor();
     reserved_zeros();
     changes();
+    changed_tags();
     free(base);
     fclose(manifest);
     return failures ? 1 : 0;

@@ -11,8 +11,8 @@
  * matched by id per item) and after it. Each pair is timed in alternation on the same
  * queries; recall@10 is against the exact filtered answer.
  *
- *   bash bench/filtered/retag.sh    (builds this against the Release library, runs it under
- *                                    the bench lock)
+ *   bash bench/filtered/run.sh --retag    (builds this against the Release library, runs it
+ *                                          under the bench lock)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +68,19 @@ static double unit(uint64_t z)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+/* Whether item i carries tag t (on sels[t] of the items). */
+static int tagged(int64_t i, int t) { return unit((uint64_t)i * N_SEL + (uint64_t)t) < sels[t]; }
+
+/* The ids of the items carrying tag t, but item 0 (retagged below), into list. */
+static int64_t tag_ids(int64_t n, int t, int64_t *list)
+{
+    int64_t m = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (tagged(i, t))
+            list[m++] = i;
+    return m;
 }
 
 typedef struct run {
@@ -148,7 +161,7 @@ int main(int argc, char **argv)
         uint32_t tags[N_SEL];
         int m = 0;
         for (int t = 0; t < N_SEL; t++)
-            if (unit((uint64_t)i * N_SEL + (uint64_t)t) < sels[t])
+            if (tagged(i, t))
                 tags[m++] = (uint32_t)t;
         if (m && copse_set_tags(ix, i, tags, m) != COPSE_OK)
             die(copse_errmsg(ix));
@@ -171,26 +184,16 @@ int main(int argc, char **argv)
     /* Ids: the items of each tag as an id list, made before a compaction and after it. */
     copse_filter *ids_before[N_SEL], *ids_after[N_SEL];
     int64_t *list = malloc(sizeof *list * (size_t)n);
-    for (int t = 0; t < N_SEL; t++) {
-        int64_t m = 0;
-        for (int64_t i = 1; i < n; i++)
-            if (unit((uint64_t)i * N_SEL + (uint64_t)t) < sels[t])
-                list[m++] = i;
-        if (copse_filter_new_ids(ix, list, m, &ids_before[t]))
+    for (int t = 0; t < N_SEL; t++)
+        if (copse_filter_new_ids(ix, list, tag_ids(n, t, list), &ids_before[t]))
             die("filter_new_ids");
-    }
     double t0 = now();
     if (copse_compact(ix, 2) != COPSE_OK)
         die(copse_errmsg(ix));
     fprintf(stderr, "compacted in %.1f s\n", now() - t0);
-    for (int t = 0; t < N_SEL; t++) {
-        int64_t m = 0;
-        for (int64_t i = 1; i < n; i++)
-            if (unit((uint64_t)i * N_SEL + (uint64_t)t) < sels[t])
-                list[m++] = i;
-        if (copse_filter_new_ids(ix, list, m, &ids_after[t]))
+    for (int t = 0; t < N_SEL; t++)
+        if (copse_filter_new_ids(ix, list, tag_ids(n, t, list), &ids_after[t]))
             die("filter_new_ids");
-    }
     printf("# ids: a filter made after a compaction (its slot set) against one made before it "
            "(ids matched per item)\n");
     for (int t = 0; t < N_SEL; t++)

@@ -465,10 +465,12 @@ COPSE_API int copse_search_batch(const copse_index *ix, copse_scratch *scratch, 
  * changes: items added after build are matched by id or by their tags, a tag filter sees
  * tags changed after it was made at once, and a compaction breaks no filter. Where the set
  * made no longer describes the index (items added after build; after a tag change, for tag
- * filters; after a compaction), queries test the condition per item instead, as fast for
- * tags (one 8-byte read per item) but with no exact count (it is estimated from 256 sampled
- * items, as a callback's), and for ids at the cost of a binary search among them per item:
- * a new filter made after a compaction is the fast one again. Using a filter with another
+ * filters; after a compaction), queries test the condition per item instead: for tags as
+ * fast in the graph walk (one 8-byte read per item), but with no list of the allowed items,
+ * so their count is estimated from 256 sampled items (as a callback's) and a query that ranks
+ * the few allowed items finds them with a pass over every item's tags (0.08 of a new
+ * filter's speed at 0.1% of Fashion-MNIST, bench/FILTERED.md); for ids at the cost of a
+ * binary search among them per item the walk reaches. A new filter is the fast one again. Using a filter with another
  * index, or with the same index after it was unbuilt, rebuilt, unloaded or loaded again,
  * fails with COPSE_ERR_ARG; make a new filter then. The filter does not refer to the index's
  * memory: it may be freed before or after the index.

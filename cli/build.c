@@ -212,36 +212,6 @@ static int add_all(copse_index *ix, cli_reader *r, const build_opts *o, cli_err 
     return 0;
 }
 
-typedef struct tags_ctx {
-    copse_index *ix;
-    const build_opts *o;
-} tags_ctx;
-
-/* One line of a --tags file: "ID TAG TAG ...". */
-static int apply_tags_line(void *ctx, char *text, const char *name, int64_t n, cli_err *err)
-{
-    const tags_ctx *c = ctx;
-    int64_t id;
-    char *rest;
-    if (cli_line_id(text, &id, &rest) != 0)
-        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.40s' is not an item id", name,
-                        (long long)n, text);
-    uint64_t mask = 0;
-    const char *bad = NULL;
-    if (cli_tag_mask(rest, &mask, &bad) != 0)
-        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.20s' is not a tag 0..%d", name,
-                        (long long)n, bad, COPSE_MAX_TAG);
-    uint32_t tags[COPSE_MAX_TAG + 1];
-    int st = copse_set_tags(c->ix, id, tags, cli_tag_list(mask, tags));
-    if (st == COPSE_ERR_NOTFOUND)
-        return cli_fail(err, EXIT_DATA, "%s:%lld: no item %lld in %s", name, (long long)n,
-                        (long long)id, c->o->input);
-    if (st != COPSE_OK)
-        return cli_fail(err, cli_exit_code(st), "%s:%lld: %s", name, (long long)n,
-                        copse_errmsg(c->ix));
-    return 0;
-}
-
 /* Tells a terminal user what the silent build phase is doing. */
 static void announce(const build_opts *o, const char *what)
 {
@@ -302,10 +272,8 @@ static int run_build(const build_opts *o, cli_err *err)
     if (rc == 0)
         rc = add_all(ix, r, o, err);
     reader_close(r);
-    if (rc == 0 && o->tags != NULL) {
-        tags_ctx tc = {ix, o};
-        rc = cli_each_line(o->tags, apply_tags_line, &tc, err); /* replaces the input's tags */
-    }
+    if (rc == 0 && o->tags != NULL) /* replaces the input's tags */
+        rc = cli_apply_tags_file(ix, o->tags, o->input, NULL, err);
     double t1 = cli_now();
     if (rc == 0)
         rc = build_and_save(ix, o, err);

@@ -1,8 +1,9 @@
 /*
- * change.c: `copse add`, `copse delete` and `copse compact`: changes to an index file.
+ * change.c: `copse add`, `copse delete`, `copse tag` and `copse compact`: changes to an index
+ * file.
  *
  * Each opens INDEX, makes its change through the library (copse_add_items, copse_delete_items,
- * copse_compact) and writes INDEX again with copse_save, which renames a complete temporary
+ * copse_set_tags, copse_compact) and writes INDEX again with copse_save, which renames a complete temporary
  * file over it: a failure at any point leaves INDEX as it was, and processes that have it
  * mapped keep reading the old file.
  */
@@ -18,16 +19,18 @@ typedef struct change_opts {
     const char *index;
     const char *input;
     const char *ids;
+    const char *tags;
     reader_options in;
     int n_threads;
     int quiet;
 } change_opts;
 
-enum { OPT_INPUT = 1, OPT_IDS, OPT_THREADS, OPT_QUIET };
+enum { OPT_INPUT = 1, OPT_IDS, OPT_TAGS, OPT_THREADS, OPT_QUIET };
 
 static const cli_opt change_options[] = {
     {"input", 'i', 1, OPT_INPUT},
     {"ids", 0, 1, OPT_IDS},
+    {"tags", 0, 1, OPT_TAGS},
     {"threads", 'j', 1, OPT_THREADS},
     {"quiet", 'q', 0, OPT_QUIET},
     {NULL, 0, 0, 0},
@@ -56,6 +59,19 @@ static const char delete_help[] =
     "      --ids FILE     the ids to delete\n"
     "  -q, --quiet        no summary\n";
 
+static const char tag_help[] =
+    "usage: copse tag INDEX --tags FILE [options]\n"
+    "\n"
+    "Gives items of INDEX new tags (0..63, for query --tags) and writes INDEX again\n"
+    "(atomically). FILE (\"-\" for standard input) is as for copse build --tags: one item a\n"
+    "line, its id then its tags (\"17 3 5\"); an id alone clears the item's tags; lines\n"
+    "starting with '#' are skipped. Each listed item's tags are replaced, other items keep\n"
+    "theirs. Every id must be in the index: if one is not (or a tag is out of range), INDEX\n"
+    "is left as it was.\n"
+    "\n"
+    "      --tags FILE    the items and their tags\n"
+    "  -q, --quiet        no summary\n";
+
 static const char compact_help[] =
     "usage: copse compact INDEX [options]\n"
     "\n"
@@ -75,6 +91,9 @@ static int apply_option(void *ctx, int key, const char *v, cli_err *err)
         return 0;
     case OPT_IDS:
         o->ids = v;
+        return 0;
+    case OPT_TAGS:
+        o->tags = v;
         return 0;
     case OPT_THREADS:
         return cli_parse_int(v, 0, 4096, "--threads", &o->n_threads, err);
@@ -214,18 +233,24 @@ static int change(const change_opts *o, cli_err *err)
         if ((rc = read_ids(o->ids, &ids, &n, err)) == 0 &&
             (st = copse_delete_items(ix, n, ids)) != COPSE_OK)
             rc = cli_fail_status(err, st, ix, o->ids);
-    } else if (rc == 0 && (st = copse_compact(ix, o->n_threads)) != COPSE_OK) {
+    } else if (rc == 0 && !strcmp(o->cmd, "tag")) {
+        rc = cli_apply_tags_file(ix, o->tags, o->index, &n, err);
+    } else if (rc == 0 && !strcmp(o->cmd, "compact") &&
+               (st = copse_compact(ix, o->n_threads)) != COPSE_OK) {
         rc = cli_fail_status(err, st, ix, o->index);
     }
     double t1 = cli_now();
     if (rc == 0 && (st = copse_save(ix, o->index)) != COPSE_OK)
         rc = cli_fail_status(err, st, ix, o->index);
     if (rc == 0 && !o->quiet) {
-        char size[32];
+        char size[32], what[48];
+        if (!strcmp(o->cmd, "tag"))
+            snprintf(what, sizeof what, "%lld item%s retagged", (long long)n, n == 1 ? "" : "s");
+        else
+            snprintf(what, sizeof what, "%s", !strcmp(o->cmd, "compact") ? "rebuilt" :
+                     n == 1 ? "1 item" : "items");
         fprintf(stderr, "copse %s: %s in %.2f s; %s now holds %lld items (%lld added, %lld "
-                "deleted since build), %s\n", o->cmd,
-                !strcmp(o->cmd, "compact") ? "rebuilt" : n == 1 ? "1 item" : "items",
-                t1 - t0, o->index, (long long)copse_n_items(ix), (long long)copse_n_added(ix),
+                "deleted since build), %s\n", o->cmd, what, t1 - t0, o->index, (long long)copse_n_items(ix), (long long)copse_n_added(ix),
                 (long long)copse_n_deleted(ix), cli_human_bytes(copse_file_size(ix), size, sizeof size));
     }
     free(rows);
@@ -256,6 +281,12 @@ static int run(const char *name, const char *help, int argc, char **argv)
         rc = cli_fail(&err, EXIT_USAGE, "-i: copse %s reads no vectors", name);
     if (rc == 0 && !strcmp(name, "compact") && o.ids)
         rc = cli_fail(&err, EXIT_USAGE, "--ids: copse compact takes no ids");
+    if (rc == 0 && !strcmp(name, "tag") && o.ids)
+        rc = cli_fail(&err, EXIT_USAGE, "--ids: copse tag reads ids and tags from --tags FILE");
+    if (rc == 0 && !strcmp(name, "tag") && !o.tags)
+        rc = cli_fail(&err, EXIT_USAGE, "--tags FILE is required (see copse tag --help)");
+    if (rc == 0 && strcmp(name, "tag") && o.tags)
+        rc = cli_fail(&err, EXIT_USAGE, "--tags: copse %s takes no tags (see copse tag)", name);
     if (rc == 0)
         rc = change(&o, &err);
     return rc ? cli_report(name, &err) : EXIT_OK;
@@ -264,3 +295,4 @@ static int run(const char *name, const char *help, int argc, char **argv)
 int cmd_add(int argc, char **argv) { return run("add", add_help, argc, argv); }
 int cmd_delete(int argc, char **argv) { return run("delete", delete_help, argc, argv); }
 int cmd_compact(int argc, char **argv) { return run("compact", compact_help, argc, argv); }
+int cmd_tag(int argc, char **argv) { return run("tag", tag_help, argc, argv); }

@@ -111,6 +111,12 @@ typedef int (*cli_line_fn)(void *ctx, char *text, const char *name, int64_t numb
 int cli_each_line(const char *path, cli_line_fn line, void *ctx, cli_err *err);
 /* The non-negative id that starts text: 0 with *id and *rest (what follows it), or -1. */
 int cli_line_id(char *text, int64_t *id, char **rest);
+/* Gives items the tags a tags file lists (build --tags, tag --tags): one item a line, its id
+ * then its tags ("17 3 5"; an id alone clears them); items names where the ids come from in
+ * messages. *lines (may be NULL) gets the lines applied. Stops at the first bad line:
+ * EXIT_DATA for a malformed line, a tag beyond COPSE_MAX_TAG or an id not in the index. */
+int cli_apply_tags_file(copse_index *ix, const char *path, const char *items, int64_t *lines,
+                        cli_err *err);
 
 /* ---- misc ------------------------------------------------------------------------------- */
 
@@ -142,5 +148,6 @@ int cmd_demo_words(int argc, char **argv);
 int cmd_add(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
 
 #endif /* COPSE_CLI_H */

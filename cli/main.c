@@ -21,6 +21,7 @@ static const char main_help[] =
     "  bench    recall@k and queries per second for a list of search_k values\n"
     "  add      add or replace items in an index file, without a rebuild\n"
     "  delete   delete items from an index file\n"
+    "  tag      change the tags of items in an index file\n"
     "  compact  rebuild an index file from its live items\n"
     "  demo     index Fashion-MNIST images, compare with exhaustive search, draw a PNG\n"
     "  demo-words\n"
@@ -54,7 +55,7 @@ static const command commands[] = {
     {"build", cmd_build}, {"query", cmd_query}, {"info", cmd_info},
     {"verify", cmd_verify}, {"bench", cmd_bench}, {"demo", cmd_demo},
     {"demo-words", cmd_demo_words}, {"add", cmd_add}, {"delete", cmd_delete},
-    {"compact", cmd_compact},
+    {"compact", cmd_compact}, {"tag", cmd_tag},
 };
 
 static void print_help(void)

@@ -220,3 +220,45 @@ int cli_tag_list(uint64_t mask, uint32_t *list)
             list[n++] = t;
     return n;
 }
+
+typedef struct tags_ctx {
+    copse_index *ix;
+    const char *items;
+    int64_t lines;
+} tags_ctx;
+
+/* One line of a --tags file: "ID TAG TAG ...". */
+static int apply_tags_line(void *ctx, char *text, const char *name, int64_t n, cli_err *err)
+{
+    tags_ctx *c = ctx;
+    int64_t id;
+    char *rest;
+    if (cli_line_id(text, &id, &rest) != 0)
+        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.40s' is not an item id", name,
+                        (long long)n, text);
+    uint64_t mask = 0;
+    const char *bad = NULL;
+    if (cli_tag_mask(rest, &mask, &bad) != 0)
+        return cli_fail(err, EXIT_DATA, "%s:%lld: '%.20s' is not a tag 0..%d", name,
+                        (long long)n, bad, COPSE_MAX_TAG);
+    uint32_t tags[COPSE_MAX_TAG + 1];
+    int st = copse_set_tags(c->ix, id, tags, cli_tag_list(mask, tags));
+    if (st == COPSE_ERR_NOTFOUND)
+        return cli_fail(err, EXIT_DATA, "%s:%lld: no item %lld in %s", name, (long long)n,
+                        (long long)id, c->items);
+    if (st != COPSE_OK)
+        return cli_fail(err, cli_exit_code(st), "%s:%lld: %s", name, (long long)n,
+                        copse_errmsg(c->ix));
+    c->lines++;
+    return 0;
+}
+
+int cli_apply_tags_file(copse_index *ix, const char *path, const char *items, int64_t *lines,
+                        cli_err *err)
+{
+    tags_ctx c = {ix, items, 0};
+    int rc = cli_each_line(path, apply_tags_line, &c, err);
+    if (lines)
+        *lines = c.lines;
+    return rc;
+}

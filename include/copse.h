@@ -28,8 +28,8 @@
  * Threads
  *   Any number of threads may query a BUILT or LOADED index at once, each with its own
  *   copse_scratch (or NULL, which allocates a temporary one per call), while one other thread
- *   changes it: copse_add_item(s), copse_delete_item(s), copse_compact() and copse_save() may
- *   run beside queries; a query sees each change entirely or not at all, and waits at most for
+ *   changes it: copse_add_item(s), copse_delete_item(s), copse_set_tags(), copse_compact() and
+ *   copse_save() may run beside queries; a query sees each change entirely or not at all, and waits at most for
  *   one small step of a change (a delete, or 64 inserted items). Every other call that changes
  *   an index (build, load, unload, unbuild, setters) needs exclusive access, and so do two
  *   changing calls at once.
@@ -70,10 +70,10 @@ extern "C" {
 #define COPSE_VERSION_NUMBER \
     (COPSE_VERSION_MAJOR * 10000 + COPSE_VERSION_MINOR * 100 + COPSE_VERSION_PATCH)
 /* The newest file format this library reads and writes. An index with changes after build
- * (added or deleted items) is saved as 2.0, which 1.x readers refuse; any other is saved as
- * 1.2 (1.1: the neighbour graph section; 1.2: item tags), which 1.x readers read. Quantized
- * vectors (copse_set_storage) make either one minor later, 1.3 or 2.1, which older readers
- * refuse. */
+ * (added or deleted items) is saved as 2.0, which 1.x readers refuse; any other (tags changed
+ * after build included) is saved as 1.2 (1.1: the neighbour graph section; 1.2: item tags),
+ * which 1.x readers read. Quantized vectors (copse_set_storage) make either one minor later,
+ * 1.3 or 2.1, which older readers refuse. */
 #define COPSE_FORMAT_MAJOR 2
 #define COPSE_FORMAT_MINOR 1
 
@@ -265,16 +265,22 @@ COPSE_API int copse_add_items(copse_index *ix, int64_t n, const int64_t *ids, in
  * Errors: COPSE_ERR_STATE, COPSE_ERR_NOTFOUND (id not added), COPSE_ERR_ARG (too long). */
 COPSE_API int copse_set_label(copse_index *ix, int64_t id, const char *label);
 
-/* Gives an added item the set of n tags (each 0..COPSE_MAX_TAG; repeats are harmless),
- * replacing any it had; n = 0 clears them. Tags are saved in the index (a section written
- * only when some item has one: 8 bytes per item) and queries can be restricted to items
- * carrying any or all of a set of tags (copse_filter_new_tags). Re-adding an item keeps its
- * tags. ADDING only.
- * Errors: COPSE_ERR_STATE, COPSE_ERR_NOTFOUND (id not added), COPSE_ERR_ARG (a tag out of
- * range, n < 0, or tags NULL with n > 0). */
+/* Gives an item the set of n tags (each 0..COPSE_MAX_TAG; repeats are harmless), replacing
+ * any it had; n = 0 clears them. Tags are saved in the index (a section written only when
+ * some item has one: 8 bytes per item) and queries can be restricted to items carrying any
+ * or all of a set of tags (copse_filter_new_tags). Re-adding an item (before or after build)
+ * replaces its vector and keeps its tags; an item deleted and added again starts with none.
+ * Every state. On a BUILT or LOADED index this is a change like an add or a delete (see
+ * "Threads"): queries running beside it see the item's old tags or its new ones, and every
+ * query started after it returns sees the new ones, also through tag filters made before
+ * it. The first change to an item of the base copies the base's tags into memory (8 bytes
+ * per item; a loaded file is never written) and saving writes them; changing only tags of
+ * the base keeps the file at format 1.2.
+ * Errors: COPSE_ERR_NOTFOUND (no such item: never added, or deleted), COPSE_ERR_ARG (a tag
+ * out of range, n < 0, or tags NULL with n > 0), COPSE_ERR_NOMEM. */
 COPSE_API int copse_set_tags(copse_index *ix, int64_t id, const uint32_t *tags, int n);
-/* Item id's tags as a mask: bit t set for tag t (0 when it has none). Every state.
- * Errors: COPSE_ERR_NOTFOUND, COPSE_ERR_ARG (NULL). */
+/* Item id's tags as they are now, as a mask: bit t set for tag t (0 when it has none).
+ * Every state. Errors: COPSE_ERR_NOTFOUND (never added, or deleted), COPSE_ERR_ARG (NULL). */
 COPSE_API int copse_get_tags(const copse_index *ix, int64_t id, uint64_t *mask);
 
 /* ---- building ---------------------------------------------------------------------------- */
@@ -305,7 +311,7 @@ COPSE_API int copse_unbuild(copse_index *ix);
  * than scan them; deleted items never appear in any result (by vector, by item, exact, batch),
  * and queries still return k results whenever k live items exist. copse_n_items() counts the
  * live items; copse_get_item() of a deleted id is COPSE_ERR_NOTFOUND. Items added after build
- * carry no label. copse_save() writes the base and its changes as one file (format 2.0, which
+ * carry no label; their tags are set with copse_set_tags, as every item's. copse_save() writes the base and its changes as one file (format 2.0, which
  * 1.x readers refuse rather than return deleted items); loading it brings the changes back.
  * A loaded file is never written: changes live in memory until saved.
  *
@@ -495,10 +501,19 @@ COPSE_API int copse_search_batch(const copse_index *ix, copse_scratch *scratch, 
  *
  * Filters by id and by tag are made for one BUILT or LOADED index and resolved then into that
  * index's items (a sorted array of 4 bytes per allowed item, or a bitmap of one bit per item
- * when that is smaller), so queries do no id lookups. Using one with another index, or with
- * the same index after it was unbuilt, rebuilt, unloaded or loaded again, fails with
- * COPSE_ERR_ARG; make a new filter then. The filter does not refer to the index's memory: it
- * may be freed before or after the index.
+ * when that is smaller), so queries do no id lookups. They keep working through the index's
+ * changes: items added after build are matched by id or by their tags, a tag filter sees
+ * tags changed after it was made at once, and a compaction breaks no filter. Where the set
+ * made no longer describes the index (items added after build; after a tag change, for tag
+ * filters; after a compaction), queries test the condition per item instead: for tags as
+ * fast in the graph walk (one 8-byte read per item), but with no list of the allowed items,
+ * so their count is estimated from 256 sampled items (as a callback's) and a query that ranks
+ * the few allowed items finds them with a pass over every item's tags (0.08 of a new
+ * filter's speed at 0.1% of Fashion-MNIST, bench/FILTERED.md); for ids at the cost of a
+ * binary search among them per item the walk reaches. A new filter is the fast one again. Using a filter with another
+ * index, or with the same index after it was unbuilt, rebuilt, unloaded or loaded again,
+ * fails with COPSE_ERR_ARG; make a new filter then. The filter does not refer to the index's
+ * memory: it may be freed before or after the index.
  *
  * Errors of the makers: COPSE_ERR_ARG (a NULL argument, n < 0), COPSE_ERR_STATE (the index is
  * ADDING), COPSE_ERR_NOMEM. *out is NULL on failure; there is no detail message (the index is
@@ -522,8 +537,8 @@ COPSE_API int copse_filter_new_tags(const copse_index *ix, uint64_t any_mask, ui
 COPSE_API int copse_filter_new_callback(int (*allow)(void *ctx, int64_t id), void *ctx,
                                         copse_filter **out);
 COPSE_API void copse_filter_free(copse_filter *filter);
-/* Items an id or tag filter allows (ids not in the index are not counted); -1 for a callback
- * filter or NULL. */
+/* Items an id or tag filter allowed when it was made (ids not in the index are not counted);
+ * -1 for a callback filter or NULL. */
 COPSE_API int64_t copse_filter_count(const copse_filter *filter);
 
 /* The queries above, returning only items the filter allows (filter NULL: every item, exactly
@@ -538,7 +553,7 @@ COPSE_API int64_t copse_filter_count(const copse_filter *filter);
  *     every allowed item, or finds fewer than k, the allowed items are ranked instead.
  * A callback filter's count is estimated per query from 256 sampled items.
  * Errors: as the unfiltered calls, and COPSE_ERR_ARG for a filter made for another index or
- * an earlier state of this one (the detail is in the scratch). */
+ * for this one before it was rebuilt or reloaded (the detail is in the scratch). */
 COPSE_API int copse_search_vector_filtered(const copse_index *ix, copse_scratch *scratch,
                                            const float *q, int64_t k, int64_t search_k,
                                            const copse_filter *filter, int64_t *ids,

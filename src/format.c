@@ -59,7 +59,7 @@ static const char *const section_names[CP_SEC_KIND_MAX + 1] = {
     NULL, "vectors", "norms", "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots",
     "label_offsets", "label_data", "label_order", "graph", "quant", NULL, NULL, "tags",
     "tombstones", "delta_meta", "delta_vectors", "delta_ids", "delta_norms", "delta_graph",
-    "delta_dead"};
+    "delta_dead", "delta_tags"};
 
 /* A file with changes after build is format 2: a 1024-byte header with room for more
  * sections, and a major version 1.x readers refuse (they would return deleted items). */
@@ -446,6 +446,8 @@ static int check_changes(cp_meta *m, const cp_geom *g, const cp_section *sec, cp
     want[CP_SEC_DELTA_NORMS] = cp_metric_has_norms(g->metric) ? n * 4 : 0;
     want[CP_SEC_DELTA_GRAPH] = n * (uint64_t)m->delta_degree * 4;
     want[CP_SEC_DELTA_DEAD] = n ? bitmap_bytes(n) : 0;
+    /* Optional: written when some added item has a tag. */
+    want[CP_SEC_DELTA_TAGS] = sec[CP_SEC_DELTA_TAGS].length ? n * 8 : 0;
     for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
         if (sec[k].length != want[k])
             return cp_fail(err, COPSE_ERR_CORRUPT, "section %s has %llu bytes, expected %llu",

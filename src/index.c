@@ -274,16 +274,30 @@ void copse_n_nodes(const copse_index *ix, int64_t *n_split, int64_t *n_leaves)
         *n_leaves = ix ? (int64_t)ix->v.n_leaves : 0;
 }
 
+static int image_is_file(const copse_index *ix);
+
 void copse_file_version(const copse_index *ix, int *major, int *minor)
 {
-    int from_file = ix && ix->state != COPSE_STATE_ADDING && ix->v.image;
-    int changes = ix && ix->state != COPSE_STATE_ADDING && copse_n_deleted(ix) + copse_n_added(ix) > 0;
+    /* A loaded file's own version while save would write it as it is; else what save writes. */
+    int ma = 1, mi = CP_FORMAT1_MINOR;
+    if (ix && ix->state != COPSE_STATE_ADDING) {
+        read_begin(ix);
+        int quant = ix->v.quant.storage != COPSE_STORAGE_F32;
+        if (image_is_file(ix)) {
+            ma = ix->v.file_major;
+            mi = ix->v.file_minor;
+        } else if (cp_live_changed(ix->live)) {
+            ma = 2;
+            mi = CP_FORMAT2_MINOR + quant;
+        } else {
+            mi = CP_FORMAT1_MINOR + quant;
+        }
+        read_end(ix);
+    }
     if (major)
-        *major = from_file && !changes ? ix->v.file_major : changes ? 2 : 1;
-    int quant = ix && ix->state != COPSE_STATE_ADDING && ix->v.quant.storage != COPSE_STORAGE_F32;
+        *major = ma;
     if (minor)
-        *minor = from_file && !changes ? ix->v.file_minor
-                                       : (changes ? CP_FORMAT2_MINOR : CP_FORMAT1_MINOR) + quant;
+        *minor = mi;
 }
 
 /* ---- ids ---- */
@@ -531,9 +545,6 @@ int copse_set_tags(copse_index *ix, int64_t id, const uint32_t *tags, int n)
 {
     if (!ix)
         return COPSE_ERR_ARG;
-    int rc = check_adding(ix, "set_tags");
-    if (rc != COPSE_OK)
-        return rc;
     if (n < 0 || (n > 0 && !tags))
         return cp_fail(&ix->err, COPSE_ERR_ARG, "set_tags: %d tags at %p", n, (const void *)tags);
     uint64_t mask = 0;
@@ -543,7 +554,9 @@ int copse_set_tags(copse_index *ix, int64_t id, const uint32_t *tags, int n)
                            COPSE_MAX_TAG);
         mask |= 1ull << tags[i];
     }
-    return cp_builder_set_tags(&ix->b, id, mask, &ix->err);
+    if (ix->state == COPSE_STATE_ADDING)
+        return cp_builder_set_tags(&ix->b, id, mask, &ix->err);
+    return cp_live_set_tags(ix->live, &ix->v, id, mask, &ix->err);
 }
 
 int copse_get_tags(const copse_index *ix, int64_t id, uint64_t *mask)
@@ -553,9 +566,12 @@ int copse_get_tags(const copse_index *ix, int64_t id, uint64_t *mask)
     cp_place at;
     read_begin(ix);
     int found = find_place(ix, id, &at);
-    /* Items added after build carry no tags. */
-    const uint64_t *tags = ix->state == COPSE_STATE_ADDING ? ix->b.tags : at.delta ? NULL : ix->v.tags;
-    *mask = found && tags ? tags[at.slot] : 0;
+    if (!found)
+        *mask = 0;
+    else if (ix->state == COPSE_STATE_ADDING)
+        *mask = ix->b.tags ? ix->b.tags[at.slot] : 0;
+    else
+        *mask = cp_live_tags(ix->live, &ix->v, at);
     read_end(ix);
     return found ? COPSE_OK : COPSE_ERR_NOTFOUND;
 }
@@ -704,11 +720,14 @@ static int gather_live(copse_index *ix, cp_builder *b)
     }
     const unsigned char *rows = sec[CP_SEC_DELTA_VECTORS].data;
     const int64_t *ids = sec[CP_SEC_DELTA_IDS].data;
+    const uint64_t *tags = sec[CP_SEC_DELTA_TAGS].data;
     for (uint64_t s = 0; rc == COPSE_OK && s < m.n_delta; s++) {
         if (ddead && ((ddead[s >> 6] >> (s & 63)) & 1))
             continue;
         cp_decode(&ix->g, rows + s * ix->g.row_bytes, x);
         rc = cp_builder_add(b, &ix->g, ids[s], x, &ix->err);
+        if (rc == COPSE_OK && tags && tags[s])
+            rc = cp_builder_set_tags(b, ids[s], tags[s], &ix->err);
     }
     cp_free(x);
     return rc;
@@ -740,6 +759,7 @@ static int compact(copse_index *ix, int n_threads)
         return rc;
     }
     cp_view old = ix->v;
+    fresh.lineage = old.lineage; /* the same index: its filters keep working (filter.c) */
     cp_live_write_lock(ix->live);
     ix->v = fresh;
     base_changed(ix);
@@ -765,6 +785,8 @@ int copse_compact(copse_index *ix, int n_threads)
 static void file_sections(const copse_index *ix, cp_section *sec, cp_meta *m, unsigned char *meta)
 {
     memcpy(sec, ix->v.sec, (CP_SEC_KIND_MAX + 1) * sizeof *sec);
+    /* The base's tags as they are now (changed ones are in the living index's copy). */
+    sec[CP_SEC_TAGS] = (cp_section){ix->v.tags, ix->v.tags ? ix->v.n_items * 8 : 0};
     *m = ix->v.meta;
     for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
         sec[k] = (cp_section){NULL, 0};
@@ -775,7 +797,7 @@ static void file_sections(const copse_index *ix, cp_section *sec, cp_meta *m, un
 /* A loaded file's image is what save writes, unless the index has changed since. */
 static int image_is_file(const copse_index *ix)
 {
-    return ix->v.image && !cp_live_changed(ix->live);
+    return ix->v.image && !cp_live_changed(ix->live) && !cp_live_tags_changed(ix->live);
 }
 
 int copse_n_sections(const copse_index *ix)

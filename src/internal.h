@@ -79,7 +79,8 @@ enum cp_section_kind {
     CP_SEC_DELTA_NORMS = 21,   /* n_delta floats, as NORMS (angular, dot) */
     CP_SEC_DELTA_GRAPH = 22,   /* n_delta x delta degree uint32 */
     CP_SEC_DELTA_DEAD = 23,    /* bit per delta slot: deleted or replaced */
-    CP_SEC_KIND_MAX = 23
+    CP_SEC_DELTA_TAGS = 24,    /* n_delta uint64 tag masks (absent when no added item has one) */
+    CP_SEC_KIND_MAX = 24
 };
 #define CP_FIRST_CHANGE_KIND CP_SEC_TOMBSTONES
 #define CP_FORMAT1_MINOR 2 /* what a file without changes is written as: 1.2 */
@@ -178,16 +179,23 @@ typedef struct cp_view {
     const uint32_t *label_order;
     const uint32_t *graph;   /* NULL: no graph */
     uint32_t graph_degree;
-    const uint64_t *tags;    /* NULL: no item has a tag */
-    /* Unique to each binding, process-wide, so a filter made for one binding of one index is
-     * refused by any other (another index, or this one rebuilt or reloaded). */
-    uint64_t generation;
+    /* The base items' tags as they are now: the TAGS section, or the living index's copy
+     * once one has changed (live.c swaps it in, and counts tags_changes, under the write
+     * lock). NULL: no item has a tag. */
+    const uint64_t *tags;
+    uint64_t tags_changes;
+    /* Unique to each binding, process-wide: a filter's set of slots describes this binding
+     * only. lineage is the generation of the build or load the binding descends from, kept
+     * by compaction, so a filter made for one index is refused by any other (another index,
+     * or this one rebuilt or reloaded) but keeps working after a compaction. */
+    uint64_t generation, lineage;
     uint32_t graph_entry;    /* a slot the walk also starts from; UINT32_MAX: none */
     /* A file's changes after build (format 2), bound but not read by queries: cp_live_open
      * takes them. */
     const uint64_t *tombstones, *delta_dead;
     const unsigned char *delta_vectors;
     const int64_t *delta_ids;
+    const uint64_t *delta_tags;
     /* Annoy files only (never saved): search_k counts repeated candidates, as Annoy does, and
      * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
     int count_repeats;
@@ -362,40 +370,67 @@ int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
 /* A filter made for an index (ids, tags) is a set of slots of one binding of its view: a
  * sorted array when small (4 bytes an item), else a bitmap (1 bit a slot), whichever is
  * smaller. A callback filter is a predicate on ids and fits any index. Filters are immutable
- * once made, so any number of queries on any threads may share one. */
-enum cp_filter_kind { CP_FILTER_SLOTS, CP_FILTER_BITMAP, CP_FILTER_CALLBACK, CP_FILTER_LIVE };
+ * once made, so any number of queries on any threads may share one.
+ * A query binds the caller's filter to the view it searches (cp_filter_bind): a set that no
+ * longer describes that view's slots (the view was compacted since, its tags changed, or it
+ * is the delta of added items) becomes, for that query, the same condition read per slot:
+ * IDS (the slot's id among the ids asked for) or TAGS (the slot's current tags). */
+enum cp_filter_kind {
+    CP_FILTER_SLOTS, CP_FILTER_BITMAP, CP_FILTER_CALLBACK, CP_FILTER_LIVE, CP_FILTER_IDS,
+    CP_FILTER_TAGS
+};
 struct copse_filter {
     enum cp_filter_kind kind;
-    uint64_t generation; /* SLOTS, BITMAP: the view binding (cp_view.generation) */
+    /* SLOTS, BITMAP: the view binding the set describes (cp_view.generation), and for a tag
+     * set the base's tags_changes then; lineage: the index it was made for (cp_view.lineage). */
+    uint64_t generation, tags_changes, lineage;
     uint64_t count;      /* SLOTS, BITMAP: the items allowed */
     const uint32_t *slots; /* SLOTS: count distinct slots, ascending */
     const uint64_t *bits;  /* BITMAP: bit s % 64 of word s / 64 for slot s */
     int (*allow)(void *ctx, int64_t id); /* CALLBACK */
     void *ctx;
-    /* Items added after build are matched by id: an id filter keeps the ids asked for
-     * (ascending, distinct), a tag filter its masks (added items carry no tags). */
+    /* The condition itself, for binding to another view: an id filter keeps the ids asked
+     * for (ascending, distinct), a tag filter its masks. */
     const int64_t *ids;
     uint64_t n_ids;
     int is_tags;
     uint64_t any_mask, all_mask;
-    /* LIVE: made for one query by live.c, never by a caller: the caller's filter (NULL: every
-     * item) over the slots dead does not mark; in_delta: the slots are the delta's, whose
-     * items are matched by id. */
+    /* LIVE: made for one query by live.c, never by a caller: the bound filter (NULL: every
+     * item) over the slots dead does not mark. */
     const copse_filter *inner;
     const uint64_t *dead;
-    int in_delta;
 };
 int cp_filter_new_ids(const cp_view *v, const int64_t *ids, int64_t n, copse_filter **out);
 int cp_filter_new_tags(const cp_view *v, uint64_t any_mask, uint64_t all_mask, copse_filter **out);
-/* Whether f allows the item with this id (for items added after build). */
-int cp_filter_allows_id(const copse_filter *f, int64_t id);
-/* COPSE_OK when f may be used with v, else COPSE_ERR_ARG with the reason in err. */
-int cp_filter_check(const copse_filter *f, const cp_view *v, cp_err *err, const char *what);
+/* The filter a query over v applies for f: f itself while it fits v, else room made into f's
+ * condition read per slot (see above). COPSE_ERR_ARG, with the reason in err, for a filter
+ * made for another index (or this one before a rebuild or reload). */
+int cp_filter_bind(const copse_filter *f, const cp_view *v, copse_filter *room,
+                   const copse_filter **out, cp_err *err, const char *what);
 /* The number of items f allows: exact for a set, estimated from a fixed sample of slots for a
- * callback. */
+ * callback or a condition read per slot. */
 uint64_t cp_filter_estimate(const copse_filter *f, const cp_view *v);
 /* Writes the allowed slots, ascending, to out (room for v->n_items) and returns their count. */
 uint64_t cp_filter_collect(const copse_filter *f, const cp_view *v, uint32_t *out);
+
+static inline int cp_tags_match(uint64_t tags, uint64_t any_mask, uint64_t all_mask)
+{
+    return (any_mask == 0 || (tags & any_mask) != 0) && (tags & all_mask) == all_mask;
+}
+
+/* Whether id is among f's ids (IDS: ascending, distinct). */
+static inline int cp_filter_has_id(const copse_filter *f, int64_t id)
+{
+    uint64_t lo = 0, hi = f->n_ids;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (f->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < f->n_ids && f->ids[lo] == id;
+}
 
 static inline int cp_filter_allows_slot(const copse_filter *f, const cp_view *v, uint32_t slot)
 {
@@ -415,6 +450,10 @@ static inline int cp_filter_allows_slot(const copse_filter *f, const cp_view *v,
     }
     case CP_FILTER_CALLBACK:
         return f->allow(f->ctx, cp_view_id(v, slot)) != 0;
+    case CP_FILTER_TAGS:
+        return cp_tags_match(v->tags ? v->tags[slot] : 0, f->any_mask, f->all_mask);
+    case CP_FILTER_IDS:
+        return cp_filter_has_id(f, cp_view_id(v, slot));
     case CP_FILTER_LIVE:
         break;
     }
@@ -427,10 +466,7 @@ static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint
         return cp_filter_allows_slot(f, v, slot);
     if (f->dead && ((f->dead[slot >> 6] >> (slot & 63)) & 1))
         return 0;
-    if (!f->inner)
-        return 1;
-    return f->in_delta ? cp_filter_allows_id(f->inner, cp_view_id(v, slot))
-                       : cp_filter_allows_slot(f->inner, v, slot);
+    return !f->inner || cp_filter_allows_slot(f->inner, v, slot);
 }
 
 /* ---- readers of the view: queries (search.c) and the full check (verify.c) ---- */
@@ -489,6 +525,13 @@ int64_t cp_live_id_at(const cp_live *l, const cp_view *base, uint64_t pos, int64
 int cp_live_add(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int64_t first_id,
                 const float *vs, int n_threads, cp_err *err);
 int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, cp_err *err);
+/* Gives the live item id the tag mask: in the delta's tags, or in the base's, which are first
+ * copied into memory; base->tags then points at that copy (and base->tags_changes counts). */
+int cp_live_set_tags(cp_live *l, cp_view *base, int64_t id, uint64_t mask, cp_err *err);
+/* The tags of the item at a place (0: none). */
+uint64_t cp_live_tags(const cp_live *l, const cp_view *base, cp_place at);
+/* Whether some base item's tags changed (base->tags is then the live copy). */
+int cp_live_tags_changed(const cp_live *l);
 /* A query by vector over the base past its tombstones and the delta, merged. */
 int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, const float *q,
                    int64_t k, int64_t search_k, int exact, const copse_filter *f, int64_t *ids,

@@ -10,6 +10,11 @@
  * graph list ever describes a vector it was not built for. Deleted items stay in the graphs
  * as waypoints (queries walk through them, never return them) until copse_compact rebuilds.
  *
+ * Tags change in place: a delta item's in the delta's own tag array, a base item's in a copy
+ * of the base's tags made at the first change (a mapped file is never written), which the
+ * base's view then points at, so a tag filter reads one array per part either way. Replacing
+ * an item keeps its tags, as re-adding one does before build.
+ *
  * A query searches the base past its tombstones and the delta past its own, each with its
  * share of the effort, and merges the two top-k lists; for a small delta an exact scan is both
  * exact and cheaper than a walk.
@@ -40,6 +45,7 @@ struct cp_live {
     void *lock;
     uint64_t n_base;
     uint64_t *dead;       /* base slots deleted or replaced: n_base bits; NULL until the first */
+    uint64_t *base_tags;  /* the base's tags once one has changed (n_base masks), else NULL */
     uint64_t n_dead;
     cp_builder delta;     /* rows, ids and the id -> newest slot map of the added items */
     float *norms;         /* per delta slot, as the NORMS section's (angular, dot) */
@@ -92,6 +98,7 @@ void cp_live_write_lock(cp_live *l) { cp_write_lock(l->lock); }
 void cp_live_write_unlock(cp_live *l) { cp_unlock(l->lock); }
 
 int cp_live_changed(const cp_live *l) { return l->n_dead > 0 || l->delta.n > 0; }
+int cp_live_tags_changed(const cp_live *l) { return l->base_tags != NULL; }
 uint64_t cp_live_count(const cp_live *l)
 {
     return l->n_base - l->n_dead + l->delta.n - l->n_delta_dead;
@@ -216,6 +223,14 @@ static int respread(cp_live *l, float radius, int n_threads, cp_err *err)
     return rc == COPSE_OK ? rc : cp_fail(err, rc, "add: no memory for the delta's graph");
 }
 
+/* Room for tags in the delta: its builder grows them with its rows from then on. */
+static int delta_tags_ready(cp_live *l)
+{
+    if (!l->delta.tags)
+        l->delta.tags = cp_calloc(l->delta.cap ? l->delta.cap : 1, sizeof *l->delta.tags);
+    return l->delta.tags != NULL;
+}
+
 /* One chunk of checked rows, under the write lock. */
 static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids,
                      int64_t first_id, const float *vs, int n_threads, cp_err *err)
@@ -234,10 +249,14 @@ static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *
         int64_t id = ids ? ids[i] : first_id + i;
         cp_place at;
         int had = cp_live_find(l, base, id, &at);
-        uint64_t old;
+        uint64_t old, tags = had ? cp_live_tags(l, base, at) : 0;
+        if (tags && !delta_tags_ready(l))
+            return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for tags");
         int rc = cp_builder_append(&l->delta, g, id, x, &old, err);
         if (rc != COPSE_OK)
             return rc;
+        if (tags)
+            l->delta.tags[l->delta.n - 1] = tags;
         if (had)
             retire(l, at);
         if (g->metric == COPSE_DOT) {
@@ -304,6 +323,44 @@ int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *id
     return COPSE_OK;
 }
 
+/* ---- tags ---- */
+
+uint64_t cp_live_tags(const cp_live *l, const cp_view *base, cp_place at)
+{
+    const uint64_t *tags = at.delta ? l->delta.tags : base->tags;
+    return tags ? tags[at.slot] : 0;
+}
+
+int cp_live_set_tags(cp_live *l, cp_view *base, int64_t id, uint64_t mask, cp_err *err)
+{
+    cp_place at;
+    if (!cp_live_find(l, base, id, &at))
+        return cp_fail(err, COPSE_ERR_NOTFOUND, "set_tags: item %lld is not in the index",
+                       (long long)id);
+    if (cp_live_tags(l, base, at) == mask)
+        return COPSE_OK; /* nothing changes: no copy of the base's tags for it */
+    uint64_t *copy = NULL;
+    if (!at.delta && !l->base_tags) {
+        /* Copied outside the lock: only this writer changes tags, readers only read them. */
+        if (!(copy = cp_calloc(l->n_base, sizeof *copy)))
+            return cp_fail(err, COPSE_ERR_NOMEM, "set_tags: no memory for the base's tags");
+        if (base->tags)
+            memcpy(copy, base->tags, l->n_base * sizeof *copy);
+    }
+    cp_write_lock(l->lock);
+    int ok = 1;
+    if (at.delta && (ok = delta_tags_ready(l)))
+        l->delta.tags[at.slot] = mask;
+    if (!at.delta) {
+        if (copy)
+            base->tags = l->base_tags = copy;
+        l->base_tags[at.slot] = mask;
+        base->tags_changes++; /* tag sets made before now no longer describe the base */
+    }
+    cp_unlock(l->lock);
+    return ok ? COPSE_OK : cp_fail(err, COPSE_ERR_NOMEM, "set_tags: no memory");
+}
+
 /* ---- queries ---- */
 
 typedef struct found {
@@ -330,6 +387,7 @@ static void delta_view(const cp_live *l, cp_view *v)
     v->quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL};
     v->norms = l->norms;
     v->slot_ids = l->delta.ids;
+    v->tags = l->delta.tags;
     if (l->degree && l->delta.n > LIVE_SCAN_BELOW) {
         v->graph = l->graph.adj;
         v->graph_degree = l->degree;
@@ -337,20 +395,17 @@ static void delta_view(const cp_live *l, cp_view *v)
     }
 }
 
-/* The filter a part of the query takes: the caller's (f, may be NULL) past the part's
- * tombstones. NULL when neither would refuse anything. */
+/* The filter a part of the query takes: the caller's, bound to the part's view (f, may be
+ * NULL), past the part's tombstones. NULL when neither would refuse anything. */
 static const copse_filter *part_filter(copse_filter *room, const copse_filter *f,
-                                       const uint64_t *dead, int in_delta)
+                                       const uint64_t *dead)
 {
-    if (!f && !dead)
-        return NULL;
-    if (!dead && !in_delta)
+    if (!dead)
         return f;
     memset(room, 0, sizeof *room);
     room->kind = CP_FILTER_LIVE;
     room->inner = f;
     room->dead = dead;
-    room->in_delta = in_delta;
     return room;
 }
 
@@ -375,10 +430,18 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
     int rc = rid && rdist ? COPSE_OK : cp_fail(cp_scratch_err(s), COPSE_ERR_NOMEM, "search: no memory");
     cp_view dv;
     delta_view(l, &dv);
+    dv.lineage = base->v->lineage; /* the caller's filter fits the delta as it fits the base */
     cp_reader rd = {base->g, base->k, &dv};
-    copse_filter room[2];
-    const copse_filter *pf[2] = {part_filter(&room[0], f, l->n_dead ? l->dead : NULL, 0),
-                                 part_filter(&room[1], f, l->n_delta_dead ? l->delta_dead : NULL, 1)};
+    copse_filter bound[2], room[2];
+    const copse_filter *pf[2] = {NULL, NULL};
+    const uint64_t *dead[2] = {l->n_dead ? l->dead : NULL, l->n_delta_dead ? l->delta_dead : NULL};
+    for (int part = 0; part < 2 && rc == COPSE_OK; part++) {
+        const copse_filter *inner = NULL;
+        if (f)
+            rc = cp_filter_bind(f, part ? &dv : base->v, &bound[part], &inner, cp_scratch_err(s),
+                                exact ? "exact" : "search");
+        pf[part] = part_filter(&room[part], inner, dead[part]);
+    }
     int64_t got[2] = {0, 0};
     /* Tombstones and filters are the filtered search's business (search.c): it walks through
      * refused items, and answers exactly when the walk cannot fill k. */
@@ -436,17 +499,20 @@ void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned ch
     sec[CP_SEC_DELTA_NORMS] = (cp_section){l->norms, cp_metric_has_norms(l->g->metric) ? n * 4 : 0};
     sec[CP_SEC_DELTA_GRAPH] = (cp_section){l->graph.adj, n * (uint64_t)m->delta_degree * 4};
     sec[CP_SEC_DELTA_DEAD] = (cp_section){l->delta_dead, n ? words_for(n) * 8 : 0};
+    sec[CP_SEC_DELTA_TAGS] = (cp_section){l->delta.tags, l->delta.tags ? n * 8 : 0};
 }
 
 void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
 {
     cp_free(l->dead);
+    cp_free(l->base_tags);
     cp_builder_free(&l->delta);
     cp_free(l->norms);
     cp_free(l->delta_dead);
     if (l->degree)
         cp_graph_free(&l->graph);
     l->dead = NULL;
+    l->base_tags = NULL;
     l->n_dead = 0;
     l->norms = NULL;
     l->norms_cap = 0;
@@ -513,8 +579,12 @@ int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err)
         rc = cp_builder_append(&l->delta, l->g, v->delta_ids[s], x, &old, err);
     }
     cp_free(x);
+    if (rc == COPSE_OK && v->delta_tags && !delta_tags_ready(l))
+        rc = cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the added items' tags");
     if (rc != COPSE_OK)
         return rc;
+    if (v->delta_tags)
+        memcpy(l->delta.tags, v->delta_tags, n * sizeof *l->delta.tags);
     /* Norms and the graph are computed again rather than trusted: the delta is small next to
      * the base, and this way a damaged file cannot steer a walk out of bounds. */
     if (!cp_metric_has_norms(l->g->metric))

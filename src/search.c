@@ -720,9 +720,10 @@ int cp_search(const cp_reader *rd, copse_scratch *scratch, const float *qv, int6
     *n_out = 0;
     const char *what = exact ? "exact" : "search";
     int rc = check_query(rd, s, k, search_k, ids, what);
-    query_args a = {rd, s, {NULL, 0, NULL, 0}, (uint64_t)k, 0, f};
+    query_args a = {rd, s, {NULL, 0, NULL, 0}, (uint64_t)k, 0, NULL};
+    copse_filter bound;
     if (rc == COPSE_OK && f)
-        rc = cp_filter_check(f, rd->v, &s->err, what);
+        rc = cp_filter_bind(f, rd->v, &bound, &a.f, &s->err, what);
     if (rc == COPSE_OK) {
         a.search_k = effective_search_k(rd->v, k, search_k);
         if (a.k > rd->v->n_items) /* no more results than items: bounds every buffer */
@@ -826,8 +827,6 @@ int cp_search_batch(const cp_reader *rd, cp_query_fn fn, const void *fn_ctx,
             return rc;
     }
     int nt = cp_thread_count(n_threads, (uint64_t)nq);
-    if (f && (rc = cp_filter_check(f, rd->v, &s->err, "search_batch")) != COPSE_OK)
-        return rc;
     batch b = {rd, fn, fn_ctx, qs, (uint64_t)k, search_k, exact, f, ids, dists, counts, NULL, NULL};
     b.fail = cp_mallocarray((size_t)nt, sizeof *b.fail);
     if (!b.fail || batch_workers(s, nt) != COPSE_OK)

@@ -110,10 +110,12 @@ static void bind(cp_view *v, const cp_meta *m, const cp_section *sec)
      * bound under the exclusive access its state changes need. */
     static _Atomic uint64_t generations;
     v->generation = atomic_fetch_add_explicit(&generations, 1, memory_order_relaxed) + 1;
+    v->lineage = v->generation; /* a compaction passes its old base's on (index.c) */
     v->tombstones = s[CP_SEC_TOMBSTONES].data;
     v->delta_dead = s[CP_SEC_DELTA_DEAD].data;
     v->delta_vectors = s[CP_SEC_DELTA_VECTORS].data;
     v->delta_ids = s[CP_SEC_DELTA_IDS].data;
+    v->delta_tags = s[CP_SEC_DELTA_TAGS].data;
 }
 
 void cp_view_adopt(cp_view *v, cp_sections *s)

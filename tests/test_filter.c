@@ -11,6 +11,8 @@
  * filters used with the wrong index, and a filtered batch on two threads (a threads/ case,
  * so the TSan layer runs it).
  */
+#include <pthread.h>
+
 #include "tests.h"
 
 enum { N = 20000, NQ = 40, K = 10 };
@@ -513,7 +515,9 @@ static void f_tags(t_ctx *t)
     check_tags(t, ix, NT);
     CHECK_OK(t, copse_build(ix, 4, 2));
     CHECK(t, has_tag_section(ix));
-    CHECK_RC(t, copse_set_tags(ix, id_of(0), bad, 1), COPSE_ERR_STATE);
+    /* After build the same checks (changes themselves: filter/tags_changed). */
+    CHECK_RC(t, copse_set_tags(ix, id_of(0), bad, 2), COPSE_ERR_ARG);
+    CHECK_RC(t, copse_set_tags(ix, 1, bad, 1), COPSE_ERR_NOTFOUND);
     check_tags(t, ix, NT);
     const char *path = t_path(t, "tags.copse");
     CHECK_OK(t, copse_save(ix, path));
@@ -608,6 +612,360 @@ static void f_tags_damaged(t_ctx *t)
     free(x);
 }
 
+/* ---- tags changed after build (a living index) ---- */
+
+/* The index as the test knows it: every id ever added, its vector, tags and whether live. */
+typedef struct tag_model {
+    int dim;
+    int64_t n, cap;
+    int64_t *ids;
+    float *x;
+    uint64_t *tags;
+    char *live;
+} tag_model;
+
+static int64_t tm_find(const tag_model *m, int64_t id)
+{
+    for (int64_t i = 0; i < m->n; i++)
+        if (m->ids[i] == id)
+            return i;
+    return -1;
+}
+
+/* Adds or replaces id's vector (a replaced item keeps its tags, as copse.h says). */
+static int64_t tm_put(tag_model *m, int64_t id, const float *v)
+{
+    int64_t i = tm_find(m, id);
+    if (i < 0) {
+        if (m->n == m->cap) {
+            m->cap = m->cap ? 2 * m->cap : 1024;
+            m->ids = realloc(m->ids, (size_t)m->cap * sizeof *m->ids);
+            m->x = realloc(m->x, (size_t)m->cap * (size_t)m->dim * sizeof *m->x);
+            m->tags = realloc(m->tags, (size_t)m->cap * sizeof *m->tags);
+            m->live = realloc(m->live, (size_t)m->cap);
+        }
+        i = m->n++;
+        m->ids[i] = id;
+        m->tags[i] = 0;
+    }
+    if (!m->live[i])
+        m->tags[i] = 0; /* a deleted id added again is a new item */
+    m->live[i] = 1;
+    memcpy(m->x + i * m->dim, v, (size_t)m->dim * sizeof *v);
+    return i;
+}
+
+/* Random tags of graded rarity: tag 0 on 0.2% of the items, 1 on 2%, 2 on 10%, 3, 4 and 5
+ * on half each, so the filters below allow 0.2% to 50%. */
+static uint64_t random_tags(t_ctx *t)
+{
+    static const double p[] = {0.002, 0.02, 0.1, 0.5, 0.5, 0.5};
+    uint64_t mask = 0;
+    for (int b = 0; b < 6; b++)
+        mask |= (uint64_t)(t_unif(t) < p[b]) << b;
+    return mask;
+}
+
+static int set_mask(copse_index *ix, int64_t id, uint64_t mask)
+{
+    uint32_t list[64];
+    int n = 0;
+    for (uint32_t b = 0; b < 64; b++)
+        if (mask >> b & 1)
+            list[n++] = b;
+    return copse_set_tags(ix, id, list, n);
+}
+
+static void tm_tag(t_ctx *t, copse_index *ix, tag_model *m, int64_t i, uint64_t mask)
+{
+    CHECK_OK(t, set_mask(ix, m->ids[i], mask));
+    m->tags[i] = mask;
+}
+
+enum { TC_FILTERS = 6, TC_NQ = 20 };
+static const uint64_t tc_masks[TC_FILTERS][2] = {
+    {1, 0}, {2, 0}, {4, 0}, {0, 8 | 16}, {1 | 2 | 4, 0}, {32, 0},
+};
+
+static void tc_make_filters(t_ctx *t, const copse_index *ix, copse_filter **f)
+{
+    for (int c = 0; c < TC_FILTERS; c++)
+        CHECK_OK(t, copse_filter_new_tags(ix, tc_masks[c][0], tc_masks[c][1], &f[c]));
+}
+
+static void tc_free_filters(copse_filter **f)
+{
+    for (int c = 0; c < TC_FILTERS; c++) {
+        copse_filter_free(f[c]);
+        f[c] = NULL;
+    }
+}
+
+/* Every live item's tags, and tag filters (made before the latest changes, and made now)
+ * against brute force over the live items that carry the tags: never a disallowed or dead
+ * id, min(k, allowed) results, the exact calls equal to brute force; returns the worst
+ * recall@10 of the approximate calls at search_k 40. */
+static double tc_check(t_ctx *t, copse_index *ix, const tag_model *m, copse_filter **old,
+                       const float *qs, const char *step)
+{
+    int64_t live = 0;
+    for (int64_t i = 0; i < m->n; i++) {
+        uint64_t mask = ~0ull;
+        if (!m->live[i]) {
+            CHECK_RC(t, copse_get_tags(ix, m->ids[i], &mask), COPSE_ERR_NOTFOUND);
+            continue;
+        }
+        live++;
+        CHECK_OK(t, copse_get_tags(ix, m->ids[i], &mask));
+        CHECK(t, mask == m->tags[i]);
+    }
+    CHECK(t, copse_n_items(ix) == live);
+    copse_filter *fresh[TC_FILTERS] = {NULL};
+    tc_make_filters(t, ix, fresh);
+    float *dist = malloc(sizeof *dist * (size_t)m->n);
+    double worst = 1;
+    int bad = 0;
+    for (int which = 0; which < 2; which++)
+        for (int c = 0; c < TC_FILTERS; c++) {
+            copse_filter *f = which ? fresh[c] : old[c];
+            if (!f)
+                continue;
+            int64_t allowed = 0;
+            for (int64_t i = 0; i < m->n; i++)
+                allowed += m->live[i] && match(m->tags[i], tc_masks[c][0], tc_masks[c][1]);
+            int64_t want = allowed < K ? allowed : K;
+            double hits = 0;
+            for (int q = 0; q < TC_NQ; q++) {
+                const float *qv = qs + q * m->dim;
+                float truth[K];
+                int64_t n_ok = 0;
+                for (int64_t i = 0; i < m->n; i++)
+                    if (m->live[i] && match(m->tags[i], tc_masks[c][0], tc_masks[c][1]))
+                        copse_distance(ix, qv, m->x + i * m->dim, &dist[n_ok++]);
+                qsort(dist, (size_t)n_ok, sizeof *dist, cmp_float);
+                memcpy(truth, dist, sizeof *truth * (size_t)want);
+                for (int exact = 0; exact < 2; exact++) {
+                    int64_t ids[K], n = -1;
+                    float d[K];
+                    int rc = exact ? copse_exact_vector_filtered(ix, NULL, qv, K, f, ids, d, &n)
+                                   : copse_search_vector_filtered(ix, NULL, qv, K, 40, f, ids, d, &n);
+                    CHECK_OK(t, rc);
+                    bad += n != want;
+                    for (int64_t j = 0; j < n; j++) {
+                        int64_t i = tm_find(m, ids[j]);
+                        bad += i < 0 || !m->live[i] ||
+                               !match(m->tags[i], tc_masks[c][0], tc_masks[c][1]);
+                        if (exact)
+                            bad += fabsf(d[j] - truth[j]) > 1e-4f * (1 + fabsf(truth[j]));
+                        else
+                            hits += want && d[j] <= truth[want - 1] * (1 + 1e-6f);
+                    }
+                }
+            }
+            double r = want ? hits / (double)(TC_NQ * want) : 1;
+            worst = r < worst ? r : worst;
+        }
+    if (bad)
+        fprintf(stderr, "  %s: %d wrong answers\n", step, bad);
+    CHECK(t, bad == 0);
+    tc_free_filters(fresh);
+    free(dist);
+    return worst;
+}
+
+/* Tags changed after build and on a loaded file, interleaved with adds, replacements,
+ * deletes, saves, loads and compactions; the filters of each step are the tag filters made
+ * before it (which must see the changes at once, and keep working after a compaction) and
+ * fresh ones. */
+static void f_tags_changed(t_ctx *t)
+{
+    enum { NB = 6000, NA = 1500, D = 12 };
+    float *x = t_clustered(t, NB + 2 * NA + TC_NQ, D, 30, 0.35);
+    const float *qs = x + (size_t)(NB + 2 * NA) * D;
+    tag_model m = {D, 0, 0, NULL, NULL, NULL, NULL};
+    copse_index *ix = NULL;
+    REQUIRE(t, copse_new(D, COPSE_EUCLIDEAN, &ix) == COPSE_OK);
+    CHECK_OK(t, copse_set_graph_degree(ix, 24));
+    for (int64_t i = 0; i < NB; i++) {
+        CHECK_OK(t, copse_add_item(ix, id_of(i), x + i * D));
+        tm_put(&m, id_of(i), x + i * D);
+        if (i % 2 == 0) /* half of the items tagged before build */
+            tm_tag(t, ix, &m, i, random_tags(t));
+    }
+    CHECK_OK(t, copse_build(ix, 8, 2));
+    copse_filter *old[TC_FILTERS] = {NULL};
+    tc_make_filters(t, ix, old);
+    double r[8];
+    r[0] = tc_check(t, ix, &m, old, qs, "built");
+    /* 1. Built: a fifth of the base retagged (the filters made before see it at once). */
+    for (int64_t i = 0; i < NB; i += 5)
+        tm_tag(t, ix, &m, i, random_tags(t));
+    CHECK(t, copse_n_added(ix) == 0 && copse_n_deleted(ix) == 0);
+    r[1] = tc_check(t, ix, &m, old, qs, "retagged");
+    /* Saved with only tag changes: a 1.2 file, which a 1.x reader reads. */
+    const char *path = t_path(t, "tags-changed.copse");
+    int major = 0, minor = 0;
+    copse_file_version(ix, &major, &minor);
+    CHECK(t, major == 1 && minor == 2);
+    CHECK_OK(t, copse_save(ix, path));
+    copse_free(ix);
+    tc_free_filters(old);
+    /* 2. Loaded (mapped read-only, never written): a filter of the old handle is refused,
+     * base items retagged from the mapped section. */
+    ix = NULL;
+    CHECK_OK(t, copse_open(path, 0, &ix));
+    size_t len0, len1;
+    unsigned char *before = t_read_file(path, &len0);
+    tc_make_filters(t, ix, old);
+    for (int64_t i = 1; i < NB; i += 7)
+        tm_tag(t, ix, &m, i, random_tags(t));
+    copse_file_version(ix, &major, &minor);
+    CHECK(t, major == 1 && minor == 2);
+    r[2] = tc_check(t, ix, &m, old, qs, "loaded, retagged");
+    /* 3. Adds with tags, replacements (tags kept), deletes of base and added items. */
+    int64_t ids[NA];
+    for (int64_t i = 0; i < NA; i++)
+        ids[i] = id_of(NB + i);
+    CHECK_OK(t, copse_add_items(ix, NA, ids, 0, x + (size_t)NB * D));
+    for (int64_t i = 0; i < NA; i++) {
+        int64_t at = tm_put(&m, ids[i], x + (size_t)(NB + i) * D);
+        if (i % 3 != 0)
+            tm_tag(t, ix, &m, at, random_tags(t));
+    }
+    for (int64_t i = 0; i < 600; i++) { /* replaced: base items and added ones, tagged or not */
+        int64_t at = (int64_t)(t_next(t) % (uint64_t)m.n);
+        if (!m.live[at])
+            continue;
+        const float *v = x + (size_t)(NB + NA + i) * D;
+        CHECK_OK(t, copse_add_item(ix, m.ids[at], v));
+        tm_put(&m, m.ids[at], v);
+    }
+    int64_t gone[400];
+    int n_gone = 0;
+    for (int64_t i = 0; i < 400; i++) {
+        int64_t at = (int64_t)(t_next(t) % (uint64_t)m.n);
+        if (!m.live[at])
+            continue;
+        CHECK_OK(t, copse_delete_item(ix, m.ids[at]));
+        m.live[at] = 0;
+        gone[n_gone++] = m.ids[at];
+    }
+    /* Bad input: a deleted id, an unknown one, a tag out of range. */
+    uint32_t one = 3, big = 64;
+    CHECK_RC(t, copse_set_tags(ix, gone[0], &one, 1), COPSE_ERR_NOTFOUND);
+    CHECK_RC(t, copse_set_tags(ix, 1, &one, 1), COPSE_ERR_NOTFOUND);
+    CHECK_RC(t, copse_set_tags(ix, id_of(1), &big, 1), COPSE_ERR_ARG);
+    CHECK_RC(t, copse_set_tags(ix, id_of(1), NULL, 2), COPSE_ERR_ARG);
+    r[3] = tc_check(t, ix, &m, old, qs, "adds, replacements, deletes");
+    /* The loaded file was never written. */
+    unsigned char *after = t_read_file(path, &len1);
+    CHECK(t, before && after && len0 == len1 && memcmp(before, after, len0) == 0);
+    free(before);
+    free(after);
+    /* 4. Saved (format 2.0, the added items' tags in their section) and loaded again. */
+    CHECK_OK(t, copse_save(ix, path));
+    copse_free(ix);
+    ix = NULL;
+    CHECK_OK(t, copse_open(path, 0, &ix));
+    CHECK_OK(t, copse_verify(ix));
+    copse_file_version(ix, &major, NULL);
+    CHECK(t, major == 2);
+    tc_free_filters(old);
+    tc_make_filters(t, ix, old);
+    r[4] = tc_check(t, ix, &m, old, qs, "saved with changes, loaded");
+    /* 5. Retagged again, added items among them. */
+    for (int64_t i = 0; i < m.n; i += 4)
+        if (m.live[i])
+            tm_tag(t, ix, &m, i, random_tags(t));
+    r[5] = tc_check(t, ix, &m, old, qs, "loaded, retagged with changes");
+    /* 6. Compacted: the tags come along, and the filters made before still work. */
+    CHECK_OK(t, copse_compact(ix, 2));
+    CHECK(t, copse_n_added(ix) == 0 && copse_n_deleted(ix) == 0);
+    r[6] = tc_check(t, ix, &m, old, qs, "compacted");
+    CHECK_OK(t, copse_save(ix, path));
+    copse_free(ix);
+    ix = NULL;
+    CHECK_OK(t, copse_open(path, 0, &ix));
+    copse_file_version(ix, &major, NULL);
+    CHECK(t, major == 1);
+    copse_filter *refused = old[0];
+    int64_t rid[K], rn;
+    float rd[K];
+    CHECK_RC(t, copse_search_vector_filtered(ix, NULL, qs, K, 40, refused, rid, rd, &rn), COPSE_ERR_ARG);
+    tc_free_filters(old);
+    tc_make_filters(t, ix, old);
+    r[7] = tc_check(t, ix, &m, old, qs, "compacted, saved, loaded");
+    printf("  worst recall@10 at search_k 40 over 6 tag filters (0.2%% to 50%%): built %.3f, "
+           "retagged %.3f, loaded+retagged %.3f, +adds/deletes %.3f, reloaded %.3f, retagged "
+           "%.3f, compacted %.3f, reloaded %.3f (min 0.90)\n",
+           r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+    for (int i = 0; i < 8; i++)
+        CHECK(t, r[i] >= 0.90);
+    tc_free_filters(old);
+    copse_free(ix);
+    free(m.ids);
+    free(m.x);
+    free(m.tags);
+    free(m.live);
+    free(x);
+}
+
+/* An id filter made before a compaction keeps naming the same items after it. */
+static void f_ids_compacted(t_ctx *t)
+{
+    enum { NB = 3000, D = 8 };
+    float *x = t_clustered(t, NB + 10, D, 10, 0.3);
+    copse_index *ix = t_index(t, D, COPSE_EUCLIDEAN, x, NB, 4, 1);
+    REQUIRE(t, ix);
+    int64_t allow[300];
+    for (int i = 0; i < 300; i++)
+        allow[i] = (int64_t)(hash_id(i) % NB);
+    copse_filter *f[2] = {NULL, NULL};
+    CHECK_OK(t, copse_filter_new_ids(ix, allow, 300, &f[0]));
+    CHECK_OK(t, copse_filter_new_ids(ix, allow, 5, &f[1]));
+    int64_t before[2][10 * K], after[2][10 * K], n;
+    float d[K];
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < 10; q++)
+            CHECK_OK(t, copse_exact_vector_filtered(ix, NULL, x + (NB + q) * D, K, f[i],
+                                                    before[i] + q * K, d, &n));
+    /* An item the filters do not allow goes, another comes: the allowed ones all move to new
+     * slots in the compacted base, but are the same items. */
+    int64_t out = -1;
+    for (int64_t c = 0; out < 0; c++) {
+        int in = 0;
+        for (int a = 0; a < 300; a++)
+            in |= allow[a] == c;
+        out = in ? -1 : c;
+    }
+    CHECK_OK(t, copse_delete_item(ix, out));
+    CHECK_OK(t, copse_add_item(ix, NB + 5, x + (NB + 9) * D));
+    CHECK_OK(t, copse_compact(ix, 1));
+    int same = 0;
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < 10; q++) {
+            int64_t got;
+            CHECK_OK(t, copse_exact_vector_filtered(ix, NULL, x + (NB + q) * D, K, f[i],
+                                                    after[i] + q * K, d, &got));
+            CHECK(t, got == (i ? 5 : K));
+            same += memcmp(before[i] + q * K, after[i] + q * K, sizeof(int64_t) * (size_t)got) == 0;
+            CHECK_OK(t, copse_search_vector_filtered(ix, NULL, x + (NB + q) * D, K, 40, f[i],
+                                                     after[i] + q * K, d, &got));
+            CHECK(t, got == (i ? 5 : K));
+            for (int64_t j = 0; j < got; j++) {
+                int ok = 0;
+                for (int a = 0; a < 300; a++)
+                    ok |= after[i][q * K + j] == allow[a];
+                CHECK(t, ok);
+            }
+        }
+    CHECK(t, same == 20);
+    copse_filter_free(f[0]);
+    copse_filter_free(f[1]);
+    copse_free(ix);
+    free(x);
+}
+
 /* ---- threads ---- */
 
 static int allow_third(void *ctx, int64_t id)
@@ -649,6 +1007,93 @@ static void f_threads(t_ctx *t)
     copse_free(ix);
 }
 
+/* One writer changing tags (of base items, of items it adds, through a compaction) while
+ * readers query with tag filters, one made before the changes and fresh ones: tag 0 only ever
+ * goes to even ids, and the first TW_ANCHORS even ids always keep it, so every answer must be
+ * k even ids, sorted, none twice. Under TSan this shows the changes race with no query. */
+enum { TW_DIM = 8, TW_BASE = 3000, TW_ADDS = 600, TW_ANCHORS = 40, TW_READERS = 3 };
+
+typedef struct tw_shared {
+    copse_index *ix;
+    const copse_filter *before;
+    const float *qs;
+    _Atomic int done;
+    _Atomic long bad, queries;
+} tw_shared;
+
+static void *tw_reader(void *arg)
+{
+    tw_shared *sh = arg;
+    copse_scratch *s;
+    if (copse_scratch_new(&s) != COPSE_OK)
+        return NULL;
+    for (long round = 0; !sh->done; round++) {
+        copse_filter *fresh = NULL;
+        const copse_filter *f = sh->before;
+        if (round % 4 == 1 && copse_filter_new_tags(sh->ix, 1, 0, &fresh) == COPSE_OK)
+            f = fresh;
+        int64_t ids[K], n = 0;
+        float d[K];
+        const float *q = sh->qs + (round % 50) * TW_DIM;
+        int rc = round % 3 == 2 ? copse_exact_vector_filtered(sh->ix, s, q, K, f, ids, d, &n)
+                                : copse_search_vector_filtered(sh->ix, s, q, K, 40, f, ids, d, &n);
+        int ok = rc == COPSE_OK && n == K;
+        for (int64_t j = 0; ok && j < n; j++)
+            ok = ids[j] % 2 == 0 && (j == 0 || (d[j - 1] <= d[j] && ids[j - 1] != ids[j]));
+        if (!ok)
+            sh->bad++;
+        sh->queries++;
+        copse_filter_free(fresh);
+    }
+    copse_scratch_free(s);
+    return NULL;
+}
+
+static void f_tags_writer(t_ctx *t)
+{
+    float *x = t_clustered(t, TW_BASE + TW_ADDS + 50, TW_DIM, 10, 0.3);
+    copse_index *ix = t_index(t, TW_DIM, COPSE_EUCLIDEAN, x, TW_BASE, 4, 1);
+    REQUIRE(t, ix);
+    for (int64_t id = 0; id < 2 * TW_ANCHORS; id += 2)
+        CHECK_OK(t, set_mask(ix, id, 1));
+    copse_filter *before = NULL;
+    CHECK_OK(t, copse_filter_new_tags(ix, 1, 0, &before));
+    tw_shared sh = {ix, before, x + (size_t)(TW_BASE + TW_ADDS) * TW_DIM, 0, 0, 0};
+    pthread_t tid[TW_READERS];
+    for (int i = 0; i < TW_READERS; i++)
+        pthread_create(&tid[i], NULL, tw_reader, &sh);
+    long changes = 0;
+    for (int step = 0; step < TW_ADDS; step++) {
+        /* Retag a few base items: tag 0 on and off for even ids past the anchors, others
+         * for odd ids; add an item (tagged like the base), delete one now and then. */
+        for (int j = 0; j < 4; j++) {
+            int64_t id = (int64_t)(t_next(t) % TW_BASE);
+            if (id < 2 * TW_ANCHORS || !copse_has_item(ix, id))
+                continue;
+            uint64_t mask = (t_next(t) & 6) | (id % 2 == 0 ? t_next(t) & 1 : 0);
+            CHECK_OK(t, set_mask(ix, id, mask));
+            changes++;
+        }
+        int64_t id = TW_BASE + step;
+        CHECK_OK(t, copse_add_item(ix, id, x + (size_t)id * TW_DIM));
+        CHECK_OK(t, set_mask(ix, id, id % 2 == 0 ? 1 | 4 : 2));
+        changes++;
+        if (step % 7 == 3)
+            CHECK_OK(t, copse_delete_item(ix, TW_BASE + step - 3));
+        if (step == TW_ADDS / 2)
+            CHECK_OK(t, copse_compact(ix, 1)); /* `before` must keep working past it */
+    }
+    sh.done = 1;
+    for (int i = 0; i < TW_READERS; i++)
+        pthread_join(tid[i], NULL);
+    printf("  %ld tag-filtered queries beside %ld tag changes, %d adds and a compaction: %ld "
+           "wrong\n", (long)sh.queries, changes, TW_ADDS, (long)sh.bad);
+    CHECK(t, sh.queries > 0 && sh.bad == 0);
+    copse_filter_free(before);
+    copse_free(ix);
+    free(x);
+}
+
 const t_case filter_cases[] = {
     {"filter/recall/angular", f_angular},
     {"filter/recall/euclidean", f_euclidean},
@@ -660,6 +1105,9 @@ const t_case filter_cases[] = {
     {"filter/edges", f_edges},
     {"filter/tags", f_tags},
     {"filter/tags_damaged", f_tags_damaged},
+    {"filter/tags_changed", f_tags_changed},
+    {"filter/ids_compacted", f_ids_compacted},
     {"threads/filter_batch", f_threads},
+    {"threads/tags_writer", f_tags_writer},
     {NULL, NULL},
 };

@@ -4,6 +4,8 @@
 # IDSelector, in one process (filtered.cc says what each does). Writes the figures to stdout
 # and bench/out/filtered/filtered.csv; bench/FILTERED.md holds a run's results.
 #   bash bench/filtered/run.sh [--nq N] [--only "copse post hnswlib faiss"]
+#   bash bench/filtered/run.sh --retag     copse alone: tag and id filters once the index has
+#                                          changed under them (retag.c)
 # Runs under the bench lock (/tmp/copse-bench.lock) so no other benchmark overlaps it.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,6 +26,12 @@ fi
 cmake -S "$ROOT" -B "$OUT/copse-build" -DCMAKE_BUILD_TYPE=Release -DCOPSE_BUILD_TESTS=OFF \
   -DCOPSE_BUILD_CLI=OFF -DCOPSE_WERROR=OFF >"$OUT/copse-build.log" 2>&1
 cmake --build "$OUT/copse-build" --target copse_static -j2 >>"$OUT/copse-build.log" 2>&1
+if [ "${1:-}" = --retag ]; then
+  gcc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -I"$ROOT/include" -o "$OUT/retag" \
+    "$HERE/retag.c" "$OUT/copse-build/libcopse.a" -lz -lpthread -lm
+  echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(git -C "$ROOT" rev-parse --short HEAD) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load $(cut -d' ' -f1-3 /proc/loadavg)"
+  exec flock /tmp/copse-bench.lock "$OUT/retag" "$OUT"
+fi
 g++ -O3 -march=native -std=c++14 -fopenmp -I"$ROOT/include" -o "$OUT/filtered" "$HERE/filtered.cc" \
   "$OUT/copse-build/libcopse.a" -lfaiss -lblas -llapack -lz -lpthread -lm
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(git -C "$ROOT" rev-parse --short HEAD) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"

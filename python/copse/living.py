@@ -53,11 +53,8 @@ def _ids(ids, n, what):
     return _np.ascontiguousarray(a)
 
 
-def _tag_rows(tags, n, state):
+def _tag_rows(tags, n):
     """Checks add's tags (one tag list per row) before anything is added."""
-    if state != "adding":
-        raise ValueError("add: tags can only be given before build (the library keeps tags "
-                         "in the built base; items added after build carry none)")
     if isinstance(tags, (str, bytes)) or len(tags) != n:
         raise ValueError("add: expected one tag list per row (%d), got %s"
                          % (n, len(tags) if not isinstance(tags, (str, bytes)) else "a string"))
@@ -107,12 +104,11 @@ class Index:
         ``ids`` default to consecutive numbers after the largest id so far. An id already in
         the index gets its new vector. Works before build and after (then the new items are
         linked into the index's graph as they arrive). ``tags`` is one tag list per row (ints
-        in 0..63, for ``search(filter=copse.Tags(...))``). The library keeps tags in the built
-        base only, so they can be given before build alone: after build ``tags`` raises
-        ValueError, and items added or replaced after build carry no tags (``compact`` keeps
-        the base's tags and gives the others none). Raises ValueError for a bad shape, a NaN,
-        a negative id or a bad tag (TypeError for a tag that is not an int); nothing is added
-        then."""
+        in 0..63, for ``search(filter=copse.Tags(...))``), given to the rows once they are
+        added (so a query from another thread may meet a new row before its tags); without
+        ``tags`` a replaced item keeps the tags it had. Raises ValueError for a bad shape, a
+        NaN, a negative id or a bad tag (TypeError for a tag that is not an int); nothing is
+        added then."""
         X = _rows(X, self.dim, "add")
         if ids is None:
             start = self._core._max_id() + 1
@@ -120,7 +116,7 @@ class Index:
         else:
             ids = _ids(ids, X.shape[0], "add")
         if tags is not None:
-            tags = _tag_rows(tags, X.shape[0], self.state)
+            tags = _tag_rows(tags, X.shape[0])
         if X.shape[0]:
             self._core.add_items(ids, X)
         if tags is not None:
@@ -149,7 +145,7 @@ class Index:
         ``filter`` keeps the results to allowed items: an array or sequence of allowed ids
         (matching items added after build too), a callable ``f(id) -> bool`` (called with the
         GIL, on one thread; no change may run beside such a query: RuntimeError), or
-        ``copse.Tags(any=[...], all=[...])`` (items added after build carry no tags)."""
+        ``copse.Tags(any=[...], all=[...])`` (the tags as they are when the query runs)."""
         Q = _rows(Q, self.dim, "search")
         if k < 0:
             raise ValueError("search: k must be non-negative, got %d" % k)
@@ -186,6 +182,16 @@ class Index:
         """The vector of item ``id`` as a float32 array (KeyError for an unknown id)."""
         try:
             return _np.asarray(self._core.get_item_vector(id), dtype=_np.float32)
+        except IndexError:
+            raise KeyError(id) from None
+
+    def set_tags(self, id, tags):
+        """Gives item ``id`` the tags ``tags`` (an int or an iterable of ints in 0..63),
+        replacing any it had; ``[]`` clears them. Before build and after, on a loaded file
+        too: queries from other threads see the change at once, ``save`` writes it. Raises
+        KeyError for an id not in the index, ValueError for a tag out of range."""
+        try:
+            self._core.set_tags(id, tags)
         except IndexError:
             raise KeyError(id) from None
 

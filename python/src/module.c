@@ -671,14 +671,6 @@ static int filter_make(const copse_index *ix, pyfilter *pf)
     }
 }
 
-/* An id or tag filter is bound to the base it was made for; a copse.Index may compact beside
- * the query, between filter_make and the search, which then refuses it with COPSE_ERR_ARG.
- * The filter is made again then; a second refusal is a real one. */
-static int filter_retry(const pyfilter *pf, int st, int attempt)
-{
-    return st == COPSE_ERR_ARG && (pf->kind == PF_IDS || pf->kind == PF_TAGS) && attempt < 2;
-}
-
 /* A query with a callable filter, from its start to its end (with the GIL): no change to the
  * index may overlap it (see pyfilter). */
 static int filter_begin(IndexObject *self, const pyfilter *pf)
@@ -1119,20 +1111,16 @@ typedef struct {
 
 static int run_query(const copse_index *ix, query *q, pyfilter *pf, copse_scratch *s)
 {
-    int st;
-    for (int attempt = 0;; attempt++) {
-        st = filter_make(ix, pf);
-        if (st != COPSE_OK)
-            return st;
-        if (q->vec)
-            st = copse_search_vector_filtered(ix, s, q->vec, q->k, q->search_k, pf->made, q->ids,
-                                              q->dists, &q->n_out);
-        else
-            st = copse_search_item_filtered(ix, s, q->item, q->k, q->search_k, pf->made, q->ids,
+    /* A compaction beside the query (copse.Index) between making the filter and using it
+     * leaves the filter working (copse.h). */
+    int st = filter_make(ix, pf);
+    if (st != COPSE_OK)
+        return st;
+    if (q->vec)
+        return copse_search_vector_filtered(ix, s, q->vec, q->k, q->search_k, pf->made, q->ids,
                                             q->dists, &q->n_out);
-        if (!filter_retry(pf, st, attempt))
-            return st;
-    }
+    return copse_search_item_filtered(ix, s, q->item, q->k, q->search_k, pf->made, q->ids,
+                                      q->dists, &q->n_out);
 }
 
 static PyObject *answer(IndexObject *self, query *q, pyfilter *pf, long long n,
@@ -1313,14 +1301,10 @@ static int batch_run(IndexObject *self, const conv_matrix *m, int64_t k, long lo
     copse_scratch *s;
     Py_BEGIN_ALLOW_THREADS
     s = thread_scratch();
-    for (int attempt = 0;; attempt++) {
-        st = filter_make(self->ix, pf);
-        if (st == COPSE_OK)
-            st = copse_search_batch_filtered(self->ix, s, m->data, m->rows, k, search_k, exact,
-                                             n_threads, pf->made, ids, dists, counts);
-        if (!filter_retry(pf, st, attempt))
-            break;
-    }
+    st = filter_make(self->ix, pf);
+    if (st == COPSE_OK)
+        st = copse_search_batch_filtered(self->ix, s, m->data, m->rows, k, search_k, exact,
+                                         n_threads, pf->made, ids, dists, counts);
     Py_END_ALLOW_THREADS
     if (filter_end(self, pf) < 0)
         return -1;
@@ -1378,9 +1362,11 @@ PyDoc_STRVAR(set_tags_doc,
 "set_tags($self, i, tags)\n--\n\n"
 "Gives item ``i`` the tags ``tags`` (an int or an iterable of ints in 0..63), replacing any it\n"
 "had; ``[]`` clears them. Tags are saved with the index and queries can keep to the items\n"
-"carrying some or all of a set of them (``filter=copse.Tags(...)``). Before build only.\n\n"
+"carrying some or all of a set of them (``filter=copse.Tags(...)``). A copse extension (Annoy\n"
+"has no tags): it works before build and after, on a built or loaded index too, where queries\n"
+"from other threads see the change at once; save() writes it.\n\n"
 "Raises ValueError for a tag out of range, TypeError for a non-integer, IndexError for an\n"
-"item that was never added, RuntimeError once the index is built or loaded.");
+"item not in the index (never added, or deleted).");
 
 static PyObject *Index_set_tags(IndexObject *self, PyObject *args, PyObject *kwargs)
 {
@@ -1390,14 +1376,27 @@ static PyObject *Index_set_tags(IndexObject *self, PyObject *args, PyObject *kwa
     uint64_t mask;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LO", kwlist, &id, &tags))
         return NULL;
-    if (check_writable(self) < 0 || tag_mask(tags, "set_tags", &mask) < 0)
+    if (tag_mask(tags, "set_tags", &mask) < 0)
         return NULL;
     uint32_t list[COPSE_MAX_TAG + 1];
-    int n = 0;
+    int n = 0, st;
     for (uint32_t b = 0; b <= COPSE_MAX_TAG; b++)
         if (mask >> b & 1)
             list[n++] = b;
-    int st = copse_set_tags(self->ix, id, list, n);
+    if (copse_state(self->ix) == COPSE_STATE_ADDING) {
+        if (check_writable(self) < 0)
+            return NULL;
+        st = copse_set_tags(self->ix, id, list, n);
+    } else {
+        /* A change beside queries, as delete: it waits for the write lock without the GIL,
+         * which a query with a callable filter may need meanwhile. */
+        if (begin_change(self) < 0)
+            return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        st = copse_set_tags(self->ix, id, list, n);
+        Py_END_ALLOW_THREADS
+        end_change(self);
+    }
     if (st != COPSE_OK)
         return raise_index(self, NULL, st);
     Py_RETURN_NONE;
@@ -1405,8 +1404,8 @@ static PyObject *Index_set_tags(IndexObject *self, PyObject *args, PyObject *kwa
 
 PyDoc_STRVAR(get_tags_doc,
 "get_tags($self, i)\n--\n\n"
-"The tags of item ``i`` as a sorted list of ints (``[]`` when it has none; items added to a\n"
-"built copse.Index carry none). Raises IndexError for an item that was never added.");
+"The tags of item ``i`` as a sorted list of ints (``[]`` when it has none). Raises IndexError\n"
+"for an item not in the index.");
 
 static PyObject *Index_get_tags(IndexObject *self, PyObject *args)
 {

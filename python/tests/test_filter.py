@@ -124,7 +124,7 @@ def test_living_index_filters_after_changes(rng):
     ix.add(X, tags=tags)
     ix.build()
     vec = dict(zip(range(N), X))
-    tagged = {i: t[0] for i, t in enumerate(tags)}     # items whose base tags still count
+    tagged = {i: t[0] for i, t in enumerate(tags)}     # each live item's one tag
     Q = data(rng, 50)
 
     def live_arrays():
@@ -133,19 +133,23 @@ def test_living_index_filters_after_changes(rng):
 
     for step in range(3):
         new = data(rng, 300)
-        for i, v in zip(ix.add(new).tolist(), new):
+        new_tags = [[int(rng.integers(0, 4))] for _ in range(300)]
+        for i, v, t in zip(ix.add(new, tags=new_tags).tolist(), new, new_tags):
             vec[i] = v
+            tagged[i] = t[0]
         repl = rng.choice(sorted(vec), 40, replace=False).tolist()
         rv = data(rng, 40)
-        ix.add(rv, ids=repl)
+        ix.add(rv, ids=repl)                             # replaced: the tags stay
         for i, v in zip(repl, rv):
             vec[i] = v
-            tagged.pop(i, None)                          # replaced after build: no tags
+        for i in rng.choice(sorted(vec), 200, replace=False).tolist():
+            tagged[i] = int(rng.integers(0, 4))          # retagged, base and added items
+            ix.set_tags(i, [tagged[i]])
         gone = rng.choice(sorted(vec), 100, replace=False).tolist()
         ix.delete(gone)
         for i in gone:
             del vec[i]
-            tagged.pop(i, None)
+            del tagged[i]
         ids, Xl = live_arrays()
         # Changes cost the walk some recall (test_living's concern); a filter must cost none
         # beyond that (0.04: the two truths differ, over 50 queries), the exact small-filter
@@ -165,7 +169,7 @@ def test_living_index_filters_after_changes(rng):
         allowed = {i for i, t in tagged.items() if t in (1, 2)}
         got, _ = ix.search(Q, K, filter=copse.Tags(any=[1, 2]))
         check(got, Xl, ids, allowed, Q, metric, floor(0.5))
-    # After compact the base is new: filters are made per call, so they still work.
+    # After compact the base is new, with every item's tags.
     ix.compact()
     ids, Xl = live_arrays()
     got, _ = ix.search(Q, K, filter=ids[::3])
@@ -216,8 +220,11 @@ def test_bad_filter_input(rng):
     with pytest.raises(IndexError):
         a.set_tags(999, [1])
     a.build(5)
-    with pytest.raises(RuntimeError, match="before build"):
-        a.set_tags(0, [1])
+    with pytest.raises(ValueError, match="outside 0..63"):
+        a.set_tags(0, [64])
+    with pytest.raises(IndexError):
+        a.set_tags(999, [1])
+    assert a.get_tags(0) == [0]                       # the bad calls changed nothing
     q = X[0]
     for bad in ["12", 3, 2.5, {"a": 1}, b"ab", object()]:
         with pytest.raises(TypeError):
@@ -260,10 +267,92 @@ def test_bad_filter_input(rng):
     assert len(ix) == 0                               # nothing added on a bad tag
     ix.add(X, tags=[[i % 5] for i in range(200)])
     ix.build()
-    with pytest.raises(ValueError, match="before build"):
-        ix.add(X[:1], tags=[[1]])
-    with pytest.raises(KeyError):
-        ix.get_tags(12345)
+    with pytest.raises(ValueError, match="one tag list per row"):
+        ix.add(X[:3], tags=[[1]])
+    with pytest.raises(ValueError, match="outside"):
+        ix.set_tags(3, [70])
+    ix.delete([7])
+    for gone in (7, 12345):
+        with pytest.raises(KeyError):
+            ix.set_tags(gone, [1])
+        with pytest.raises(KeyError):
+            ix.get_tags(gone)
+    assert len(ix) == 199 and ix.get_tags(3) == [3]
+
+
+@pytest.mark.parametrize("opener", ["annoy", "index"])
+def test_tags_changed_after_build_and_on_a_loaded_file(rng, tmp_path, opener):
+    """set_tags on a built index and on a loaded file: queries see it at once, save keeps it,
+    the file loaded from is never written; AnnoyIndex (a copse extension there) as Index."""
+    X, Q = data(rng), data(rng, 20)
+    path = str(tmp_path / "retag.copse")
+    ids = np.arange(N, dtype=np.int64)
+    tags = rng.integers(0, 8, N)                     # one tag per item, 0..7
+    a = annoy_index(X, "euclidean")
+    for i in range(0, N, 2):                          # half tagged before build
+        a.set_tags(i, [int(tags[i])])
+    tags[1::2] = -1
+    a.build(10)
+    for i in rng.choice(N, 300, replace=False).tolist():     # retagged once built
+        tags[i] = int(rng.integers(0, 8))
+        a.set_tags(i, [int(tags[i])])
+    a.save(path)
+    with open(path, "rb") as fh:
+        saved = fh.read()
+    if opener == "annoy":
+        b = copse.AnnoyIndex(DIM, "euclidean")
+        b.load(path)
+    else:
+        b = copse.open(path)
+    query = (lambda f: b.get_nns_by_vectors(Q, K, filter=f)) if opener == "annoy" else \
+        (lambda f: b.search(Q, K, filter=f)[0])
+    for t in (0, 3):
+        check(query(copse.Tags(any=[t])), X, ids, set(ids[tags == t].tolist()), Q,
+              "euclidean", 0.95)
+    for i in rng.choice(N, 600, replace=False).tolist():     # retagged on the loaded file
+        tags[i] = int(rng.integers(0, 8))
+        b.set_tags(i, [int(tags[i])])
+    assert b.get_tags(int(i)) == [int(tags[i])]
+    for t in (0, 3):
+        check(query(copse.Tags(any=[t])), X, ids, set(ids[tags == t].tolist()), Q,
+              "euclidean", 0.95)
+    with open(path, "rb") as fh:
+        assert fh.read() == saved                     # mapped read-only, never written
+    out = str(tmp_path / "retag2.copse")
+    b.save(out)
+    c = copse.open(out)
+    assert [c.get_tags(i) for i in range(N)] == [[int(t)] if t >= 0 else [] for t in tags]
+    check(c.search(Q, K, filter=copse.Tags(any=[5]))[0], X, ids, set(ids[tags == 5].tolist()),
+          Q, "euclidean", 0.95)
+
+
+def test_tags_changed_beside_queries(rng):
+    """One thread retags while others query with a tag filter: only even ids ever carry tag
+    1, and the first 20 even ids always do, so every answer is K even ids."""
+    X = data(rng)
+    ix = copse.Index(DIM, "euclidean")
+    ix.add(X, tags=[[1] if i % 2 == 0 and i < 40 else [] for i in range(N)])
+    ix.build()
+    stop = threading.Event()
+    bad = []
+
+    def reader():
+        Q = data(np.random.default_rng(1), 8)
+        while not stop.is_set():
+            got, _ = ix.search(Q, K, filter=copse.Tags(any=[1]))
+            if (got == -1).any() or (got % 2).any():
+                bad.append(got)
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for th in threads:
+        th.start()
+    try:
+        for i in rng.integers(40, N, 3000).tolist():
+            ix.set_tags(i, [1, 2] if i % 2 == 0 and rng.random() < 0.5 else [2])
+    finally:
+        stop.set()
+        for th in threads:
+            th.join()
+    assert not bad
 
 
 def test_callable_query_and_changes_exclude_each_other(rng):

@@ -1107,6 +1107,63 @@ def group_filter(c):
                             "--tags", "all:2,7", "--exact"])[0])
     check_filtered(c, got, want, allowed, k, True, "build --tags, query --tags all:2,7")
 
+    # copse tag rewrites an index's tags: base items, then items added after build; queries
+    # see exactly the new tags; a bad line leaves the file as it was.
+    retag = {}
+    for i in range(0, n, 4):
+        retag[ids[i]] = [t for t in (3, 5, 9) if rng.random() < 0.3]
+    with open(c.path("retag.txt"), "w") as f:
+        f.write("# new tags\n" + "".join("%d %s\n" % (i, " ".join(map(str, ts)))
+                                         for i, ts in retag.items()))
+    c.run(["tag", index, "--tags", c.path("retag.txt")], err_has=["%d items retagged" % len(retag)])
+    now = {ids[i]: retag.get(ids[i], tags[i]) for i in range(n)}
+    vecs = {ids[i]: stored[i] for i in range(n)}
+
+    def check_tags(what):
+        live = sorted(vecs)
+        for cond_args, cond in ((["--tags", "any:3,5"], lambda ts: 3 in ts or 5 in ts),
+                                (["--tags", "all:9"], lambda ts: 9 in ts)):
+            allowed = {i for i in live if cond(now[i])}
+            want = [filtered_want([vecs[i] for i in live], live, allowed, q, k) for q in qs]
+            check_filtered(c, query(cond_args + ["--exact"]), want, allowed, k, True,
+                           "%s: %s" % (what, " ".join(cond_args)))
+            check_filtered(c, query(cond_args), want, allowed, k, len(allowed) <= 0.01 * n,
+                           "%s: %s (search)" % (what, " ".join(cond_args)))
+    check_tags("copse tag")
+    c.expect("format version  1.2" in c.run(["info", index])[0], "tags alone keep format 1.2")
+    with open(index, "rb") as f:
+        before = f.read()
+    for text, frag in ((b"%d 9\n99999 1\n" % ids[1], "standard input:2: no item 99999"),
+                       (b"%d 64\n" % ids[1], "'64' is not a tag"),
+                       (b"x 1\n", "'x 1' is not an item id")):
+        c.run(["tag", index, "--tags", "-"], stdin=text, rc=EXIT_DATA, err_has=[frag])
+    with open(index, "rb") as f:
+        c.expect(f.read() == before, "a failed copse tag changed the index")
+    # Added items get tags too; a deleted item has none to change.
+    extra = gaussian(50, dim, 23)
+    write_vecs(c.path("extra.fvecs"), extra, "f")
+    new_ids = list(range(10 ** 6, 10 ** 6 + 50))
+    with open(c.path("extra.ids"), "w") as f:
+        f.write("".join("%d\n" % i for i in new_ids))
+    c.run(["add", index, "-i", c.path("extra.fvecs"), "--ids", c.path("extra.ids"), "-q"])
+    c.run(["delete", index, "--ids", "-", "-q"], stdin=b"%d\n%d\n" % (ids[0], new_ids[0]))
+    for i, v in zip(new_ids, extra):
+        vecs[i] = [f32(x) for x in v]
+        now[i] = []
+    del vecs[ids[0]], vecs[new_ids[0]]
+    text = "".join("%d 3 9\n" % i for i in new_ids[1::2]).encode()
+    c.run(["tag", index, "--tags", "-", "-q"], stdin=text)
+    for i in new_ids[1::2]:
+        now[i] = [3, 9]
+    check_tags("copse tag of added items")
+    c.run(["tag", index, "--tags", "-"], stdin=b"%d 1\n" % new_ids[0], rc=EXIT_DATA,
+          err_has=["no item %d" % new_ids[0]])
+    c.run(["verify", index])
+    c.run(["tag", index], rc=EXIT_USAGE, err_has=["--tags FILE is required"])
+    c.run(["tag", index, "--tags", "-", "--ids", "-"], rc=EXIT_USAGE)
+    c.run(["delete", index, "--ids", "-", "--tags", "-"], rc=EXIT_USAGE, err_has=["copse tag"])
+    c.run(["tag", c.path("nope.copse"), "--tags", "-"], stdin=b"1 1\n", rc=EXIT_IO)
+
     # Bad input.
     for bad in ("any", "some:1", "any:", "any:64", "all:1,x", "any:-1"):
         c.run(["query", index, "--item", ids[0], "--tags", bad], rc=EXIT_USAGE,

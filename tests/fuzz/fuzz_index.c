@@ -161,6 +161,23 @@ static void exercise_loaded(copse_index *ix, int verified)
         if (n <= MAX_EXACT)
             query_rc_ok(copse_exact_item(ix, s, id, 2, ids, d, &found), verified, s);
     }
+    /* A change on the loaded image: the first item retagged (the tag section is copied, the
+     * image never written), which a tag filter made afterwards and by a verified index's
+     * every result must show. */
+    if (first >= 0) {
+        uint32_t tag = 1;
+        uint64_t mask = 0;
+        int rc = copse_set_tags(ix, first, &tag, 1);
+        FUZZ_CHECK(rc == COPSE_OK || rc == COPSE_ERR_NOMEM);
+        FUZZ_CHECK(rc != COPSE_OK || (copse_get_tags(ix, first, &mask) == COPSE_OK && mask == 2));
+        copse_filter *tf = NULL;
+        FUZZ_CHECK(copse_filter_new_tags(ix, 2, 0, &tf) == COPSE_OK);
+        rc = copse_search_vector_filtered(ix, s, q, K, 40, tf, ids, d, &found);
+        query_rc_ok(rc, verified, s);
+        for (int64_t j = 0; rc == COPSE_OK && verified && j < found; j++)
+            FUZZ_CHECK(copse_get_tags(ix, ids[j], &mask) == COPSE_OK && (mask & 2));
+        copse_filter_free(tf);
+    }
     int64_t last;
     if (n > 0 && copse_item_id_at(ix, n - 1, &last) == COPSE_OK && copse_has_item(ix, last))
         FUZZ_CHECK(copse_get_item(ix, last, v) == COPSE_OK);

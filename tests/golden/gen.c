@@ -622,40 +622,60 @@ static void reserved_zeros(void)
     free(c);
 }
 
+enum { CHANGES_N = 40, CHANGES_D = 4 };
+
+/* The small euclidean index the change files start from: CHANGES_N items, seeded, when rc is
+ * COPSE_OK (else nothing is made and rc is returned). */
+static int changes_start(copse_index **ix, uint64_t seed)
+{
+    int rc = copse_new(CHANGES_D, COPSE_EUCLIDEAN, ix);
+    return rc ? rc : copse_set_seed(*ix, seed);
+}
+
+/* Adds item id with a fresh random vector (nothing when rc is already a failure). */
+static int add_random(copse_index *ix, int rc, int64_t id)
+{
+    float v[CHANGES_D];
+    for (int j = 0; j < CHANGES_D; j++)
+        v[j] = (float)unif();
+    return rc ? rc : copse_add_item(ix, id, v);
+}
+
+/* Saves ix (when rc is COPSE_OK) as the valid file NAME, frees it and reads the file back
+ * (NULL, counted as a failure, when anything failed). */
+static unsigned char *save_valid(copse_index *ix, int rc, const char *name, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.copse", outdir, name);
+    rc = rc ? rc : copse_save(ix, path);
+    copse_free(ix);
+    unsigned char *img = rc == COPSE_OK ? slurp(path, len) : NULL;
+    if (!img) {
+        fprintf(stderr, "golden_gen: %s: %s\n", name, copse_strerror(rc));
+        failures++;
+        return NULL;
+    }
+    fprintf(manifest, "%s OK OK\n", name);
+    return img;
+}
+
 /* An index changed after build (format 2): a valid one, and its change sections damaged
  * behind valid checksums. */
 static void changes(void)
 {
-    enum { N = 40, D = 4 };
-    copse_index *ix;
-    float v[D];
-    int rc = copse_new(D, COPSE_EUCLIDEAN, &ix);
-    rc = rc ? rc : copse_set_seed(ix, 7);
-    for (int i = 0; i < N && rc == COPSE_OK; i++) {
-        for (int j = 0; j < D; j++)
-            v[j] = (float)unif();
-        rc = copse_add_item(ix, i, v);
-    }
+    copse_index *ix = NULL;
+    int rc = changes_start(&ix, 7);
+    for (int i = 0; i < CHANGES_N; i++)
+        rc = add_random(ix, rc, i);
     rc = rc ? rc : copse_build(ix, 2, 1);
-    for (int i = 0; i < 12 && rc == COPSE_OK; i++) { /* 10 new ids, 2 replaced */
-        for (int j = 0; j < D; j++)
-            v[j] = (float)unif();
-        rc = copse_add_item(ix, i < 10 ? 100 + i : i, v);
-    }
+    for (int i = 0; i < 12; i++) /* 10 new ids, 2 replaced */
+        rc = add_random(ix, rc, i < 10 ? 100 + i : i);
     int64_t del[3] = {3, 104, 20};
     rc = rc ? rc : copse_delete_items(ix, 3, del);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/valid-changes.copse", outdir);
-    rc = rc ? rc : copse_save(ix, path);
-    copse_free(ix);
     size_t len = 0;
-    unsigned char *img = rc == COPSE_OK ? slurp(path, &len) : NULL;
-    if (!img) {
-        fprintf(stderr, "golden_gen: valid-changes: %s\n", copse_strerror(rc));
-        failures++;
+    unsigned char *img = save_valid(ix, rc, "valid-changes", &len);
+    if (!img)
         return;
-    }
-    fprintf(manifest, "valid-changes OK OK\n");
     uint64_t meta = 0, ml = 0, tomb = 0, tl = 0, ids = 0, il = 0, dead = 0, dl = 0;
     fmt_find(img, len, SEC_DELTA_META, &meta, &ml);
     fmt_find(img, len, SEC_TOMBSTONES, &tomb, &tl);
@@ -765,6 +785,65 @@ static void quantized(void)
     }
 }
 
+/* Tags changed after build (format 2): base items' in TAGS, added items' in DELTA_TAGS. A
+ * valid file, DELTA_TAGS of the wrong length behind valid checksums, a flipped byte in it
+ * (only verify's checksum sees it), and a change kind in a 1.x file. */
+static void changed_tags(void)
+{
+    uint32_t tag[2] = {5, 63};
+    copse_index *ix = NULL;
+    int rc = changes_start(&ix, 11);
+    for (int i = 0; i < CHANGES_N; i++) {
+        rc = add_random(ix, rc, i);
+        if (rc == COPSE_OK && i % 3 == 0)
+            rc = copse_set_tags(ix, i, tag, 1);
+    }
+    rc = rc ? rc : copse_build(ix, 2, 1);
+    for (int i = 0; i < 10; i++) {
+        rc = add_random(ix, rc, 100 + i);
+        if (rc == COPSE_OK && i % 2 == 0)
+            rc = copse_set_tags(ix, 100 + i, tag, 2); /* added items' tags */
+    }
+    for (int i = 1; i < CHANGES_N && rc == COPSE_OK; i += 4)
+        rc = copse_set_tags(ix, i, tag + 1, 1); /* base items retagged after build */
+    rc = rc ? rc : copse_delete_item(ix, 102);
+    size_t len = 0;
+    unsigned char *img = save_valid(ix, rc, "valid-changed-tags", &len);
+    uint64_t at = 0, tl = 0;
+    if (img && !fmt_find(img, len, SEC_DELTA_TAGS, &at, &tl)) {
+        fprintf(stderr, "golden_gen: valid-changed-tags has no delta_tags section\n");
+        failures++;
+    }
+    if (!img || !tl) {
+        free(img);
+        return;
+    }
+    unsigned char *c = malloc(len);
+    uint32_t entry = 0;
+    while (fmt_rd32(img + FMT_TABLE + FMT_ENTRY * entry) != SEC_DELTA_TAGS)
+        entry++;
+    const struct { const char *name; uint64_t length; } lengths[] = {
+        {"changes-tags-length-minus-8", tl - 8}, {"changes-tags-length-plus-8", tl + 8},
+        {"changes-tags-length-half", tl / 2}};
+    for (size_t i = 0; i < sizeof lengths / sizeof *lengths; i++) {
+        memcpy(c, img, len);
+        fmt_wr64(c + FMT_TABLE + FMT_ENTRY * entry + 16, lengths[i].length);
+        fmt_reseal(c, len);
+        put_file(lengths[i].name, c, len, COPSE_ERR_CORRUPT, -1);
+    }
+    memcpy(c, img, len);
+    c[at + 8 * 4 + 7] ^= 0x01; /* an added item's tag 56: loads, verify sees the checksum */
+    put_file("changes-tags-flipped", c, len, COPSE_OK, COPSE_ERR_CORRUPT);
+    free(c);
+    free(img);
+    /* A 1.2 file whose tag section claims the added items' kind, which format 1 lacks. */
+    c = edit();
+    fmt_wr32(c + FMT_TABLE + FMT_ENTRY * entry_of(SEC_TAGS), SEC_DELTA_TAGS);
+    fmt_reseal(c, base_len);
+    put_file("tags-kind-24-in-format-1", c, base_len, COPSE_ERR_CORRUPT, -1);
+    free(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -801,6 +880,9 @@ int main(int argc, char **argv)
     reserved_zeros();
     changes();
     quantized();
+}
+
+    changed_tags();
     free(base);
     fclose(manifest);
     return failures ? 1 : 0;

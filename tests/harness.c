@@ -156,7 +156,8 @@ static const t_case *all_cases[] = {basic_cases, error_cases, recall_cases, file
                                     kernel_cases, checksum_cases, thread_cases, alloc_cases,
                                     io_cases, filter_cases, live_cases, storage_cases};
 /* Cases that need minutes and gigabytes (`make test-big`): run only when an argument names
- * them, never in a run of everything, and without the time limit. */
+ * at least their group with its slash ("big/"), so "b" for basic/ cannot start them; never
+ * in a run of everything, and without the time limit. */
 static const t_case *named_only_cases[] = {big_cases};
 
 /* Every argument but --seed S is a name prefix ("kernels/", "io/modes"); none runs all
@@ -169,7 +170,8 @@ static int wanted(const char *name, int named_only, int argc, char **argv)
             i++;
             continue;
         }
-        if (strncmp(name, argv[i], strlen(argv[i])) == 0)
+        size_t len = strlen(argv[i]);
+        if (strncmp(name, argv[i], len) == 0 && (!named_only || len > strcspn(name, "/")))
             return 1;
         any = 1;
     }

@@ -346,13 +346,50 @@ static void add_reverse(void *ctx, uint64_t g, int worker)
         return;
     }
     uint64_t m = 0;
-    for (uint32_t j = 0; j < len; j++)
-        w->merge[m++] = (cand){ds[j], ids[j]};
+    for (uint32_t j = 0; j < len; j++) /* NaN: a list adopted from a file (cp_graph_adopt) */
+        w->merge[m++] = (cand){isnan(ds[j]) ? cp_graph_dist(gr, v, ids[j]) : ds[j], ids[j]};
     /* More new items than a list holds is rare; the first degree of them are offered. */
     for (uint64_t j = 0; j < n_in && j < gr->degree; j++)
         w->merge[m++] = (cand){r[j].d, b->items[r[j].from]};
     qsort(w->merge, m, sizeof *w->merge, cmp_cand);
     set_list(gr, v, w->kept, prune(gr, w, v, w->merge, m, gr->degree));
+}
+
+/* Angular: the unit copy of item u's row, so a distance is one dot product. */
+static void unit_row(cp_graph *gr, uint32_t u)
+{
+    size_t dim = (size_t)gr->g->dim;
+    const float *x = (const float *)(gr->rows + (size_t)u * gr->g->row_bytes);
+    float *y = gr->unit + (size_t)u * dim;
+    float s = gr->norms[u] > 0 ? 1.0f / sqrtf(gr->norms[u]) : 0;
+    for (size_t j = 0; j < dim; j++)
+        y[j] = x[j] * s;
+}
+
+int cp_graph_adopt(cp_graph *gr, const unsigned char *rows, const float *norms,
+                   const uint32_t *lists, uint64_t n, uint32_t entry)
+{
+    if (gr->n_inserted || n > gr->cap || (n && entry >= n))
+        return COPSE_ERR_ARG;
+    gr->rows = rows;
+    gr->norms = norms;
+    for (uint64_t u = 0; u < n; u++) {
+        const uint32_t *in = lists + u * gr->degree;
+        uint32_t len = 0;
+        while (len < gr->degree && in[len] != UINT32_MAX)
+            len++;
+        memcpy(gr->adj + u * gr->degree, in, gr->degree * sizeof *in);
+        /* Distances are computed when a list is next pruned, not here: most lists never are,
+         * and n x degree distances would cost a load what the saved lists spare it. */
+        for (uint32_t j = 0; j < gr->degree; j++)
+            gr->adj_d[u * gr->degree + j] = NAN;
+        gr->len[u] = len;
+        if (gr->unit)
+            unit_row(gr, (uint32_t)u);
+    }
+    gr->entry = n ? entry : UINT32_MAX;
+    gr->n_inserted = n;
+    return COPSE_OK;
 }
 
 int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
@@ -371,15 +408,8 @@ int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
         gr->n_inserted = 1;
         i0 = 1;
     }
-    if (gr->unit) /* angular: unit copies of the new rows, so a distance is one dot product */
-        for (uint64_t i = 0; i < count; i++) {
-            size_t dim = (size_t)gr->g->dim;
-            const float *x = (const float *)(rows + (size_t)items[i] * gr->g->row_bytes);
-            float *y = gr->unit + (size_t)items[i] * dim;
-            float s = norms[items[i]] > 0 ? 1.0f / sqrtf(norms[items[i]]) : 0;
-            for (size_t j = 0; j < dim; j++)
-                y[j] = x[j] * s;
-        }
+    for (uint64_t i = 0; gr->unit && i < count; i++)
+        unit_row(gr, items[i]);
     if (i0 == count) /* only the entry */
         return COPSE_OK;
     int nt = cp_thread_count(n_threads, count - i0);

@@ -860,7 +860,7 @@ static int open_image(copse_index *ix, const unsigned char *img, uint64_t len, v
     }
     cp_geom_init(&ix->g, (copse_metric)v->meta.metric, (int)v->meta.dim);
     base_changed(ix);
-    if ((rc = cp_live_open(ix->live, v, ix->change_threads, &ix->err)) != COPSE_OK) {
+    if ((rc = cp_live_open(ix->live, v, &ix->err)) != COPSE_OK) {
         cp_live_reset(ix->live, 0, 0);
         cp_view_release(v);
         return rc;

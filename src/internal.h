@@ -167,10 +167,12 @@ typedef struct cp_view {
     uint64_t generation;
     uint32_t graph_entry;    /* a slot the walk also starts from; UINT32_MAX: none */
     /* A file's changes after build (format 2), bound but not read by queries: cp_live_open
-     * takes them. */
+     * checks them and takes them. */
     const uint64_t *tombstones, *delta_dead;
     const unsigned char *delta_vectors;
     const int64_t *delta_ids;
+    const float *delta_norms;
+    const uint32_t *delta_graph;
     /* Annoy files only (never saved): search_k counts repeated candidates, as Annoy does, and
      * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
     int count_repeats;
@@ -449,8 +451,9 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
 void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned char *meta);
 /* Forgets every change: a base of n_base items, a delta graph of this degree. */
 void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree);
-/* Takes the changes a file's view carries (copies: the file stays read-only). */
-int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err);
+/* Takes the changes a file's view carries (copies: the file stays read-only), its delta's
+ * neighbour lists as saved once they pass the checks: no search. */
+int cp_live_open(cp_live *l, const cp_view *v, cp_err *err);
 
 /* ---- producers: the builder (add.c) ---- */
 typedef struct cp_builder {
@@ -541,6 +544,12 @@ int cp_graph_reserve(cp_graph *gr, uint64_t cap);
  * COPSE_ERR_ARG for a slot beyond the capacity, COPSE_ERR_NOMEM. */
 int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
                     const uint32_t *items, uint64_t count, int n_threads);
+/* Takes n saved lists (n x degree slots, each list's entries < n and then UINT32_MAX, as
+ * the caller has checked) as the graph of items 0..n-1 entered at entry, ready for inserts
+ * without a search: an empty graph with room for n (cp_graph_reserve). COPSE_ERR_ARG
+ * otherwise. */
+int cp_graph_adopt(cp_graph *gr, const unsigned char *rows, const float *norms,
+                   const uint32_t *lists, uint64_t n, uint32_t entry);
 void cp_graph_free(cp_graph *gr);
 /* The graph's distance between two items: never negative, squared for angular, euclidean and
  * dot (on the augmented vectors), in the order of cp_dist_items. */

@@ -10,6 +10,9 @@
  * graph list ever describes a vector it was not built for. Deleted items stay in the graphs
  * as waypoints (queries walk through them, never return them) until copse_compact rebuilds.
  *
+ * A saved delta comes back as it was saved: its norms and lists are checked and adopted
+ * (cp_graph_adopt), not recomputed, so a loaded file answers and takes inserts at once.
+ *
  * A query searches the base past its tombstones and the delta past its own, each with its
  * share of the effort, and merges the two top-k lists; for a small delta an exact scan is both
  * exact and cheaper than a walk.
@@ -472,7 +475,66 @@ static int bits_agree(const uint64_t *bits, uint64_t n, uint64_t count)
     return popcount_words(bits, words_for(n)) == count && !(n % 64 && bits[n / 64] >> (n % 64));
 }
 
-int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err)
+/* The delta's saved norms, into l->norms: finite and what the delta's vectors give (within
+ * a float sum's rounding: another kernel set may sum in another order), so a walk's angular
+ * distances and the dot reduction mean what they say. One dot product per item, as much as
+ * copying the vectors. */
+static int check_norms(cp_live *l, const cp_view *v, cp_err *err)
+{
+    const cp_geom *g = l->g;
+    uint64_t n = v->meta.n_delta;
+    float r2 = v->meta.delta_radius * v->meta.delta_radius;
+    if (!cp_metric_has_norms(g->metric)) {
+        memset(l->norms, 0, n * sizeof *l->norms);
+        return COPSE_OK;
+    }
+    if (g->metric == COPSE_DOT && !isfinite(r2))
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta: radius %g", (double)v->meta.delta_radius);
+    for (uint64_t s = 0; s < n; s++) {
+        const float *x = (const float *)(l->delta.rows + s * g->row_bytes);
+        float sq = l->k->dot(x, x, (size_t)g->dim), e = v->delta_norms[s];
+        /* angular: the squared norm; dot: e with sq + e^2 = radius^2 */
+        float have = g->metric == COPSE_DOT ? sq + e * e : e, want = g->metric == COPSE_DOT ? r2 : sq;
+        if (isfinite(e) && e >= 0 && fabsf(have - want) <= 1e-3f * want) {
+            l->norms[s] = e;
+            continue;
+        }
+        if (g->metric == COPSE_DOT)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "delta_norms: item %llu has %g where its "
+                           "vector gives %g at delta radius %g", (unsigned long long)s, (double)e,
+                           (double)sqrtf(r2 - sq > 0 ? r2 - sq : 0), (double)v->meta.delta_radius);
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta_norms: item %llu has %g where its vector "
+                       "gives %g", (unsigned long long)s, (double)e, (double)sq);
+    }
+    l->radius = v->meta.delta_radius;
+    return COPSE_OK;
+}
+
+/* The delta's saved lists: each of delta slots, then padding to the end. The insert path
+ * trusts a list as it stands (no bounds checks on its hot path), so this is what lets a
+ * loaded delta take inserts. */
+static int check_lists(const cp_view *v, cp_err *err)
+{
+    uint64_t n = v->meta.n_delta, deg = v->meta.delta_degree;
+    if (n && !deg)
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta: %llu items without neighbour lists",
+                       (unsigned long long)n);
+    for (uint64_t s = 0; s < n; s++) {
+        const uint32_t *nb = v->delta_graph + s * deg;
+        uint64_t j = 0;
+        while (j < deg && nb[j] < n)
+            j++;
+        while (j < deg && nb[j] == UINT32_MAX)
+            j++;
+        if (j < deg)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "delta_graph: place %llu of item %llu's list "
+                           "holds %u (%llu added items)", (unsigned long long)j,
+                           (unsigned long long)s, nb[j], (unsigned long long)n);
+    }
+    return COPSE_OK;
+}
+
+int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
 {
     const cp_meta *m = &v->meta;
     uint64_t n = m->n_delta;
@@ -511,18 +573,10 @@ int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err)
         rc = cp_builder_append(&l->delta, l->g, v->delta_ids[s], x, &old, err);
     }
     cp_free(x);
-    if (rc != COPSE_OK)
+    if (rc != COPSE_OK || (rc = check_norms(l, v, err)) != COPSE_OK ||
+        (rc = check_lists(v, err)) != COPSE_OK)
         return rc;
-    /* Norms and the graph are computed again rather than trusted: the delta is small next to
-     * the base, and this way a damaged file cannot steer a walk out of bounds. */
-    if (!cp_metric_has_norms(l->g->metric))
-        memset(l->norms, 0, n * sizeof *l->norms);
-    float widest = 0;
-    for (uint64_t s = 0; l->g->metric == COPSE_DOT && s < n; s++) {
-        const float *r = (const float *)(l->delta.rows + s * l->g->row_bytes);
-        float nr = sqrtf(l->k->dot(r, r, (size_t)l->g->dim));
-        widest = nr > widest ? nr : widest;
-    }
-    l->radius = m->delta_radius > widest ? m->delta_radius : 2 * widest;
-    return respread(l, l->radius, n_threads, err);
+    if (!cp_graph_reserve(&l->graph, l->delta.cap))
+        return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the delta's graph");
+    return cp_graph_adopt(&l->graph, l->delta.rows, l->norms, v->delta_graph, n, m->delta_entry);
 }

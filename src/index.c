@@ -435,7 +435,7 @@ int copse_delete_items(copse_index *ix, int64_t n, const int64_t *ids)
     if (ix->state == COPSE_STATE_ADDING)
         return cp_fail(&ix->err, COPSE_ERR_STATE, "delete: the index is not built or loaded "
                        "(before build, leave the item out)");
-    return changed(ix, cp_live_delete(ix->live, &ix->v, n, ids, &ix->err));
+    return changed(ix, cp_live_delete(ix->live, &ix->v, n, ids, ix->change_threads, &ix->err));
 }
 
 int copse_delete_item(copse_index *ix, int64_t id) { return copse_delete_items(ix, 1, &id); }

@@ -441,7 +441,10 @@ const void *cp_live_row(const cp_live *l, const cp_view *base, cp_place at);
 int64_t cp_live_id_at(const cp_live *l, const cp_view *base, uint64_t pos, int64_t *id);
 int cp_live_add(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int64_t first_id,
                 const float *vs, int n_threads, cp_err *err);
-int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, cp_err *err);
+/* Deletes ids (all or none), then, past a share of newly deleted base items, repairs the
+ * base's lists around them on n_threads threads (in a copy: the base is never written). */
+int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int n_threads,
+                   cp_err *err);
 /* A query by vector over the base past its tombstones and the delta, merged. */
 int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, const float *q,
                    int64_t k, int64_t search_k, int exact, const copse_filter *f, int64_t *ids,

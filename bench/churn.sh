@@ -8,6 +8,7 @@
 #   bash bench/churn.sh --nq 1000 --reps 1
 #                                       a short run (about 2 minutes); any option narrows the
 #                                       run, which then writes build-bench/CHURN-partial.md
+#                                       (and .csv) instead of bench/CHURN.md and CHURN.csv
 #   options (passed to churn): --nq N (10000)  --nq-time N (2000)  --reps R (3)
 #                              --base B (40000)  --batch N (1000)
 #
@@ -37,12 +38,22 @@ log "compiling churn.cc"
 g++ -std=c++17 -O3 -march=native -fopenmp-simd -Wall -Wextra -I"$ROOT/include" -o "$BUILD/churn" \
   "$BENCH/churn.cc" "$BUILD/libcopse.a" -lz -lpthread -lm
 
-if [ $# -eq 0 ]; then OUTMD="$BENCH/CHURN.md"; else OUTMD="$BUILD/CHURN-partial.md"; fi
+# CHURN.csv: the figures the targets are judged on, which bench/summarize.py puts into
+# RESULTS.md (python3 bench/summarize.py --churn-only --md bench/RESULTS.md).
+if [ $# -eq 0 ]; then OUTMD="$BENCH/CHURN.md" OUTCSV="$BENCH/CHURN.csv"
+else OUTMD="$BUILD/CHURN-partial.md" OUTCSV="$BUILD/CHURN-partial.csv"; fi
 log "waiting for /tmp/copse-bench.lock, then running (progress below)"
-flock /tmp/copse-bench.lock "$BUILD/churn" --data "$DATA" --work "$BUILD" "$@" >"$BUILD/churn.out"
+flock /tmp/copse-bench.lock "$BUILD/churn" --data "$DATA" --work "$BUILD" --csv "$BUILD/churn.csv" "$@" \
+  >"$BUILD/churn.out"
 
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git -C "$ROOT" diff --quiet HEAD -- src include CMakeLists.txt 2>/dev/null || commit="$commit (library changed since)"
+{
+  cat "$BUILD/churn.csv"
+  echo "meta,commit,,$commit"
+  echo "meta,date,,$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "meta,command,,bash bench/churn.sh${*:+ $*}"
+} >"$OUTCSV"
 {
   echo "# Living index: copse after 50% churn (issue 11)"
   echo
@@ -62,5 +73,5 @@ git -C "$ROOT" diff --quiet HEAD -- src include CMakeLists.txt 2>/dev/null || co
   echo
   cat "$BUILD/churn.out"
 } >"$OUTMD"
-log "wrote ${OUTMD#"$ROOT"/}"
+log "wrote ${OUTMD#"$ROOT"/} and ${OUTCSV#"$ROOT"/}"
 cat "$BUILD/churn.out"

@@ -5,6 +5,14 @@
         --command "bash bench/run.sh --quick" --results bench/out/results.csv \
         --md bench/RESULTS.md --plots bench/plots [--versions name=version ...]
 
+    /usr/bin/python3 bench/summarize.py --churn-only --md bench/RESULTS.md
+
+The second form rewrites only the section on issue 11 (the living index) of an existing
+RESULTS.md from bench/CHURN.csv, which `bash bench/churn.sh` writes: the churn benchmark runs
+on its own, and the raw CSV of the last run.sh is not kept in the repository (bench/out/), so
+the rest of the file cannot be regenerated without running run.sh again. A full summary
+includes the same section whenever CHURN.csv exists (--churn picks another file).
+
 Each raw row is one measurement from one driver process (see common.h). Rows of one
 (dataset, library, params, query) are reduced to their median here; QPS at a recall level is
 the best median QPS among a library's points (over all its build parameters and knob values)
@@ -347,8 +355,79 @@ def write_md(path, args, raw, b, q, plots):
     L.extend(targets(b, q, datasets, bool(ql) and median(ql) > 1.9))
     L.append("## Where the targets of issue 10 stand\n")
     L.extend(graph_targets(b, q, datasets))
+    L.extend(churn_targets(args.churn))
     with open(path, "w") as f:
         f.write("\n".join(L).rstrip() + "\n")
+
+
+CHURN_HEADING = "## Where the targets of issue 11 stand (living index, bench/churn.sh)"
+
+
+def churn_targets(path):
+    """Issue 11, from churn.sh's CSV: after 50% churn, recall within 0.5 pp of a fresh build at
+    each search_k and QPS at least 0.8x, before compaction; inserts at least hnswlib's."""
+    if not path or not os.path.exists(path):
+        return [f"{CHURN_HEADING}\n", "No `bench/CHURN.csv`: run `bash bench/churn.sh`.\n"]
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    val = {(r["measure"], r["subject"], r["param"]): r["value"] for r in rows}
+    num = lambda m, sub, par="": float(val[(m, sub, par)])
+    meta = lambda key: val.get(("meta", key, ""), "?")
+    out = [f"{CHURN_HEADING}\n",
+           f"From `bench/CHURN.csv`, written by `{meta('command')}` on {meta('date')} at copse "
+           f"{meta('commit')} (its tables and method: `bench/CHURN.md`). Fashion-MNIST, a base of "
+           "40,000 items, then 50% churn (half the base deleted, as many new items added); "
+           "\"fresh\" is a build of the same live set; one thread, one query at a time; "
+           f"load average (1, 5, 15 min) {val.get(('loadavg', 'start', ''), '?')} at the start, "
+           f"{val.get(('loadavg', 'end', ''), '?')} at the end.\n",
+           "| search_k | recall fresh | recall churned | within 0.5 pp | QPS fresh | QPS churned "
+           "| churned / fresh >= 0.8x | hnswlib churned / fresh |",
+           "|---|---|---|---|---|---|---|---|"]
+    ks = sorted({int(p) for (m, sub, p) in val if m == "recall" and sub == "copse churned"})
+    n_rec = n_qps = 0
+    for k in ks:
+        kk = str(k)
+        rf, rc = num("recall", "copse fresh", kk), num("recall", "copse churned", kk)
+        qf, qc = num("qps", "copse fresh", kk), num("qps", "copse churned", kk)
+        hq = num("qps", "hnswlib churned", kk) / num("qps", "hnswlib fresh", kk)
+        rok, qok = rf - rc <= 0.005, qc / qf >= 0.8
+        n_rec += rok
+        n_qps += qok
+        out.append(f"| {k} | {rf:.4f} | {rc:.4f} | {'met' if rok else 'not met'} "
+                   f"({(rc - rf) * 100:+.2f} pp) | {qf:.0f} | {qc:.0f} | "
+                   f"{'met' if qok else 'not met'} ({qc / qf:.2f}x) | {hq:.2f}x |")
+    out.append("")
+    out.append("| target | measured | status |\n|---|---|---|")
+    out.append(f"| recall after 50% churn within 0.5 pp of fresh, every search_k | {n_rec} of "
+               f"{len(ks)} | {'met' if n_rec == len(ks) else 'not met'} |")
+    out.append(f"| QPS before compaction >= 0.8x fresh, every search_k | {n_qps} of {len(ks)} | "
+               f"{'met' if n_qps == len(ks) else 'not met'} |")
+    for t in (1, 2):
+        c, h = num("adds_per_s", "copse", str(t)), num("adds_per_s", "hnswlib", str(t))
+        out.append(f"| inserts >= hnswlib's addPoint, {t} thread(s) | {c:.0f}/s vs {h:.0f}/s: "
+                   f"{c / h:.2f}x | {'met' if c >= h else 'not met'} |")
+    out.append(f"| (orientation) `copse_load_buffer` of the churned file | "
+               f"{num('load_s', 'copse churned'):.3f} s | – |")
+    faults = int(num("faults", "all"))
+    out.append(f"| no deleted or repeated id, k results, in every answer | {faults} faulty | "
+               f"{'met' if faults == 0 else 'not met'} |")
+    out.append("")
+    return out
+
+
+def replace_churn_section(md_path, churn_csv):
+    """Rewrites the issue 11 section of an existing RESULTS.md (appends it when absent)."""
+    with open(md_path) as f:
+        text = f.read()
+    section = "\n".join(churn_targets(churn_csv)).rstrip() + "\n"
+    at = text.find(CHURN_HEADING)
+    if at < 0:
+        text = text.rstrip() + "\n\n" + section
+    else:
+        end = text.find("\n## ", at + len(CHURN_HEADING))
+        text = text[:at] + section + (text[end:] if end >= 0 else "")
+    with open(md_path, "w") as f:
+        f.write(text)
 
 
 def graph_targets(b, q, datasets):
@@ -485,15 +564,28 @@ def targets(b, q, datasets, busy):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--raw", required=True)
+    ap.add_argument("--raw")
     ap.add_argument("--mode", default="full")
     ap.add_argument("--command", default="bash bench/run.sh")
-    ap.add_argument("--results", required=True)
+    ap.add_argument("--results")
     ap.add_argument("--md")
     ap.add_argument("--plots")
     ap.add_argument("--versions", action="append")
     ap.add_argument("--peer-stats", help="peer_stats output to quote in RESULTS.md")
+    ap.add_argument("--churn", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                    "CHURN.csv"),
+                    help="bench/churn.sh's CSV for the issue 11 section (default bench/CHURN.csv)")
+    ap.add_argument("--churn-only", action="store_true",
+                    help="only rewrite the issue 11 section of --md from --churn")
     args = ap.parse_args()
+    if args.churn_only:
+        if not args.md:
+            ap.error("--churn-only needs --md")
+        replace_churn_section(args.md, args.churn)
+        print(f"summarize: the issue 11 section of {args.md}")
+        return
+    if not args.raw or not args.results:
+        ap.error("--raw and --results are needed (unless --churn-only)")
     raw = load_raw(args.raw)
     b, q = reduce_rows(raw)
     write_results(args.results, b, q)

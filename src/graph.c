@@ -372,8 +372,8 @@ static void add_reverse(void *ctx, uint64_t g, int worker)
         return;
     }
     uint64_t m = 0;
-    for (uint32_t j = 0; j < len; j++)
-        w->merge[m++] = (cand){ds[j], ids[j]};
+    for (uint32_t j = 0; j < len; j++) /* NaN: a list adopted from a file (cp_graph_adopt) */
+        w->merge[m++] = (cand){isnan(ds[j]) ? cp_graph_dist(gr, v, ids[j]) : ds[j], ids[j]};
     /* More new items than a list holds is rare; the first degree of them are offered. */
     for (uint64_t j = 0; j < n_in && j < gr->degree; j++)
         w->merge[m++] = (cand){r[j].d, b->items[r[j].from]};
@@ -402,6 +402,32 @@ static void encode(cp_graph *gr, const unsigned char *rows, const float *norms, 
         float q = (x[j] * s - gr->code_lo) * inv + 0.5f;
         c[j] = q <= 0 ? 0 : (q >= 255 ? 255 : (unsigned char)q);
     }
+}
+
+int cp_graph_adopt(cp_graph *gr, const unsigned char *rows, const float *norms,
+                   const uint32_t *lists, uint64_t n, uint32_t entry)
+{
+    if (gr->n_inserted || n > gr->cap || (n && entry >= n))
+        return COPSE_ERR_ARG;
+    gr->rows = rows;
+    gr->norms = norms;
+    for (uint64_t u = 0; u < n; u++) {
+        const uint32_t *in = lists + u * gr->degree;
+        uint32_t len = 0;
+        while (len < gr->degree && in[len] != UINT32_MAX)
+            len++;
+        memcpy(gr->adj + u * gr->degree, in, gr->degree * sizeof *in);
+        /* Distances are computed when a list is next pruned, not here: most lists never are,
+         * and n x degree distances would cost a load what the saved lists spare it. */
+        for (uint32_t j = 0; j < gr->degree; j++)
+            gr->adj_d[u * gr->degree + j] = NAN;
+        gr->len[u] = len;
+        if (gr->unit || gr->codes)
+            encode(gr, rows, norms, (uint32_t)u);
+    }
+    gr->entry = n ? entry : UINT32_MAX;
+    gr->n_inserted = n;
+    return COPSE_OK;
 }
 
 int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,

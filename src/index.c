@@ -509,7 +509,7 @@ int copse_delete_items(copse_index *ix, int64_t n, const int64_t *ids)
     if (ix->state == COPSE_STATE_ADDING)
         return cp_fail(&ix->err, COPSE_ERR_STATE, "delete: the index is not built or loaded "
                        "(before build, leave the item out)");
-    return changed(ix, cp_live_delete(ix->live, &ix->v, n, ids, &ix->err));
+    return changed(ix, cp_live_delete(ix->live, &ix->v, n, ids, ix->change_threads, &ix->err));
 }
 
 int copse_delete_item(copse_index *ix, int64_t id) { return copse_delete_items(ix, 1, &id); }
@@ -948,7 +948,7 @@ static int open_image(copse_index *ix, const unsigned char *img, uint64_t len, v
     }
     cp_geom_init(&ix->g, (copse_metric)v->meta.metric, (int)v->meta.dim);
     base_changed(ix);
-    if ((rc = cp_live_open(ix->live, v, ix->change_threads, &ix->err)) != COPSE_OK) {
+    if ((rc = cp_live_open(ix->live, v, &ix->err)) != COPSE_OK) {
         cp_live_reset(ix->live, 0, 0);
         cp_view_release(v);
         return rc;

@@ -191,11 +191,13 @@ typedef struct cp_view {
     uint64_t generation, lineage;
     uint32_t graph_entry;    /* a slot the walk also starts from; UINT32_MAX: none */
     /* A file's changes after build (format 2), bound but not read by queries: cp_live_open
-     * takes them. */
+     * checks them and takes them. */
     const uint64_t *tombstones, *delta_dead;
     const unsigned char *delta_vectors;
     const int64_t *delta_ids;
     const uint64_t *delta_tags;
+    const float *delta_norms;
+    const uint32_t *delta_graph;
     /* Annoy files only (never saved): search_k counts repeated candidates, as Annoy does, and
      * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
     int count_repeats;
@@ -524,7 +526,10 @@ const void *cp_live_row(const cp_live *l, const cp_view *base, cp_place at);
 int64_t cp_live_id_at(const cp_live *l, const cp_view *base, uint64_t pos, int64_t *id);
 int cp_live_add(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int64_t first_id,
                 const float *vs, int n_threads, cp_err *err);
-int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, cp_err *err);
+/* Deletes ids (all or none), then, past a share of newly deleted base items, repairs the
+ * base's lists around them on n_threads threads (in a copy: the base is never written). */
+int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int n_threads,
+                   cp_err *err);
 /* Gives the live item id the tag mask: in the delta's tags, or in the base's, which are first
  * copied into memory; base->tags then points at that copy (and base->tags_changes counts). */
 int cp_live_set_tags(cp_live *l, cp_view *base, int64_t id, uint64_t mask, cp_err *err);
@@ -541,8 +546,9 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
 void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned char *meta);
 /* Forgets every change: a base of n_base items, a delta graph of this degree. */
 void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree);
-/* Takes the changes a file's view carries (copies: the file stays read-only). */
-int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err);
+/* Takes the changes a file's view carries (copies: the file stays read-only), its delta's
+ * neighbour lists as saved once they pass the checks: no search. */
+int cp_live_open(cp_live *l, const cp_view *v, cp_err *err);
 
 /* ---- producers: the builder (add.c) ---- */
 typedef struct cp_builder {
@@ -637,6 +643,12 @@ int cp_graph_reserve(cp_graph *gr, uint64_t cap);
  * COPSE_ERR_ARG for a slot beyond the capacity, COPSE_ERR_NOMEM. */
 int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
                     const uint32_t *items, uint64_t count, int n_threads);
+/* Takes n saved lists (n x degree slots, each list's entries < n and then UINT32_MAX, as
+ * the caller has checked) as the graph of items 0..n-1 entered at entry, ready for inserts
+ * without a search: an empty graph with room for n (cp_graph_reserve). COPSE_ERR_ARG
+ * otherwise. */
+int cp_graph_adopt(cp_graph *gr, const unsigned char *rows, const float *norms,
+                   const uint32_t *lists, uint64_t n, uint32_t entry);
 void cp_graph_free(cp_graph *gr);
 /* The graph's distance between two items: never negative, squared for angular, euclidean and
  * dot (on the augmented vectors), in the order of cp_dist_items. */

@@ -8,7 +8,13 @@
  * delta of millions is walked, not scanned. Adding an id that exists tombstones its old slot
  * (in the base or the delta) and appends the new vector: slots are never rewritten, so no
  * graph list ever describes a vector it was not built for. Deleted items stay in the graphs
- * as waypoints (queries walk through them, never return them) until copse_compact rebuilds.
+ * as waypoints (queries walk through them, never return them) until copse_compact rebuilds;
+ * in the base's graph, which they would slow most, the lists that name them are repaired
+ * around them in an in-memory copy once enough are deleted (repair_base), and a save writes
+ * that copy as the base's GRAPH section. The delta's own deleted items stay waypoints.
+ *
+ * A saved delta comes back as it was saved: its norms and lists are checked and adopted
+ * (cp_graph_adopt), not recomputed, so a loaded file answers and takes inserts at once.
  *
  * Tags change in place: a delta item's in the delta's own tag array, a base item's in a copy
  * of the base's tags made at the first change (a mapped file is never written), which the
@@ -38,6 +44,10 @@
 
 #define LIVE_CHUNK 64      /* items inserted per hold of the write lock */
 #define LIVE_SCAN_BELOW 512 /* a delta this small is scanned exactly */
+#define LIVE_REPAIR_SHARE 32 /* base lists are repaired once 1/32 of the live base is newly dead */
+#define LIVE_REPAIR_MIN 64   /* ... and at least this many */
+#define LIVE_REPAIR_TAKE 12  /* a deleted neighbour's nearest live neighbours offered in its
+                              * place (4 lost recall; 12 kept it as 32 did: docs/DESIGN.md) */
 
 struct cp_live {
     const cp_geom *g;
@@ -56,6 +66,8 @@ struct cp_live {
     float radius;         /* dot: the delta's sphere */
     uint32_t degree;      /* of the delta's graph; 0: none (the base has none either) */
     cp_graph graph;
+    uint32_t *base_lists; /* the base's lists repaired around its tombstones; NULL: as built */
+    uint64_t repaired_at; /* n_dead when they were last repaired */
     double compact_at;    /* copse_set_compact_threshold */
 };
 
@@ -282,6 +294,109 @@ static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *
     return rc == COPSE_OK ? rc : cp_fail(err, rc, "add: no memory for the delta's graph");
 }
 
+/* ---- repairing the base's lists around deleted items ---- */
+
+typedef struct repair_ctx {
+    const cp_live *l;
+    const cp_view *base;
+    const uint32_t *in; /* the lists queries read now */
+    uint32_t *out;      /* a copy of in, repaired here */
+} repair_ctx;
+
+typedef struct offer {
+    float d;
+    uint32_t slot;
+} offer;
+
+static int cmp_offer(const void *a, const void *b)
+{
+    const offer *x = a, *y = b;
+    if (x->d != y->d)
+        return x->d < y->d ? -1 : 1;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+/* Slot p's list without its deleted entries, refilled with the nearest to p of the first
+ * LIVE_REPAIR_TAKE live entries of each deleted one's own list (nearest to it first, as the
+ * insert path writes a list). Dead slots are repaired too: the forest still offers them as
+ * seeds, and a seed should lead to live items. */
+static void repair_one(void *ctx, uint64_t i, int worker)
+{
+    (void)worker;
+    const repair_ctx *r = ctx;
+    const cp_live *l = r->l;
+    const cp_view *v = r->base;
+    uint32_t deg = v->graph_degree, p = (uint32_t)i, len = 0, kept = 0, n_dead = 0;
+    const uint32_t *nb = r->in + i * deg;
+    uint32_t *o = r->out + i * deg;
+    while (len < deg && nb[len] != UINT32_MAX)
+        n_dead += (uint32_t)bit(l->dead, nb[len++]);
+    if (!n_dead)
+        return; /* out already holds the list */
+    offer room[CP_MAX_GRAPH_DEGREE * LIVE_REPAIR_TAKE];
+    uint64_t n = 0;
+    for (uint32_t j = 0; j < len; j++)
+        if (!bit(l->dead, nb[j]))
+            o[kept++] = nb[j];
+    for (uint32_t j = 0; j < len; j++) {
+        if (!bit(l->dead, nb[j]))
+            continue;
+        const uint32_t *dn = r->in + (uint64_t)nb[j] * deg;
+        for (uint32_t t = 0, took = 0; t < deg && dn[t] != UINT32_MAX && took < LIVE_REPAIR_TAKE; t++) {
+            uint32_t c = dn[t];
+            if (c == p || bit(l->dead, c))
+                continue;
+            took++;
+            int seen = 0;
+            for (uint32_t q = 0; q < kept && !seen; q++)
+                seen = o[q] == c;
+            for (uint64_t q = 0; q < n && !seen; q++)
+                seen = room[q].slot == c;
+            if (!seen)
+                room[n++] = (offer){cp_dist_items(l->g, l->k, v->vectors, v->norms, p, c), c};
+        }
+    }
+    qsort(room, n, sizeof *room, cmp_offer);
+    /* Up to halfway from the old length to the degree: lists that only shed entries lost
+     * recall on dot (0.993 to 0.968 in live/interleavings); filled to the degree, they cost 7%
+     * more distances than this for the same recall (bench/churn.cc's churn, 300 queries). */
+    for (uint64_t q = 0; q < n && kept < (len + deg) / 2; q++)
+        o[kept++] = room[q].slot;
+    for (uint32_t j = kept; j < deg; j++)
+        o[j] = UINT32_MAX;
+}
+
+/* Deleted base items stay in the lists of the base's graph as waypoints, which a query walks
+ * through and never returns: with half the base deleted, a walk computed as many distances
+ * as an unchanged graph's at twice the width (bench/churn.cc). So once enough are newly dead,
+ * every list naming one is repaired in a copy (FreshDiskANN's delete consolidation, with the
+ * dead item's nearest live neighbours offered in its place instead of a full prune, so a
+ * pass costs a few distances per dead entry), built outside the lock while queries read the
+ * lists as they are, then published under the write lock. The base itself is never written:
+ * a mapped file stays shared and read-only. Out of memory, nothing changes: the lists stay
+ * as they were, still right, only slower to walk (and the next delete tries again). */
+static void repair_base(cp_live *l, const cp_view *base, int n_threads)
+{
+    uint64_t live = l->n_base - l->n_dead, want = live / LIVE_REPAIR_SHARE;
+    if (!base->graph || !l->n_dead ||
+        l->n_dead - l->repaired_at < (want > LIVE_REPAIR_MIN ? want : LIVE_REPAIR_MIN))
+        return;
+    uint64_t cells = l->n_base * base->graph_degree;
+    const uint32_t *in = l->base_lists ? l->base_lists : base->graph;
+    uint32_t *out = cp_mallocarray(cells, sizeof *out);
+    if (!out)
+        return;
+    memcpy(out, in, cells * sizeof *out);
+    repair_ctx r = {l, base, in, out};
+    cp_parallel_for(cp_thread_count(n_threads, l->n_base), l->n_base, repair_one, &r);
+    cp_write_lock(l->lock);
+    uint32_t *old = l->base_lists;
+    l->base_lists = out;
+    l->repaired_at = l->n_dead;
+    cp_unlock(l->lock);
+    cp_free(old);
+}
+
 int cp_live_add(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int64_t first_id,
                 const float *vs, int n_threads, cp_err *err)
 {
@@ -295,10 +410,13 @@ int cp_live_add(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, 
                        n_threads, err);
         cp_unlock(l->lock);
     }
+    if (rc == COPSE_OK) /* replacements retire base slots */
+        repair_base(l, base, n_threads);
     return rc;
 }
 
-int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, cp_err *err)
+int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int n_threads,
+                   cp_err *err)
 {
     if (n < 0 || (n > 0 && !ids))
         return cp_fail(err, COPSE_ERR_ARG, "delete: n = %lld with %s ids", (long long)n,
@@ -320,6 +438,7 @@ int cp_live_delete(cp_live *l, const cp_view *base, int64_t n, const int64_t *id
             retire(l, at);
     }
     cp_unlock(l->lock);
+    repair_base(l, base, n_threads);
     return COPSE_OK;
 }
 
@@ -428,10 +547,15 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
     int64_t *rid = big ? cp_mallocarray(2 * (size_t)k, sizeof *rid) : stack_id;
     float *rdist = big ? cp_mallocarray(2 * (size_t)k, sizeof *rdist) : stack_d;
     int rc = rid && rdist ? COPSE_OK : cp_fail(cp_scratch_err(s), COPSE_ERR_NOMEM, "search: no memory");
-    cp_view dv;
+    cp_view dv, bv;
     delta_view(l, &dv);
     dv.lineage = base->v->lineage; /* the caller's filter fits the delta as it fits the base */
-    cp_reader rd = {base->g, base->k, &dv};
+    cp_reader rd = {base->g, base->k, &dv}, rb = *base;
+    if (l->base_lists) { /* the base as it is, walked through its repaired lists */
+        bv = *base->v;
+        bv.graph = l->base_lists;
+        rb.v = &bv;
+    }
     copse_filter bound[2], room[2];
     const copse_filter *pf[2] = {NULL, NULL};
     const uint64_t *dead[2] = {l->n_dead ? l->dead : NULL, l->n_delta_dead ? l->delta_dead : NULL};
@@ -447,8 +571,9 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
      * refused items, and answers exactly when the walk cannot fill k. */
     /* Each part walks with its share of the effort (by live items): a fresh build of the same
      * items spends search_k in one walk, and two full walks would spend twice. Not below 2k
-     * (or search_k when smaller): narrower walks lost half a point of recall@10 in
-     * bench/churn.cc at search_k 20. */
+     * (or search_k when smaller): a floor of k lost half a point of recall@10 in
+     * bench/churn.cc at search_k 20, before the base's lists were repaired and after (0.65 pp:
+     * 0.9750 against a fresh build's 0.9815). */
     uint64_t live[2] = {l->n_base - l->n_dead, l->delta.n - l->n_delta_dead};
     uint64_t total = live[0] + live[1] ? live[0] + live[1] : 1;
     for (int part = 0; part < 2 && rc == COPSE_OK; part++) {
@@ -456,7 +581,7 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
             break;
         int64_t share = (int64_t)(((unsigned __int128)search_k * live[part] + total - 1) / total);
         int64_t floor = search_k < 2 * k ? search_k : 2 * k;
-        rc = cp_search(part ? &rd : base, s, q, 0, k, share > floor ? share : floor,
+        rc = cp_search(part ? &rd : &rb, s, q, 0, k, share > floor ? share : floor,
                        exact || (part && !dv.graph), pf[part], rid + part * k, rdist + part * k,
                        &got[part]);
     }
@@ -500,6 +625,8 @@ void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned ch
     sec[CP_SEC_DELTA_GRAPH] = (cp_section){l->graph.adj, n * (uint64_t)m->delta_degree * 4};
     sec[CP_SEC_DELTA_DEAD] = (cp_section){l->delta_dead, n ? words_for(n) * 8 : 0};
     sec[CP_SEC_DELTA_TAGS] = (cp_section){l->delta.tags, l->delta.tags ? n * 8 : 0};
+    if (l->base_lists) /* same length: lists of base slots, only fewer of them deleted */
+        sec[CP_SEC_GRAPH].data = l->base_lists;
 }
 
 void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
@@ -511,6 +638,9 @@ void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
     cp_free(l->delta_dead);
     if (l->degree)
         cp_graph_free(&l->graph);
+    cp_free(l->base_lists);
+    l->base_lists = NULL;
+    l->repaired_at = 0;
     l->dead = NULL;
     l->base_tags = NULL;
     l->n_dead = 0;
@@ -540,7 +670,66 @@ static int bits_agree(const uint64_t *bits, uint64_t n, uint64_t count)
     return popcount_words(bits, words_for(n)) == count && !(n % 64 && bits[n / 64] >> (n % 64));
 }
 
-int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err)
+/* The delta's saved norms, into l->norms: finite and what the delta's vectors give (within
+ * a float sum's rounding: another kernel set may sum in another order), so a walk's angular
+ * distances and the dot reduction mean what they say. One dot product per item, as much as
+ * copying the vectors. */
+static int check_norms(cp_live *l, const cp_view *v, cp_err *err)
+{
+    const cp_geom *g = l->g;
+    uint64_t n = v->meta.n_delta;
+    float r2 = v->meta.delta_radius * v->meta.delta_radius;
+    if (!cp_metric_has_norms(g->metric)) {
+        memset(l->norms, 0, n * sizeof *l->norms);
+        return COPSE_OK;
+    }
+    if (g->metric == COPSE_DOT && !isfinite(r2))
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta: radius %g", (double)v->meta.delta_radius);
+    for (uint64_t s = 0; s < n; s++) {
+        const float *x = (const float *)(l->delta.rows + s * g->row_bytes);
+        float sq = l->k->dot(x, x, (size_t)g->dim), e = v->delta_norms[s];
+        /* angular: the squared norm; dot: e with sq + e^2 = radius^2 */
+        float have = g->metric == COPSE_DOT ? sq + e * e : e, want = g->metric == COPSE_DOT ? r2 : sq;
+        if (isfinite(e) && e >= 0 && fabsf(have - want) <= 1e-3f * want) {
+            l->norms[s] = e;
+            continue;
+        }
+        if (g->metric == COPSE_DOT)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "delta_norms: item %llu has %g where its "
+                           "vector gives %g at delta radius %g", (unsigned long long)s, (double)e,
+                           (double)sqrtf(r2 - sq > 0 ? r2 - sq : 0), (double)v->meta.delta_radius);
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta_norms: item %llu has %g where its vector "
+                       "gives %g", (unsigned long long)s, (double)e, (double)sq);
+    }
+    l->radius = v->meta.delta_radius;
+    return COPSE_OK;
+}
+
+/* The delta's saved lists: each of delta slots, then padding to the end. The insert path
+ * trusts a list as it stands (no bounds checks on its hot path), so this is what lets a
+ * loaded delta take inserts. */
+static int check_lists(const cp_view *v, cp_err *err)
+{
+    uint64_t n = v->meta.n_delta, deg = v->meta.delta_degree;
+    if (n && !deg)
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta: %llu items without neighbour lists",
+                       (unsigned long long)n);
+    for (uint64_t s = 0; s < n; s++) {
+        const uint32_t *nb = v->delta_graph + s * deg;
+        uint64_t j = 0;
+        while (j < deg && nb[j] < n)
+            j++;
+        while (j < deg && nb[j] == UINT32_MAX)
+            j++;
+        if (j < deg)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "delta_graph: place %llu of item %llu's list "
+                           "holds %u (%llu added items)", (unsigned long long)j,
+                           (unsigned long long)s, nb[j], (unsigned long long)n);
+    }
+    return COPSE_OK;
+}
+
+int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
 {
     const cp_meta *m = &v->meta;
     uint64_t n = m->n_delta;
@@ -581,20 +770,12 @@ int cp_live_open(cp_live *l, const cp_view *v, int n_threads, cp_err *err)
     cp_free(x);
     if (rc == COPSE_OK && v->delta_tags && !delta_tags_ready(l))
         rc = cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the added items' tags");
-    if (rc != COPSE_OK)
+    if (rc != COPSE_OK || (rc = check_norms(l, v, err)) != COPSE_OK ||
+        (rc = check_lists(v, err)) != COPSE_OK)
         return rc;
     if (v->delta_tags)
         memcpy(l->delta.tags, v->delta_tags, n * sizeof *l->delta.tags);
-    /* Norms and the graph are computed again rather than trusted: the delta is small next to
-     * the base, and this way a damaged file cannot steer a walk out of bounds. */
-    if (!cp_metric_has_norms(l->g->metric))
-        memset(l->norms, 0, n * sizeof *l->norms);
-    float widest = 0;
-    for (uint64_t s = 0; l->g->metric == COPSE_DOT && s < n; s++) {
-        const float *r = (const float *)(l->delta.rows + s * l->g->row_bytes);
-        float nr = sqrtf(l->k->dot(r, r, (size_t)l->g->dim));
-        widest = nr > widest ? nr : widest;
-    }
-    l->radius = m->delta_radius > widest ? m->delta_radius : 2 * widest;
-    return respread(l, l->radius, n_threads, err);
+    if (!cp_graph_reserve(&l->graph, l->delta.cap))
+        return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the delta's graph");
+    return cp_graph_adopt(&l->graph, l->delta.rows, l->norms, v->delta_graph, n, m->delta_entry);
 }

@@ -116,6 +116,8 @@ static void bind(cp_view *v, const cp_meta *m, const cp_section *sec)
     v->delta_vectors = s[CP_SEC_DELTA_VECTORS].data;
     v->delta_ids = s[CP_SEC_DELTA_IDS].data;
     v->delta_tags = s[CP_SEC_DELTA_TAGS].data;
+    v->delta_norms = s[CP_SEC_DELTA_NORMS].data;
+    v->delta_graph = s[CP_SEC_DELTA_GRAPH].data;
 }
 
 void cp_view_adopt(cp_view *v, cp_sections *s)

@@ -80,13 +80,15 @@ put("reader-auto", "tsv", b"1\t2\n3\t4\n")
 put("reader-auto", "w2v", b"2 2\nx 1 2\ny 3 4\n")
 put("reader-auto", "gz-csv", gzip.compress(b"1,2\n3,4\n", mtime=0))
 
-# Index targets: the valid golden files (quantized ones among them) and three damaged ones,
-# when they exist.
+# Index targets: the valid golden files (quantized ones among them) and a few damaged ones
+# (structure behind valid checksums, which only load's checks see, and a float16 code that only
+# verify finds) when they exist.
 golden = os.path.join(here, "..", "golden", "files")
+damaged = ("nodes-cycle.copse", "label-data-no-nul.copse", "changes-graph-out-of-range.copse",
+           "changes-angular-norm-nan.copse", "quant-f16-code-infinite.copse")
 if os.path.isdir(golden):
     for name in sorted(os.listdir(golden)):
-        if name.startswith("valid-") or name in ("nodes-cycle.copse", "label-data-no-nul.copse",
-                                                "quant-f16-code-infinite.copse"):
+        if name.startswith("valid-") or name in damaged:
             for t in ("index", "verify"):
                 d = os.path.join(corpus, t)
                 os.makedirs(d, exist_ok=True)

@@ -626,9 +626,9 @@ enum { CHANGES_N = 40, CHANGES_D = 4 };
 
 /* The small euclidean index the change files start from: CHANGES_N items, seeded, when rc is
  * COPSE_OK (else nothing is made and rc is returned). */
-static int changes_start(copse_index **ix, uint64_t seed)
+static int changes_start(copse_index **ix, copse_metric metric, uint64_t seed)
 {
-    int rc = copse_new(CHANGES_D, COPSE_EUCLIDEAN, ix);
+    int rc = copse_new(CHANGES_D, metric, ix);
     return rc ? rc : copse_set_seed(*ix, seed);
 }
 
@@ -659,12 +659,12 @@ static unsigned char *save_valid(copse_index *ix, int rc, const char *name, size
     return img;
 }
 
-/* An index changed after build (format 2): a valid one, and its change sections damaged
- * behind valid checksums. */
-static void changes(void)
+/* A valid index changed after build (format 2), saved as NAME: CHANGES_N items built, 10 new
+ * ids and 2 replaced, 3 deleted. Returns its image (the caller's to free) or NULL. */
+static unsigned char *changed_file(const char *name, copse_metric metric, size_t *len)
 {
     copse_index *ix = NULL;
-    int rc = changes_start(&ix, 7);
+    int rc = changes_start(&ix, metric, 7);
     for (int i = 0; i < CHANGES_N; i++)
         rc = add_random(ix, rc, i);
     rc = rc ? rc : copse_build(ix, 2, 1);
@@ -672,18 +672,53 @@ static void changes(void)
         rc = add_random(ix, rc, i < 10 ? 100 + i : i);
     int64_t del[3] = {3, 104, 20};
     rc = rc ? rc : copse_delete_items(ix, 3, del);
+    return save_valid(ix, rc, name, len);
+}
+
+typedef struct edit_at {
+    const char *name;
+    uint64_t at;
+    int width;
+    uint64_t value;
+} edit_at;
+
+/* Each edit of img alone, resealed: structure damage behind valid checksums, which load
+ * must refuse. */
+static void put_edits(const unsigned char *img, size_t len, const edit_at *edits, size_t n)
+{
+    unsigned char *c = malloc(len);
+    for (size_t i = 0; c && i < n; i++) {
+        memcpy(c, img, len);
+        put_field(c + edits[i].at, edits[i].width, edits[i].value);
+        fmt_reseal(c, len);
+        put_file(edits[i].name, c, len, COPSE_ERR_CORRUPT, -1);
+    }
+    free(c);
+}
+
+static uint32_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* Changed indexes (format 2): valid ones, and their change sections damaged. */
+static void changes(void)
+{
     size_t len = 0;
-    unsigned char *img = save_valid(ix, rc, "valid-changes", &len);
+    unsigned char *img = changed_file("valid-changes", COPSE_EUCLIDEAN, &len);
     if (!img)
         return;
-    uint64_t meta = 0, ml = 0, tomb = 0, tl = 0, ids = 0, il = 0, dead = 0, dl = 0;
+    uint64_t meta = 0, ml = 0, tomb = 0, tl = 0, ids = 0, il = 0, dead = 0, dl = 0, gr = 0, gl = 0;
     fmt_find(img, len, SEC_DELTA_META, &meta, &ml);
     fmt_find(img, len, SEC_TOMBSTONES, &tomb, &tl);
     fmt_find(img, len, SEC_DELTA_IDS, &ids, &il);
     fmt_find(img, len, SEC_DELTA_DEAD, &dead, &dl);
-    unsigned char *c = malloc(len);
-    struct { const char *name; uint64_t at; int width; uint64_t value; } edits[] = {
-        {"changes-meta-count", meta, 8, fmt_rd64(img + meta) + 1},
+    fmt_find(img, len, SEC_DELTA_GRAPH, &gr, &gl);
+    uint64_t n_delta = fmt_rd64(img + meta), deg = fmt_rd32(img + meta + 8);
+    const edit_at edits[] = {
+        {"changes-meta-count", meta, 8, n_delta + 1},
         {"changes-meta-degree", meta + 8, 4, 300},
         {"changes-meta-entry", meta + 12, 4, 1000},
         {"changes-meta-reserved", meta + 40, 8, 1},
@@ -692,19 +727,47 @@ static void changes(void)
         {"changes-dead-extra-bit", dead, 8, fmt_rd64(img + dead) ^ (1ull << 0)},
         {"changes-id-negative", ids, 8, (uint64_t)-5},
         {"changes-major-1", 12, 2, 1},
+        /* The delta's lists are taken as saved: a neighbour past the added items, and one
+         * after a list's padding (12 added items: the last of 32 places is padding). */
+        {"changes-graph-out-of-range", gr, 4, n_delta},
+        {"changes-graph-after-padding", gr + 4 * (deg - 1), 4, 1},
     };
-    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
-        memcpy(c, img, len);
-        put_field(c + edits[i].at, edits[i].width, edits[i].value);
-        fmt_reseal(c, len);
-        put_file(edits[i].name, c, len, COPSE_ERR_CORRUPT, -1);
-    }
+    put_edits(img, len, edits, sizeof edits / sizeof *edits);
     /* A flipped byte in a change section: the checksum sees it (verify), loading does not. */
-    memcpy(c, img, len);
-    c[ids + 1] ^= 0x10;
-    put_file("changes-ids-flipped", c, len, COPSE_OK, COPSE_ERR_CORRUPT);
+    unsigned char *c = malloc(len);
+    if (c) {
+        memcpy(c, img, len);
+        c[ids + 1] ^= 0x10;
+        put_file("changes-ids-flipped", c, len, COPSE_OK, COPSE_ERR_CORRUPT);
+    }
     free(c);
     free(img);
+    /* Saved norms are taken too, once finite and what the vectors give. */
+    static const copse_metric norm_metrics[] = {COPSE_ANGULAR, COPSE_DOT};
+    static const char *const names[][4] = {
+        {"valid-changes-angular", "changes-angular-norm-nan", "changes-angular-norm-wrong",
+         "changes-angular-norm-negative"},
+        {"valid-changes-dot", "changes-dot-norm-nan", "changes-dot-norm-wrong",
+         "changes-dot-radius-small"},
+    };
+    for (int m = 0; m < 2; m++) {
+        if (!(img = changed_file(names[m][0], norm_metrics[m], &len)))
+            continue;
+        uint64_t nm = 0, nl = 0;
+        fmt_find(img, len, SEC_DELTA_NORMS, &nm, &nl);
+        fmt_find(img, len, SEC_DELTA_META, &meta, &ml);
+        float first;
+        uint32_t bits = fmt_rd32(img + nm + 4);
+        memcpy(&first, &bits, 4);
+        const edit_at norm_edits[] = {
+            {names[m][1], nm + 4, 4, float_bits(NAN)},
+            {names[m][2], nm + 4, 4, float_bits(2 * first + 1)},
+            /* angular: a negative squared norm; dot: a radius below the norms it covers */
+            {names[m][3], m ? meta + 16 : nm + 4, 4, float_bits(m ? 0.01f : -first)},
+        };
+        put_edits(img, len, norm_edits, 3);
+        free(img);
+    }
 }
 
 /* Quantized storage (format 1.3): valid float16 and 8-bit files, then each one's QUANT
@@ -792,7 +855,7 @@ static void changed_tags(void)
 {
     uint32_t tag[2] = {5, 63};
     copse_index *ix = NULL;
-    int rc = changes_start(&ix, 11);
+    int rc = changes_start(&ix, COPSE_EUCLIDEAN, 11);
     for (int i = 0; i < CHANGES_N; i++) {
         rc = add_random(ix, rc, i);
         if (rc == COPSE_OK && i % 3 == 0)

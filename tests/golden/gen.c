@@ -943,8 +943,6 @@ int main(int argc, char **argv)
     reserved_zeros();
     changes();
     quantized();
-}
-
     changed_tags();
     free(base);
     fclose(manifest);

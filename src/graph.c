@@ -178,7 +178,7 @@ int cp_graph_reserve(cp_graph *gr, uint64_t cap)
     if (!len)
         return 0;
     gr->len = len;
-    if (gr->coded) {
+    if (gr->code_step > 0) {
         unsigned char *codes = cp_reallocarray(gr->codes, cap, (size_t)gr->g->dim);
         if (!codes)
             return 0;
@@ -192,6 +192,14 @@ int cp_graph_reserve(cp_graph *gr, uint64_t cap)
     memset(gr->len + gr->cap, 0, (cap - gr->cap) * sizeof *len);
     gr->cap = cap;
     return 1;
+}
+
+/* What scales item i's row to length 1 for angular (0 for a zero row); 1 for the others. */
+static inline float unit_scale(const cp_geom *g, const float *norms, uint64_t i)
+{
+    if (g->metric != COPSE_ANGULAR)
+        return 1;
+    return norms[i] > 0 ? 1.0f / sqrtf(norms[i]) : 0;
 }
 
 /* Where the distance of item a starts reading: its codes, unit row or row. */
@@ -387,9 +395,7 @@ static void encode(cp_graph *gr, const unsigned char *rows, const float *norms, 
 {
     size_t dim = (size_t)gr->g->dim;
     const float *x = (const float *)(rows + (size_t)slot * gr->g->row_bytes);
-    float s = 1;
-    if (gr->g->metric == COPSE_ANGULAR)
-        s = norms[slot] > 0 ? 1.0f / sqrtf(norms[slot]) : 0;
+    float s = unit_scale(gr->g, norms, slot);
     if (!gr->codes) {
         float *y = gr->unit + (size_t)slot * dim;
         for (size_t j = 0; j < dim; j++)
@@ -558,9 +564,7 @@ static int use_codes(cp_graph *gr, const unsigned char *rows, const float *norms
     float lo = INFINITY, hi = -INFINITY;
     for (uint64_t i = 0; i < n; i++) {
         const float *x = (const float *)(rows + i * g->row_bytes);
-        float s = 1;
-        if (g->metric == COPSE_ANGULAR)
-            s = norms[i] > 0 ? 1.0f / sqrtf(norms[i]) : 0;
+        float s = unit_scale(g, norms, i);
         for (size_t j = 0; j < dim; j++) {
             float v = x[j] * s;
             lo = v < lo ? v : lo;
@@ -577,7 +581,6 @@ static int use_codes(cp_graph *gr, const unsigned char *rows, const float *norms
     cp_free(sum);
     float step = (hi - lo) / 255;
     if (step > 0 && sqrt(var / (double)dim) >= CODE_MIN_LEVELS * (double)step) {
-        gr->coded = 1;
         gr->code_lo = lo;
         gr->code_step = step;
     }

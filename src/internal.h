@@ -624,9 +624,11 @@ typedef struct cp_graph {
     float *adj_d;           /* the distance of each listed item */
     uint32_t *len;          /* items listed, per slot */
     float *unit;            /* angular without codes: each inserted row scaled to length 1 */
-    int coded;              /* distances between byte codes of the rows (set before reserve) */
-    unsigned char *codes;   /* coded: cap x dim codes of the rows (of the unit rows for angular) */
-    float code_lo, code_step; /* a code c stands for code_lo + c * code_step, in every dimension */
+    /* code_step > 0 (set before the first reserve): distances between byte codes of the rows
+     * (of the unit rows for angular), a code c standing for code_lo + c * code_step in every
+     * dimension; codes holds cap x dim of them. */
+    float code_lo, code_step;
+    unsigned char *codes;
     cp_graph_worker *workers;
     int n_workers;
     uint64_t stamp_cap;

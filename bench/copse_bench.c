@@ -66,6 +66,7 @@ int main(int argc, char **argv)
     int nk = bench_knobs(a.knobs, knobs, 64);
     if (nk == 0)
         bench_die("no --knobs given");
+    bench_cache_file(a.index);
     long rss0 = bench_rss_kb();
     copse_index *ix = NULL;
     double t0 = bench_now();

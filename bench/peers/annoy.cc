@@ -39,6 +39,7 @@ static int run(const bench_args &a)
     int nk = bench_knobs(a.knobs, knobs, 64);
     if (nk == 0)
         bench_die("no --knobs given");
+    bench_cache_file(a.index);
     long rss0 = bench_rss_kb();
     Index ix(d.dim);
     double t0 = bench_now();

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
     int nk = bench_knobs(a.knobs, knobs, 64);
     if (nk == 0)
         bench_die("no --knobs given");
+    bench_cache_file(a.index);
     long rss0 = bench_rss_kb();
     double t0 = bench_now();
     std::unique_ptr<faiss::Index> ix(faiss::read_index(a.index));

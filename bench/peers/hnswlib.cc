@@ -61,6 +61,7 @@ int main(int argc, char **argv)
         space = new hnswlib::InnerProductSpace(d.dim);
     else
         space = new hnswlib::L2Space(d.dim);
+    bench_cache_file(a.index);
     long rss0 = bench_rss_kb();
     double t0 = bench_now();
     hnswlib::HierarchicalNSW<float> ix(space, a.index);

@@ -218,11 +218,11 @@ def _split_block(block, ids, first_row, n_total, n_shards, centers, metric):
             for s in range(n_shards)]
 
 
-def _build_shard(parts, path, shard, dim, metric, n_trees, seed, n_jobs):
+def _build_shard(parts, path, shard, dim, metric, storage, n_trees, seed, n_jobs):
     """Builds and saves one shard from its parts [(rows, ids), ...]; returns its record."""
     rows = [p[0] for p in parts if len(p[0])]
     ids = [p[1] for p in parts if len(p[1])]
-    t = AnnoyIndex(dim, metric)
+    t = AnnoyIndex(dim, metric, storage=storage)
     t.set_seed(seed + shard)
     if rows:
         t.add_items(np.concatenate(ids), np.concatenate(rows))
@@ -285,7 +285,7 @@ def _sample_rows(blocks, sizes, m, seed, compute):
 
 
 def build_sharded(X, n_shards, path, metric, n_trees=-1, ids=None, client=None, split="range",
-                  seed=_DEFAULT_SEED, n_jobs=-1, sample_size=20000):
+                  seed=_DEFAULT_SEED, n_jobs=-1, sample_size=20000, storage="f32"):
     """Builds a sharded index of the rows of ``X`` in the folder ``path``; returns the manifest.
 
     ``X``: a dask array, a numpy array (n, dim) or an iterable of 2-D blocks. ``ids``: n
@@ -293,15 +293,18 @@ def build_sharded(X, n_shards, path, metric, n_trees=-1, ids=None, client=None, 
     ``n_shards`` shards is an ordinary copse file built with ``n_trees`` trees (-1: copse picks)
     on ``n_jobs`` threads, as a Dask task on ``client``'s cluster, or in this process when
     ``client`` is None. ``split``: "range" or "kmeans" (see the module's notes; kmeans needs
-    metric euclidean or angular and trains on ``sample_size`` rows). The manifest is written
-    last and atomically; an old one at ``path`` is removed first.
+    metric euclidean or angular and trains on ``sample_size`` rows). ``storage``: how each
+    shard stores its vectors, as ``AnnoyIndex``'s keyword ('f32', 'f16' or 'i8'). The manifest
+    is written last and atomically; an old one at ``path`` is removed first.
     """
     n_shards = int(n_shards)
     if n_shards < 1:
         raise ValueError("n_shards must be at least 1, got %d" % n_shards)
     if split not in _SPLITS:
         raise ValueError("split must be one of %s, got %r" % (", ".join(_SPLITS), split))
-    metric = AnnoyIndex(1, metric).metric  # the canonical name; "No such metric" before work
+    # the canonical names; "No such metric" or a bad storage before any work
+    probe = AnnoyIndex(1, metric, storage=storage)
+    metric, storage = probe.metric, probe.storage
     if split == "kmeans" and metric not in _KMEANS_METRICS:
         raise ValueError("split='kmeans' routes by euclidean or angular distance; metric %r "
                          "needs split='range'" % (metric,))
@@ -334,7 +337,7 @@ def build_sharded(X, n_shards, path, metric, n_trees=-1, ids=None, client=None, 
 
     starts = np.cumsum([0] + sizes[:-1]).tolist()
     block_ids = [None if ids is None else ids[s:s + size] for s, size in zip(starts, sizes)]
-    build_args = (dim, metric, n_trees, seed, n_jobs)
+    build_args = (dim, metric, storage, n_trees, seed, n_jobs)
     if client is None:
         parts = [[] for _ in range(n_shards)]
         for b, bid, start in zip(blocks, block_ids, starts):
@@ -348,7 +351,7 @@ def build_sharded(X, n_shards, path, metric, n_trees=-1, ids=None, client=None, 
     manifest = {
         "format": _FORMAT, "version": _VERSION, "file_format": list(FORMAT_VERSION),
         "library": LIBRARY_VERSION, "metric": metric, "dim": dim, "n_items": n,
-        "split": split, "seed": seed,
+        "split": split, "seed": seed, "storage": storage,
         "centroids": centers.tolist() if centers is not None else None,
         "shards": records,
     }

@@ -135,6 +135,33 @@ def test_in_process_equals_cluster_and_files_are_identical(client, data, tmp_pat
     assert (local[0] == remote[0]).all() and np.array_equal(local[1], remote[1])
 
 
+def test_quantized_shards(client, data, tmp_path):
+    """storage= reaches every shard: the files are the smaller ones of that storage, answers
+    are the merge of the shards' own, and recall against brute force holds."""
+    X, Q = data
+    f32 = build_sharded(X, SHARDS, tmp_path / "f32", "euclidean", n_jobs=1)
+    i8 = build_sharded(X, SHARDS, tmp_path / "i8", "euclidean", client=client, n_jobs=1,
+                       storage="i8")
+    assert i8["storage"] == "i8" and f32["storage"] == "f32"
+    for a, b in zip(f32["shards"], i8["shards"]):  # 1 byte a value instead of 4
+        assert b["bytes"] <= a["bytes"] - 2 * DIM * a["n_items"], (a["bytes"], b["bytes"])
+    for rec in i8["shards"]:
+        t = AnnoyIndex(DIM, "euclidean")
+        t.load(str(tmp_path / "i8" / rec["file"]))
+        assert t.storage == "i8"
+    ix = ShardedIndex(tmp_path / "i8", client=client)
+    k, search_k = 10, 40
+    ids, _ = ix.search(Q, k, search_k)
+    want_ids, _ = per_shard_merge(tmp_path / "i8", Q, k, search_k)
+    assert (ids == want_ids).all()
+    truth = single_index(X).get_nns_by_vectors(Q, k, exact=True)
+    assert recall(ids, truth) >= 0.95
+    with pytest.raises(ValueError, match="storage"):
+        build_sharded(X, SHARDS, tmp_path / "bad", "euclidean", storage="f8")
+    with pytest.raises(ValueError):
+        build_sharded(X, SHARDS, tmp_path / "bad", "hamming", storage="i8")
+
+
 def test_sparse_ids_and_padding(data, tmp_path):
     X, Q = data
     ids = np.arange(N, dtype=np.int64) * 1000 + 7

@@ -355,7 +355,7 @@ static const cp_quant *place_quant(const copse_index *ix, cp_place at, cp_quant 
 {
     if (ix->state != COPSE_STATE_ADDING && !at.delta)
         return &ix->v.quant;
-    *f32 = (cp_quant){COPSE_STORAGE_F32, ix->g.row_bytes, NULL, NULL};
+    *f32 = (cp_quant){COPSE_STORAGE_F32, ix->g.row_bytes, NULL, NULL, NULL};
     return f32;
 }
 

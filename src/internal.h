@@ -150,11 +150,13 @@ void *cp_sections_take(void **blocks, int n_blocks, const void *block);
 void cp_sections_free(cp_sections *s);
 
 /* How a view's VECTORS rows are stored (copse_set_storage): float32 as added, IEEE half, or
- * 8-bit codes c standing for min[i] + scale[i] * c[i] (per dimension, trained at build). */
+ * 8-bit codes (metric.c): c standing for mean[i] + lo + step * c[i] with each row's lo and
+ * step after its codes (built for angular and dot), or for min[i] + scale[i] * c[i]. */
 typedef struct cp_quant {
     uint32_t storage;     /* COPSE_STORAGE_* */
     size_t stride;        /* bytes of one stored row */
-    const float *min, *scale; /* I8: dim floats each, inside the QUANT section */
+    const float *min, *scale; /* I8 per dimension: dim floats each, inside the QUANT section */
+    const float *mean;        /* I8 per row: dim floats, inside the QUANT section */
 } cp_quant;
 
 /* ---- the view: what queries read, and the memory it owns ---- */
@@ -258,10 +260,11 @@ int cp_metric_has_norms(copse_metric m);
 typedef struct cp_query {
     const void *row;   /* stored form (floats, or packed words for hamming) */
     float norm;        /* |q|^2 for angular */
-    /* Against 8-bit codes (cp_query_codes): q * scale for angular and dot, with q . min in
-     * qc; q - min for euclidean and manhattan. */
+    /* Against 8-bit codes (cp_query_codes): with per-row ranges q itself, with q . mean in qc
+     * and sum(q) in qs; else q * scale for angular and dot, with q . min in qc, and q - min
+     * for euclidean and manhattan. */
     const float *qa;
-    float qc;
+    float qc, qs;
 } cp_query;
 
 /* ---- stored vectors: float32, float16 or 8-bit codes (metric.c) ---- */
@@ -274,6 +277,8 @@ uint64_t cp_quant_length(const cp_geom *g, uint32_t storage);
  * (cp_quant_length of them); *z then describes them. */
 void cp_quant_train(const cp_geom *g, uint32_t storage, const unsigned char *rows, uint64_t n,
                     unsigned char *sec, cp_quant *z);
+/* Points *z at a QUANT section's bytes, already checked, of this storage (NULL for float32). */
+void cp_quant_bind(const cp_geom *g, uint32_t storage, const unsigned char *sec, cp_quant *z);
 /* Reads a QUANT section's bytes into *z; 0 with the reason in err when they are malformed
  * (COPSE_ERR_VERSION for a storage this library does not know, else COPSE_ERR_CORRUPT). */
 int cp_quant_parse(const cp_geom *g, const unsigned char *sec, uint64_t len, cp_quant *z,

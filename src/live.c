@@ -503,7 +503,7 @@ static void delta_view(const cp_live *l, cp_view *v)
     v->max_id = l->delta.max_id;
     v->vectors = l->delta.rows;
     /* Items added after build stay float32 beside a quantized base (copse_set_storage). */
-    v->quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL};
+    v->quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL, NULL};
     v->norms = l->norms;
     v->slot_ids = l->delta.ids;
     v->tags = l->delta.tags;

@@ -720,7 +720,7 @@ int cp_search(const cp_reader *rd, copse_scratch *scratch, const float *qv, int6
     *n_out = 0;
     const char *what = exact ? "exact" : "search";
     int rc = check_query(rd, s, k, search_k, ids, what);
-    query_args a = {rd, s, {NULL, 0, NULL, 0}, (uint64_t)k, 0, NULL};
+    query_args a = {rd, s, {NULL, 0, NULL, 0, 0}, (uint64_t)k, 0, NULL};
     copse_filter bound;
     if (rc == COPSE_OK && f)
         rc = cp_filter_bind(f, rd->v, &bound, &a.f, &s->err, what);

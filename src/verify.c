@@ -206,11 +206,28 @@ static int check_labels(const cp_reader *rd, cp_err *err)
     return COPSE_OK;
 }
 
+/* Each row's own range of 8-bit codes: finite, and a step that is not negative. */
+static int check_row_ranges(const cp_reader *rd, cp_err *err)
+{
+    const cp_view *v = rd->v;
+    size_t dim = (size_t)rd->g->dim;
+    for (uint64_t s = 0; s < v->n_items; s++) {
+        float r[2];
+        memcpy(r, v->vectors + s * v->quant.stride + dim, sizeof r);
+        if (!isfinite(r[0]) || !isfinite(r[1]) || r[1] < 0)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "vectors: slot %llu has the 8-bit range %g, "
+                           "step %g", (unsigned long long)s, (double)r[0], (double)r[1]);
+    }
+    return COPSE_OK;
+}
+
 /* Float16 rows must be finite (build refuses what half cannot hold); 8-bit codes have no
- * invalid value, and their parameters were checked at load. */
+ * invalid value, and their shared parameters were checked at load, but not each row's. */
 static int check_codes(const cp_reader *rd, cp_err *err)
 {
     const cp_view *v = rd->v;
+    if (v->quant.mean)
+        return check_row_ranges(rd, err);
     if (v->quant.storage != COPSE_STORAGE_F16)
         return COPSE_OK;
     const uint16_t *h = (const uint16_t *)v->vectors;

@@ -87,12 +87,7 @@ static void bind(cp_view *v, const cp_meta *m, const cp_section *sec)
     /* The format checked the QUANT section (or the producer wrote it): this only points. */
     cp_geom g;
     cp_geom_init(&g, (copse_metric)m->metric, (int)m->dim);
-    v->quant = (cp_quant){m->storage, cp_stride(&g, m->storage), NULL, NULL};
-    if (m->storage == COPSE_STORAGE_I8) {
-        const unsigned char *q = s[CP_SEC_QUANT].data;
-        v->quant.min = (const float *)(q + CP_QUANT_HEADER);
-        v->quant.scale = v->quant.min + m->dim;
-    }
+    cp_quant_bind(&g, m->storage, s[CP_SEC_QUANT].data, &v->quant);
     v->norms = s[CP_SEC_NORMS].data;
     v->slot_ids = s[CP_SEC_SLOT_IDS].data;
     v->id_order = s[CP_SEC_ID_ORDER].data;

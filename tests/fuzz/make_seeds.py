@@ -81,11 +81,12 @@ put("reader-auto", "w2v", b"2 2\nx 1 2\ny 3 4\n")
 put("reader-auto", "gz-csv", gzip.compress(b"1,2\n3,4\n", mtime=0))
 
 # Index targets: the valid golden files (quantized ones among them) and a few damaged ones
-# (structure behind valid checksums, which only load's checks see, and a float16 code that only
-# verify finds) when they exist.
+# (structure behind valid checksums, which only load's checks see, and a float16 code and an
+# 8-bit row's range that only verify finds) when they exist.
 golden = os.path.join(here, "..", "golden", "files")
 damaged = ("nodes-cycle.copse", "label-data-no-nul.copse", "changes-graph-out-of-range.copse",
-           "changes-angular-norm-nan.copse", "quant-f16-code-infinite.copse")
+           "changes-angular-norm-nan.copse", "quant-f16-code-infinite.copse",
+           "quant-i8-rows-step-negative.copse")
 if os.path.isdir(golden):
     for name in sorted(os.listdir(golden)):
         if name.startswith("valid-") or name in damaged:

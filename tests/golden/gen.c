@@ -770,16 +770,24 @@ static void changes(void)
     }
 }
 
-/* Quantized storage (format 1.3): valid float16 and 8-bit files, then each one's QUANT
- * section and flag damaged behind valid checksums. */
+/* Quantized storage (format 1.3): valid float16 and 8-bit files (angular codes with a range
+ * per row, euclidean ones with a range per dimension), then each one's QUANT section, flag
+ * and rows damaged behind valid checksums. The committed valid-i8 and quant-i8-* files are
+ * angular ones with a range per dimension, which builds wrote before per-row ranges. */
 static void quantized(void)
 {
-    enum { N = 40, D = 5 };
-    for (int st = COPSE_STORAGE_F16; st <= COPSE_STORAGE_I8; st++) {
-        const char *sn = copse_storage_name((copse_storage)st);
+    enum { N = 40, D = 5, QUANT_I8_ROWS = 3 };
+    static const struct { const char *name; copse_storage st; copse_metric m; } kinds[] = {
+        {"f16", COPSE_STORAGE_F16, COPSE_EUCLIDEAN},
+        {"i8-rows", COPSE_STORAGE_I8, COPSE_ANGULAR},
+        {"i8-dims", COPSE_STORAGE_I8, COPSE_EUCLIDEAN},
+    };
+    for (size_t kd = 0; kd < sizeof kinds / sizeof *kinds; kd++) {
+        const char *sn = kinds[kd].name;
+        int st = kinds[kd].st, rows = st == COPSE_STORAGE_I8 && kinds[kd].m == COPSE_ANGULAR;
         copse_index *ix;
         float v[D];
-        int rc = copse_new(D, st == COPSE_STORAGE_I8 ? COPSE_ANGULAR : COPSE_EUCLIDEAN, &ix);
+        int rc = copse_new(D, kinds[kd].m, &ix);
         rc = rc ? rc : copse_set_seed(ix, 7);
         rc = rc ? rc : copse_set_storage(ix, (copse_storage)st);
         for (int i = 0; i < N && rc == COPSE_OK; i++) {
@@ -818,28 +826,40 @@ static void quantized(void)
             {"dim-wrong", q + 4, 4, D + 1, COPSE_ERR_CORRUPT, -1},
             {"reserved-set", q + 40, 4, 1, COPSE_ERR_CORRUPT, -1},
             {"section-length", FMT_TABLE + FMT_ENTRY * 0 + 16, 8, vl - 1, COPSE_ERR_CORRUPT, -1},
-            /* 8-bit: a dimension's min NaN, a scale negative. float16: a code that is an
-             * infinity (0x7c00), which build never writes: verify finds it. */
-            {st == COPSE_STORAGE_I8 ? "min-nan" : "code-infinite", st == COPSE_STORAGE_I8 ? q + 64 : vec + 2,
-             st == COPSE_STORAGE_I8 ? 4 : 2, st == COPSE_STORAGE_I8 ? nan_bits : 0x7c00u,
-             st == COPSE_STORAGE_I8 ? COPSE_ERR_CORRUPT : COPSE_OK,
-             st == COPSE_STORAGE_I8 ? -1 : COPSE_ERR_CORRUPT},
-            {st == COPSE_STORAGE_I8 ? "scale-negative" : "minor-2", st == COPSE_STORAGE_I8 ? q + 64 + 4 * D : 14,
-             st == COPSE_STORAGE_I8 ? 4 : 2, st == COPSE_STORAGE_I8 ? neg_bits : 2,
-             /* float16: the flag means quantized vectors from 1.3 on only */
-             st == COPSE_STORAGE_I8 ? COPSE_ERR_CORRUPT : COPSE_ERR_VERSION, -1},
+            /* float16: a code that is an infinity (0x7c00), which build never writes: verify
+             * finds it; and the flag means quantized vectors from 1.3 on only. */
+            {"code-infinite", vec + 2, 2, 0x7c00u, COPSE_OK, COPSE_ERR_CORRUPT},
+            {"minor-2", 14, 2, 2, COPSE_ERR_VERSION, -1},
+            /* 8-bit, a range per dimension: a dimension's min NaN, a scale negative */
+            {"min-nan", q + 64, 4, nan_bits, COPSE_ERR_CORRUPT, -1},
+            {"scale-negative", q + 64 + 4 * D, 4, neg_bits, COPSE_ERR_CORRUPT, -1},
+            /* 8-bit, a range per row: the mean NaN (load sees it), a row's step negative or
+             * its lo NaN (only verify reads every row), the per-dimension layout's code (its
+             * section would be twice as long); and the per-row code in a euclidean file */
+            {"mean-nan", q + 64, 4, nan_bits, COPSE_ERR_CORRUPT, -1},
+            {"step-negative", vec + D + 4, 4, neg_bits, COPSE_OK, COPSE_ERR_CORRUPT},
+            {"lo-nan", vec + 3 * (D + 8) + D, 4, nan_bits, COPSE_OK, COPSE_ERR_CORRUPT},
+            {"storage-per-dimension", q, 4, COPSE_STORAGE_I8, COPSE_ERR_CORRUPT, -1},
+            {"storage-per-row", q, 4, QUANT_I8_ROWS, COPSE_ERR_CORRUPT, -1},
         };
+        /* Which of the layout-specific edits apply: 8 common ones, then f16's 2, per
+         * dimension's 2, per row's 4, and the per-row code in a per-dimension file. */
         unsigned char *c = malloc(len);
         for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+            int f16 = i == 8 || i == 9, dims = i == 10 || i == 11, per_row = i >= 12 && i <= 15;
+            if ((f16 && st != COPSE_STORAGE_F16) || (dims && (st != COPSE_STORAGE_I8 || rows)) ||
+                (per_row && !rows) || (i == 16 && (st != COPSE_STORAGE_I8 || rows)))
+                continue;
             memcpy(c, img, len);
             put_field(c + edits[i].at, edits[i].width, edits[i].value);
             fmt_reseal(c, len);
             snprintf(name, sizeof name, "quant-%s-%s", sn, edits[i].what);
             put_file(name, c, len, edits[i].load, edits[i].verify);
         }
-        /* A flipped byte in the quant section: only the checksum sees it (verify). */
+        /* A flipped byte in the quant section's parameters: only the checksum sees it
+         * (verify); float16's has none past its header, which load reads. */
         memcpy(c, img, len);
-        c[q + (st == COPSE_STORAGE_I8 ? 64 + 4 * D + 1 : 60)] ^= 0x01;
+        c[q + (st == COPSE_STORAGE_I8 ? 64 + 1 : 60)] ^= 0x01;
         snprintf(name, sizeof name, "quant-%s-flipped", sn);
         put_file(name, c, len, st == COPSE_STORAGE_I8 ? COPSE_OK : COPSE_ERR_CORRUPT,
                  st == COPSE_STORAGE_I8 ? COPSE_ERR_CORRUPT : -1);

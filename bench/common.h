@@ -127,7 +127,7 @@ typedef struct bench_args {
     const char *mode;    /* "build" or "query" */
     const char *data;    /* folder holding base.fbin, query.fbin, gt.ibin, gt_dist.fbin */
     const char *dataset; /* name written to the CSV */
-    const char *metric;  /* "euclidean" or "angular" */
+    const char *metric;  /* "euclidean", "angular" or "dot" (maximum inner product) */
     const char *params;  /* build parameters, "key=value;key=value" */
     const char *index;   /* index file path */
     const char *knobs;   /* query knob values, "v1,v2,..." (query mode) */
@@ -142,7 +142,7 @@ typedef struct bench_args {
 static inline void bench_usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s build|query --data DIR --dataset NAME --metric euclidean|angular\n"
+            "usage: %s build|query --data DIR --dataset NAME --metric euclidean|angular|dot\n"
             "          --params 'k=v;k=v' --index FILE --out CSV [--threads N] [--knobs v1,v2]\n"
             "          [--nq N] [--k 10] [--rep R] [--batch MAX_THREADS]\n",
             prog);
@@ -183,14 +183,15 @@ static inline bench_args bench_parse(int argc, char **argv)
         bench_usage(argv[0]);
     if (!a.data || !a.dataset || !a.metric || !a.index || !a.out)
         bench_usage(argv[0]);
-    if (strcmp(a.metric, "euclidean") && strcmp(a.metric, "angular"))
-        bench_die("metric must be euclidean or angular, not %s", a.metric);
+    if (strcmp(a.metric, "euclidean") && strcmp(a.metric, "angular") && strcmp(a.metric, "dot"))
+        bench_die("metric must be euclidean, angular or dot, not %s", a.metric);
     if (a.k < 1 || a.k > BENCH_GT_K)
         bench_die("k must be 1..%d", BENCH_GT_K);
     return a;
 }
 
 static inline int bench_is_angular(const bench_args *a) { return strcmp(a->metric, "angular") == 0; }
+static inline int bench_is_dot(const bench_args *a) { return strcmp(a->metric, "dot") == 0; }
 
 /* Integer value of key in "k=v;k=v", or def when absent. */
 static inline long bench_param(const char *params, const char *key, long def)

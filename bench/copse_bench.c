@@ -19,7 +19,9 @@ static void check(int rc, const copse_index *ix, const char *what)
 int main(int argc, char **argv)
 {
     bench_args a = bench_parse(argc, argv);
-    copse_metric metric = bench_is_angular(&a) ? COPSE_ANGULAR : COPSE_EUCLIDEAN;
+    copse_metric metric = bench_is_angular(&a) ? COPSE_ANGULAR
+                          : bench_is_dot(&a)   ? COPSE_DOT
+                                               : COPSE_EUCLIDEAN;
     bench_data d;
     memset(&d, 0, sizeof d);
     if (copse_version_number() != COPSE_VERSION_NUMBER)

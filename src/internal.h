@@ -303,8 +303,8 @@ float cp_angular(float pq, float pp, float qq);
 float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_quant *z,
                        const unsigned char *rows, const float *norms, const cp_query *q,
                        uint64_t slot);
-/* Internal distance between two items (slots) as the graph sees them: for dot, between the
- * augmented vectors, so that neighbourhoods are symmetric. */
+/* Internal distance between two items (slots), in the graph's order: for dot the negated
+ * inner product, as the graph links items by it (graph.c). */
 float cp_dist_items(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
                     const float *norms, uint32_t a, uint32_t b);
 /* Reported distance from the internal one. */
@@ -657,8 +657,9 @@ int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
 int cp_graph_adopt(cp_graph *gr, const unsigned char *rows, const float *norms,
                    const uint32_t *lists, uint64_t n, uint32_t entry);
 void cp_graph_free(cp_graph *gr);
-/* The graph's distance between two items: never negative, squared for angular, euclidean and
- * dot (on the augmented vectors), in the order of cp_dist_items. */
+/* The graph's distance between two items: never negative, squared for angular and euclidean;
+ * for dot 2 (R^2 - a.b), R the radius of the items' norm entries; in the order of
+ * cp_dist_items. */
 float cp_graph_dist(const cp_graph *gr, uint32_t a, uint32_t b);
 /* A graph of n items inserted in a seeded random order from the item nearest the centroid:
  * *adj_out gets n x degree slots (UINT32_MAX after each list's end), the caller's to free. */

@@ -31,10 +31,11 @@
  * to be rebuilt: see below). Everything a reader reads is written under the write
  * lock, so a query sees each change entirely or not at all.
  *
- * Dot product: the graph's distance works on vectors augmented onto one sphere, of a radius at
- * least the largest norm (metric.c). The delta picks twice the largest norm it has seen; an
- * item beyond it doubles the radius again and the delta's graph is rebuilt, which happens a
- * logarithmic number of times.
+ * Dot product: the graph's distance 2 (R^2 - a.b) takes the items' extra components e of
+ * vectors augmented onto a sphere of radius R at least the largest norm (metric.c, graph.c).
+ * The delta picks twice the largest norm it has seen; an item beyond it doubles the radius
+ * again and the delta's graph is rebuilt (its lists keep distances, which the new radius
+ * shifts), which happens a logarithmic number of times.
  */
 #include <math.h>
 #include <stdlib.h>

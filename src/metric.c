@@ -413,7 +413,7 @@ float cp_dist_items(const cp_geom *g, const cp_kernels *k, const unsigned char *
     case COPSE_ANGULAR: return cp_angular(k->dot(ra, rb, (size_t)g->dim), norms[a], norms[b]);
     case COPSE_EUCLIDEAN: return k->l2sq(ra, rb, (size_t)g->dim);
     case COPSE_MANHATTAN: return k->l1(ra, rb, (size_t)g->dim);
-    case COPSE_DOT: return -(k->dot(ra, rb, (size_t)g->dim) + norms[a] * norms[b]);
+    case COPSE_DOT: return -k->dot(ra, rb, (size_t)g->dim);
     case COPSE_HAMMING: return (float)k->hamming(ra, rb, g->words);
     }
     return 0;

@@ -1,6 +1,7 @@
 // annoy.cc: benchmark driver for Spotify Annoy (annoylib.h 1.17 from Debian's r-cran-rcppannoy,
 // unpacked by run.sh into bench/peers/vendor/annoy/). Built with the flags of Annoy's own
 // setup.py: -O3 -march=native -ffast-math -fno-associative-math -DANNOYLIB_MULTITHREADED_BUILD.
+//   metrics: Angular, Euclidean, DotProduct (dot: Annoy's own reduction to angular)
 //   build params: n_trees=N (seed fixed at Annoy's default)
 //   query knob:   search_k (-1 means Annoy's default, n_trees * k)
 #include "../common.h"
@@ -77,5 +78,7 @@ static int run(const bench_args &a)
 int main(int argc, char **argv)
 {
     bench_args a = bench_parse(argc, argv);
+    if (bench_is_dot(&a))
+        return run<DotProduct>(a);
     return bench_is_angular(&a) ? run<Angular>(a) : run<Euclidean>(a);
 }

@@ -3,7 +3,8 @@
 //   build params: type=flat (IndexFlatL2, the exhaustive baseline; knob ignored)
 //                 type=hnsw;M=16;efc=200 (IndexHNSWFlat; knob efSearch)
 //                 type=ivf;nlist=256 (IndexIVFFlat over a flat quantizer; knob nprobe)
-//   angular = inner product on unit vectors (METRIC_INNER_PRODUCT).
+//   angular = inner product on unit vectors (METRIC_INNER_PRODUCT); dot = the same on the raw
+//   vectors (type=flat then is exact maximum inner product search: the brute-force baseline).
 // Library names in the CSV: faiss-flat, faiss-hnsw, faiss-ivf.
 #include "../common.h"
 
@@ -31,7 +32,8 @@ int main(int argc, char **argv)
 {
     bench_args a = bench_parse(argc, argv);
     int angular = bench_is_angular(&a);
-    faiss::MetricType metric = angular ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2;
+    faiss::MetricType metric =
+        angular || bench_is_dot(&a) ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2;
     std::string type = param_type(a.params);
     std::string lib = "faiss-" + type;
     bench_data d;

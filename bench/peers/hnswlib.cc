@@ -1,7 +1,8 @@
 // hnswlib.cc: benchmark driver for hnswlib (Debian's libhnswlib-dev, header-only), built with
 // the flags of hnswlib's own setup.py: -O3 -march=native.
 //   build params: M=16;efc=200 (efConstruction); angular = inner product on unit vectors, as
-//                 hnswlib's Python "cosine" space does
+//                 hnswlib's Python "cosine" space does; dot = its "ip" space on the raw
+//                 vectors (maximum inner product; distance 1 - q.x)
 //   query knob:   ef
 #include "../common.h"
 
@@ -27,7 +28,7 @@ int main(int argc, char **argv)
         if (angular)
             vecs = normed = bench_normalized(d.base, d.n, d.dim);
         hnswlib::SpaceInterface<float> *space;
-        if (angular)
+        if (angular || bench_is_dot(&a))
             space = new hnswlib::InnerProductSpace(d.dim);
         else
             space = new hnswlib::L2Space(d.dim);
@@ -57,7 +58,7 @@ int main(int argc, char **argv)
     if (nk == 0)
         bench_die("no --knobs given");
     hnswlib::SpaceInterface<float> *space;
-    if (angular)
+    if (angular || bench_is_dot(&a))
         space = new hnswlib::InnerProductSpace(d.dim);
     else
         space = new hnswlib::L2Space(d.dim);

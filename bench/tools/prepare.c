@@ -13,9 +13,10 @@
  *       maps each word to [100 components, |x|, word index]. NQ words drawn at random (splitmix64
  *       from SEED, a partial Fisher-Yates shuffle) become query.fbin in the order drawn; the
  *       other words, in the file's order, become base.fbin. Raw components, not normalised.
- *   prepare gt DIR euclidean|angular THREADS
+ *   prepare gt DIR euclidean|angular|dot THREADS
  *       Exact top-100 of every query of DIR/query.fbin among DIR/base.fbin by brute force:
- *       gt.ibin (ids) and gt_dist.fbin (euclidean: |q - x|; angular: sqrt(2 - 2 cos)).
+ *       gt.ibin (ids) and gt_dist.fbin (euclidean: |q - x|; angular: sqrt(2 - 2 cos); dot: -q.x,
+ *       the largest inner products first, so that every metric's list ascends).
  *       Ties are ordered by id. Partial sums are kept in 16 float lanes of at most
  *       ceil(dim / 16) terms each and added in double, so integer pixel data sums exactly.
  */
@@ -294,10 +295,11 @@ static int cand_cmp(const void *a, const void *b)
     return worse(*x, *y) ? 1 : worse(*y, *x) ? -1 : 0;
 }
 
+enum { GT_EUCLIDEAN, GT_ANGULAR, GT_DOT };
 typedef struct {
     const float *base, *queries;
     const double *bnorm, *qnorm;
-    int n, dim, angular, q0, q1;
+    int n, dim, metric, q0, q1; /* metric: one of GT_EUCLIDEAN... */
     int32_t *ids;
     float *dists;
 } gt_job;
@@ -340,7 +342,9 @@ static void *gt_worker(void *arg)
                 for (int b = b0; b < b1; b++) {
                     const float *x = job->base + (size_t)b * job->dim;
                     cand c = {0, b};
-                    if (job->angular) {
+                    if (job->metric == GT_DOT) {
+                        c.d = -kernel(q, x, job->dim, 1);
+                    } else if (job->metric == GT_ANGULAR) {
                         double den = job->bnorm[b] * job->qnorm[q0 + qi];
                         double cs = den > 0 ? kernel(q, x, job->dim, 1) / den : 0;
                         double t = 2.0 - 2.0 * cs;
@@ -373,7 +377,7 @@ static double *norms(const float *v, int n, int dim)
     return out;
 }
 
-static void ground_truth(const char *dir, int angular, int threads)
+static void ground_truth(const char *dir, int metric, int threads)
 {
     int n, dim, nq, qdim;
     float *base = read_fbin(dir, "base.fbin", &n, &dim);
@@ -382,6 +386,7 @@ static void ground_truth(const char *dir, int angular, int threads)
         die("query and base dimensions differ in %s", dir);
     if (n < GT_K)
         die("fewer than 100 base vectors in %s", dir);
+    int angular = metric == GT_ANGULAR;
     double *bn = angular ? norms(base, n, dim) : NULL, *qn = angular ? norms(queries, nq, dim) : NULL;
     int32_t *ids = malloc(sizeof(int32_t) * GT_K * nq);
     float *dists = malloc(sizeof(float) * GT_K * nq);
@@ -392,7 +397,7 @@ static void ground_truth(const char *dir, int angular, int threads)
     if (threads > 64)
         threads = 64;
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (gt_job){base, queries, bn, qn, n, dim, angular,
+        jobs[t] = (gt_job){base, queries, bn, qn, n, dim, metric,
                            (int)((long)nq * t / threads), (int)((long)nq * (t + 1) / threads),
                            ids, dists};
         if (pthread_create(&tid[t], NULL, gt_worker, &jobs[t]) != 0)
@@ -426,15 +431,18 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 5 && !strcmp(argv[1], "gt")) {
-        int angular = !strcmp(argv[3], "angular");
-        if (!angular && strcmp(argv[3], "euclidean"))
+        static const char *const names[] = {"euclidean", "angular", "dot"};
+        int metric = 0;
+        while (metric < 3 && strcmp(argv[3], names[metric]))
+            metric++;
+        if (metric == 3)
             die("unknown metric %s", argv[3]);
-        ground_truth(argv[2], angular, atoi(argv[4]));
+        ground_truth(argv[2], metric, atoi(argv[4]));
         return 0;
     }
     fprintf(stderr, "usage: prepare idx TRAIN.gz TEST.gz OUTDIR\n"
                     "       prepare synthetic N NQ DIM CLUSTERS SEED OUTDIR\n"
                     "       prepare wink TARBALL NQ SEED OUTDIR\n"
-                    "       prepare gt DIR euclidean|angular THREADS\n");
+                    "       prepare gt DIR euclidean|angular|dot THREADS\n");
     return 2;
 }

@@ -75,7 +75,7 @@ extern "C" {
  * which 1.x readers read. Quantized vectors (copse_set_storage) make either one minor later,
  * 1.3 or 2.1, which older readers refuse. */
 #define COPSE_FORMAT_MAJOR 2
-#define COPSE_FORMAT_MINOR 1
+#define COPSE_FORMAT_MINOR 2
 
 /* Status codes. Library codes sit in a reserved negative range so they never collide with
  * errno values or with a caller's own codes. */

@@ -526,6 +526,8 @@ int cp_search_batch(const cp_reader *rd, cp_query_fn fn, const void *fn_ctx,
 int cp_verify(const cp_reader *rd, cp_err *err);
 /* Where a scratch keeps its message (NULL for a NULL scratch: cp_fail then only returns). */
 cp_err *cp_scratch_err(copse_scratch *s);
+/* Distances computed by the graph walks of every query made with s so far. */
+uint64_t cp_scratch_walked(const copse_scratch *s);
 
 /* ---- a living index: changes after build (live.c) ---- */
 typedef struct cp_live cp_live;

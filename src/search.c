@@ -63,6 +63,9 @@ struct copse_scratch {
      * fresh stamps for every item each time. */
     copse_scratch **workers;
     int n_workers;
+    /* Distances the graph walks of queries with this scratch have computed, in all: what
+     * tests compare a living index's walk with a fresh build's by (cp_scratch_walked). */
+    uint64_t walked;
     cp_err err;
 };
 
@@ -101,6 +104,8 @@ void copse_scratch_free(copse_scratch *s)
 const char *copse_scratch_errmsg(const copse_scratch *s) { return s ? s->err.msg : ""; }
 
 cp_err *cp_scratch_err(copse_scratch *s) { return s ? &s->err : NULL; }
+
+uint64_t cp_scratch_walked(const copse_scratch *s) { return s->walked; }
 
 /* Starts a query over n items: a fresh epoch, stamps for every slot. */
 static int scratch_begin(copse_scratch *s, uint64_t n)
@@ -456,6 +461,7 @@ walk(const query_args *a, uint64_t n_seed, uint64_t ef, const copse_filter *f, u
     }
     if (f)
         *spent = n_seed;
+    s->walked += n_seed;
     while (s->front_len > 0) {
         if (f && *spent > budget)
             break;
@@ -486,6 +492,7 @@ walk(const query_args *a, uint64_t n_seed, uint64_t ef, const copse_filter *f, u
         }
         if (f)
             *spent += n_fresh;
+        s->walked += n_fresh;
         for (uint64_t j = 0; j < n_fresh; j++) {
             hit h = {walk_dist(a, inv_qn, s->fresh[j]), s->fresh[j]};
             if (len == ef && !hit_worse(s->best[0], h))

@@ -703,7 +703,8 @@ static uint32_t float_bits(float f)
     return u;
 }
 
-/* Changed indexes (format 2): valid ones, and their change sections damaged. */
+/* Changed indexes (format 2.2: the added items linked into the base's graph): valid ones,
+ * and their change sections damaged. */
 static void changes(void)
 {
     size_t len = 0;
@@ -716,7 +717,10 @@ static void changes(void)
     fmt_find(img, len, SEC_DELTA_IDS, &ids, &il);
     fmt_find(img, len, SEC_DELTA_DEAD, &dead, &dl);
     fmt_find(img, len, SEC_DELTA_GRAPH, &gr, &gl);
+    uint64_t bg = 0, bgl = 0;
+    fmt_find(img, len, SEC_GRAPH, &bg, &bgl);
     uint64_t n_delta = fmt_rd64(img + meta), deg = fmt_rd32(img + meta + 8);
+    uint64_t n_items = fmt_rd64(img + 40), flags = fmt_rd32(img + 108);
     const edit_at edits[] = {
         {"changes-meta-count", meta, 8, n_delta + 1},
         {"changes-meta-degree", meta + 8, 4, 300},
@@ -727,12 +731,25 @@ static void changes(void)
         {"changes-dead-extra-bit", dead, 8, fmt_rd64(img + dead) ^ (1ull << 0)},
         {"changes-id-negative", ids, 8, (uint64_t)-5},
         {"changes-major-1", 12, 2, 1},
-        /* The delta's lists are taken as saved: a neighbour past the added items, and one
-         * after a list's padding (12 added items: the last of 32 places is padding). */
-        {"changes-graph-out-of-range", gr, 4, n_delta},
+        /* The lists are taken as saved: an added item's neighbour past the added items, one
+         * after a list's padding (12 added items: the last of 32 places is padding), and a
+         * base item's past them. */
+        {"changes-graph-out-of-range", gr, 4, n_items + n_delta},
         {"changes-graph-after-padding", gr + 4 * (deg - 1), 4, 1},
+        {"changes-base-graph-out-of-range", bg, 4, n_items + n_delta},
+        /* Without the linked flag, the lists name slots a 2.0 file's cannot. */
+        {"changes-linked-flag-cleared", 108, 4, flags & ~2ull},
     };
     put_edits(img, len, edits, sizeof edits / sizeof *edits);
+    /* The linked flag in a 2.1 file: a feature 2.1 does not have. */
+    unsigned char *v = malloc(len);
+    if (v) {
+        memcpy(v, img, len);
+        put_field(v + 14, 2, 1);
+        fmt_reseal(v, len);
+        put_file("changes-linked-minor-1", v, len, COPSE_ERR_VERSION, -1);
+    }
+    free(v);
     /* A flipped byte in a change section: the checksum sees it (verify), loading does not. */
     unsigned char *c = malloc(len);
     if (c) {

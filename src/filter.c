@@ -241,8 +241,10 @@ static int listed_count(const copse_filter *f, const cp_view *v, uint64_t *count
          * would mostly miss them. */
         *count = f->n_ids;
         return f->n_ids < v->n_items;
-    case CP_FILTER_LIVE:
-        return f->inner && listed_count(f->inner, v, count);
+    case CP_FILTER_LIVE: /* tombstones alone: their part's live items, exactly */
+        if (!f->inner)
+            *count = f->count;
+        return !f->inner || listed_count(f->inner, v, count);
     case CP_FILTER_CALLBACK:
     case CP_FILTER_TAGS:
     case CP_FILTER_PARTS:

@@ -124,8 +124,10 @@ static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_
      * minor wrote. */
     int quant = sec[CP_SEC_QUANT].length != 0;
     put16(h + 12, size == CP_HEADER_SIZE ? 1 : 2);
-    put16(h + 14, (uint16_t)(size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR + quant
-                             : m->delta_linked ? CP_FORMAT2_LINKED_MINOR : CP_FORMAT2_MINOR + quant));
+    int minor = size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR + quant
+                : m->delta_linked          ? CP_FORMAT2_LINKED_MINOR
+                                           : CP_FORMAT2_MINOR + quant;
+    put16(h + 14, (uint16_t)minor);
     put32(h + 16, size);
     put32(h + 24, m->metric);
     put32(h + 28, m->dim);

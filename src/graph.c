@@ -94,7 +94,8 @@ static float live_dist(const cp_graph *gr, cp_graph_worker *w, uint32_t a, uint3
     const cp_kernels *k = gr->kern;
     size_t dim = (size_t)gr->g->dim;
     float na, nb;
-    const void *ra = live_row(gr, w->dec, a, &na), *rb = live_row(gr, w->dec ? w->dec + dim : NULL, b, &nb);
+    const void *ra = live_row(gr, w->dec, a, &na);
+    const void *rb = live_row(gr, w->dec ? w->dec + dim : NULL, b, &nb);
     switch (gr->g->metric) {
     case COPSE_ANGULAR: { /* 2 - 2 cos, as between unit rows; a zero row is 2 from all */
         float d = na > 0 && nb > 0 ? 2 - 2 * k->dot(ra, rb, dim) / sqrtf(na * nb) : 2;

@@ -401,7 +401,7 @@ struct copse_filter {
     /* SLOTS, BITMAP: the view binding the set describes (cp_view.generation), and for a tag
      * set the base's tags_changes then; lineage: the index it was made for (cp_view.lineage). */
     uint64_t generation, tags_changes, lineage;
-    uint64_t count;      /* SLOTS, BITMAP: the items allowed */
+    uint64_t count;      /* SLOTS, BITMAP: the items allowed (LIVE: see below) */
     const uint32_t *slots; /* SLOTS: count distinct slots, ascending */
     const uint64_t *bits;  /* BITMAP: bit s % 64 of word s / 64 for slot s */
     int (*allow)(void *ctx, int64_t id); /* CALLBACK */
@@ -413,7 +413,7 @@ struct copse_filter {
     int is_tags;
     uint64_t any_mask, all_mask;
     /* LIVE: made for one query by live.c, never by a caller: the bound filter (NULL: every
-     * item) over the slots dead does not mark. */
+     * item) over the slots dead does not mark; count is then the slots dead does not mark. */
     const copse_filter *inner;
     const uint64_t *dead;
     /* PARTS: made for one query by live.c over a view of base and added items as one (the

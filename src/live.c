@@ -630,7 +630,7 @@ static void whole_view(const cp_live *l, const cp_view *base, cp_view *v)
 /* The filter a part of the query takes: the caller's, bound to the part's view (f, may be
  * NULL), past the part's tombstones. NULL when neither would refuse anything. */
 static const copse_filter *part_filter(copse_filter *room, const copse_filter *f,
-                                       const uint64_t *dead)
+                                       const uint64_t *dead, uint64_t live)
 {
     if (!dead)
         return f;
@@ -638,6 +638,7 @@ static const copse_filter *part_filter(copse_filter *room, const copse_filter *f
     room->kind = CP_FILTER_LIVE;
     room->inner = f;
     room->dead = dead;
+    room->count = live;
     return room;
 }
 
@@ -657,12 +658,13 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
     copse_filter bound[2], room[2];
     const copse_filter *pf[2] = {NULL, NULL};
     const uint64_t *dead[2] = {l->n_dead ? l->dead : NULL, l->n_delta_dead ? l->delta_dead : NULL};
+    uint64_t live[2] = {l->n_base - l->n_dead, l->delta.n - l->n_delta_dead};
     for (int part = 0; part < 2 && rc == COPSE_OK; part++) {
         const copse_filter *inner = NULL;
         if (f)
             rc = cp_filter_bind(f, part ? &dv : base->v, &bound[part], &inner, cp_scratch_err(s),
                                 exact ? "exact" : "search");
-        pf[part] = part_filter(&room[part], inner, dead[part]);
+        pf[part] = part_filter(&room[part], inner, dead[part], live[part]);
     }
     if (rc != COPSE_OK)
         return rc;
@@ -697,7 +699,6 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
      * (or search_k when smaller): a floor of k lost half a point of recall@10 in
      * bench/churn.cc at search_k 20, before the base's lists were repaired and after (0.65 pp:
      * 0.9750 against a fresh build's 0.9815). */
-    uint64_t live[2] = {l->n_base - l->n_dead, l->delta.n - l->n_delta_dead};
     uint64_t total = live[0] + live[1] ? live[0] + live[1] : 1;
     for (int part = 0; part < 2 && rc == COPSE_OK; part++) {
         if (part && l->delta.n == 0)
@@ -895,7 +896,8 @@ int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
         return COPSE_OK;
     }
     uint64_t bound = m->delta_linked ? l->n_base + n : l->n_base;
-    if ((rc = link_base(l, v, bound, m->delta_linked ? m->delta_entry : UINT32_MAX, err)) != COPSE_OK)
+    rc = link_base(l, v, bound, m->delta_linked ? m->delta_entry : UINT32_MAX, err);
+    if (rc != COPSE_OK)
         return rc;
     l->active = 1;
     gr->rows = l->delta.rows;

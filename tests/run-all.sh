@@ -143,10 +143,8 @@ sub_count() { # output, exit status
 }
 
 # Golden files (tests/golden, ASan+UBSan): the committed set, written by the library of the
-# commit that made it (old files must keep reading), files of older minor versions the
-# generator can no longer write (tests/golden/legacy: 2.0 files whose added items had a graph
-# of their own), and a fresh set the generator writes with this library (valid files follow
-# format changes).
+# commit that made it (old files must keep reading), and a fresh set the generator writes with
+# this library (valid files follow format changes).
 golden_layer() {
     local out=build-test/golden log
     sub_passed=0 sub_failed=0
@@ -161,7 +159,7 @@ golden_layer() {
         echo "FAIL the generator writes a fresh set"
         sub_failed=1
     fi
-    for dir in tests/golden/files tests/golden/legacy "$out/fresh"; do
+    for dir in tests/golden/files "$out/fresh"; do
         echo "-- $dir"
         log=$("$out/golden_check" "$dir" 2>&1)
         sub_count "$log" $?

@@ -93,13 +93,3 @@ if os.path.isdir(golden):
                 d = os.path.join(corpus, t)
                 os.makedirs(d, exist_ok=True)
                 shutil.copy(os.path.join(golden, name), os.path.join(d, "golden-" + name))
-# Valid files of older minors the generator no longer writes (2.0 deltas with a graph of their
-# own, linked into the base's graph at load).
-legacy = os.path.join(here, "..", "golden", "legacy")
-if os.path.isdir(legacy):
-    for name in sorted(os.listdir(legacy)):
-        if name.startswith("2.0-valid-"):
-            for t in ("index", "verify"):
-                d = os.path.join(corpus, t)
-                os.makedirs(d, exist_ok=True)
-                shutil.copy(os.path.join(legacy, name), os.path.join(d, "golden-legacy-" + name))

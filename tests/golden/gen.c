@@ -708,7 +708,7 @@ static uint32_t float_bits(float f)
 static void changes(void)
 {
     size_t len = 0;
-    unsigned char *img = changed_file("valid-changes", COPSE_EUCLIDEAN, &len);
+    unsigned char *img = changed_file("valid-linked-changes", COPSE_EUCLIDEAN, &len);
     if (!img)
         return;
     uint64_t meta = 0, ml = 0, tomb = 0, tl = 0, ids = 0, il = 0, dead = 0, dl = 0, gr = 0, gl = 0;
@@ -762,9 +762,9 @@ static void changes(void)
     /* Saved norms are taken too, once finite and what the vectors give. */
     static const copse_metric norm_metrics[] = {COPSE_ANGULAR, COPSE_DOT};
     static const char *const names[][4] = {
-        {"valid-changes-angular", "changes-angular-norm-nan", "changes-angular-norm-wrong",
+        {"valid-linked-changes-angular", "changes-angular-norm-nan", "changes-angular-norm-wrong",
          "changes-angular-norm-negative"},
-        {"valid-changes-dot", "changes-dot-norm-nan", "changes-dot-norm-wrong",
+        {"valid-linked-changes-dot", "changes-dot-norm-nan", "changes-dot-norm-wrong",
          "changes-dot-radius-small"},
     };
     for (int m = 0; m < 2; m++) {
@@ -865,7 +865,7 @@ static void quantized(void)
     }
 }
 
-/* Tags changed after build (format 2): base items' in TAGS, added items' in DELTA_TAGS. A
+/* Tags changed after build (format 2.2): base items' in TAGS, added items' in DELTA_TAGS. A
  * valid file, DELTA_TAGS of the wrong length behind valid checksums, a flipped byte in it
  * (only verify's checksum sees it), and a change kind in a 1.x file. */
 static void changed_tags(void)
@@ -888,10 +888,10 @@ static void changed_tags(void)
         rc = copse_set_tags(ix, i, tag + 1, 1); /* base items retagged after build */
     rc = rc ? rc : copse_delete_item(ix, 102);
     size_t len = 0;
-    unsigned char *img = save_valid(ix, rc, "valid-changed-tags", &len);
+    unsigned char *img = save_valid(ix, rc, "valid-linked-changed-tags", &len);
     uint64_t at = 0, tl = 0;
     if (img && !fmt_find(img, len, SEC_DELTA_TAGS, &at, &tl)) {
-        fprintf(stderr, "golden_gen: valid-changed-tags has no delta_tags section\n");
+        fprintf(stderr, "golden_gen: valid-linked-changed-tags has no delta_tags section\n");
         failures++;
     }
     if (!img || !tl) {

@@ -73,9 +73,10 @@ extern "C" {
  * (added or deleted items) is saved as 2.0, which 1.x readers refuse; any other (tags changed
  * after build included) is saved as 1.2 (1.1: the neighbour graph section; 1.2: item tags),
  * which 1.x readers read. Quantized vectors (copse_set_storage) make either one minor later,
- * 1.3 or 2.1, which older readers refuse. */
+ * 1.3 or 2.1, which older readers refuse. Added items linked into the base's graph (a base
+ * with a graph) make a changed file 2.2, which older readers refuse. */
 #define COPSE_FORMAT_MAJOR 2
-#define COPSE_FORMAT_MINOR 1
+#define COPSE_FORMAT_MINOR 2
 
 /* Status codes. Library codes sit in a reserved negative range so they never collide with
  * errno values or with a caller's own codes. */
@@ -307,16 +308,21 @@ COPSE_API int copse_unbuild(copse_index *ix);
  *
  * copse_add_item() and copse_add_items() also work on a BUILT or LOADED index: a new id is
  * added, an existing one gets the new vector (the old is deleted). Items added after build
- * are linked into a neighbour graph of their own as they arrive, so queries walk them rather
- * than scan them; deleted items never appear in any result (by vector, by item, exact, batch),
- * and queries still return k results whenever k live items exist. copse_n_items() counts the
- * live items; copse_get_item() of a deleted id is COPSE_ERR_NOTFOUND. Items added after build
- * carry no label; their tags are set with copse_set_tags, as every item's. copse_save() writes the base and its changes as one file (format 2.0, which
- * 1.x readers refuse rather than return deleted items); loading it brings the changes back.
- * A loaded file is never written: changes live in memory until saved.
+ * are linked into the base's neighbour graph as they arrive (in memory: a loaded file is
+ * never written), so a query walks base and added items in one walk, as a fresh build's
+ * would (a base without a graph: the added items get a graph of their own, walked beside
+ * the base's forest); deleted items never appear in any result (by vector, by item, exact,
+ * batch), and queries still return k results whenever k live items exist. copse_n_items()
+ * counts the live items; copse_get_item() of a deleted id is COPSE_ERR_NOTFOUND. Items added
+ * after build carry no label; their tags are set with copse_set_tags, as every item's.
+ * copse_save() writes the base and its changes as one file (format 2.0, or 2.2 with added
+ * items linked into the base's graph, which 1.x readers refuse rather than return deleted
+ * items); loading it brings the changes back. A loaded file is never written: changes live
+ * in memory until saved.
  *
- * Deleted items keep their place (they still guide the walk) and added ones sit in a second,
- * smaller structure that every query also searches: each costs memory and a little speed.
+ * Deleted items keep their place (they still guide the walk, and lists are repaired around
+ * them) and added ones hold memory beside the base (their rows, and a copy of the base's
+ * lists): each costs memory and a little speed.
  * copse_compact() rebuilds the index from its live items alone, which frees both and brings
  * recall and speed back to a fresh build's. It pays off once deleted plus added items reach
  * about a quarter of the base (measured in bench/RESULTS.md); copse_set_compact_threshold()

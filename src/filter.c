@@ -24,7 +24,8 @@
  * once from a batch's workers.
  *
  * Changes after build (live.c) wrap the bound filter, per query, in a LIVE filter that also
- * refuses deleted slots.
+ * refuses deleted slots; where base and added items are walked as one view, a PARTS filter
+ * holds one such filter per part and hands each slot to its part's.
  *
  * Rejected: binding an id list lazily to each index it meets (a cache in the filter would be
  * written by concurrent queries, needing a lock on the query path, and a per-query binding
@@ -240,10 +241,13 @@ static int listed_count(const copse_filter *f, const cp_view *v, uint64_t *count
          * would mostly miss them. */
         *count = f->n_ids;
         return f->n_ids < v->n_items;
-    case CP_FILTER_LIVE:
-        return f->inner && listed_count(f->inner, v, count);
+    case CP_FILTER_LIVE: /* tombstones alone: their part's live items, exactly */
+        if (!f->inner)
+            *count = f->count;
+        return !f->inner || listed_count(f->inner, v, count);
     case CP_FILTER_CALLBACK:
     case CP_FILTER_TAGS:
+    case CP_FILTER_PARTS:
         break;
     }
     return 0;
@@ -252,6 +256,13 @@ static int listed_count(const copse_filter *f, const cp_view *v, uint64_t *count
 uint64_t cp_filter_estimate(const copse_filter *f, const cp_view *v)
 {
     uint64_t count;
+    if (f->kind == CP_FILTER_PARTS) {
+        uint64_t sum = 0;
+        for (int p = 0; p < 2; p++)
+            sum += f->part[p] ? cp_filter_estimate(f->part[p], f->part_view[p])
+                              : f->part_view[p]->n_items;
+        return sum;
+    }
     return listed_count(f, v, &count) ? count : sample(f, v);
 }
 
@@ -289,6 +300,7 @@ static int collect_listed(const copse_filter *f, const cp_view *v, uint32_t *out
     }
     case CP_FILTER_CALLBACK:
     case CP_FILTER_TAGS:
+    case CP_FILTER_PARTS:
         return 0;
     }
     *count = c;
@@ -315,6 +327,20 @@ static uint64_t collect_tags(const copse_filter *f, const uint64_t *dead, const 
 uint64_t cp_filter_collect(const copse_filter *f, const cp_view *v, uint32_t *out)
 {
     uint64_t count = 0;
+    if (f->kind == CP_FILTER_PARTS) { /* each part's slots, the second's after split */
+        for (int p = 0; p < 2; p++) {
+            const cp_view *pv = f->part_view[p];
+            uint64_t at = count;
+            if (f->part[p])
+                count += cp_filter_collect(f->part[p], pv, out + at);
+            else
+                for (uint64_t s = 0; s < pv->n_items; s++)
+                    out[count++] = (uint32_t)s;
+            for (uint64_t i = at; p && i < count; i++)
+                out[i] += (uint32_t)f->split;
+        }
+        return count;
+    }
     if (collect_listed(f, v, out, &count))
         return count;
     const copse_filter *t = f->kind == CP_FILTER_LIVE ? f->inner : f;

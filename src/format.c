@@ -119,12 +119,15 @@ static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_
     memset(h, 0, size);
     memcpy(h, magic, 8);
     put32(h + 8, BYTE_ORDER_MARK);
-    /* Quantized vectors make a file one minor later (1.3, 2.1): without them a file is
-     * byte for byte what the previous minor wrote. */
+    /* Quantized vectors make a file one minor later (1.3, 2.1), and added items linked into
+     * the base's graph make it 2.2: without them a file is byte for byte what the previous
+     * minor wrote. */
     int quant = sec[CP_SEC_QUANT].length != 0;
     put16(h + 12, size == CP_HEADER_SIZE ? 1 : 2);
-    put16(h + 14,
-          (uint16_t)((size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR : CP_FORMAT2_MINOR) + quant));
+    int minor = size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR + quant
+                : m->delta_linked          ? CP_FORMAT2_LINKED_MINOR
+                                           : CP_FORMAT2_MINOR + quant;
+    put16(h + 14, (uint16_t)minor);
     put32(h + 16, size);
     put32(h + 24, m->metric);
     put32(h + 28, m->dim);
@@ -138,7 +141,7 @@ static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_
     put64(h + 80, m->seed);
     put64(h + 88, (uint64_t)m->max_id);
     put64(h + 96, file_size);
-    put32(h + 108, quant ? CP_FLAG_QUANT : 0);
+    put32(h + 108, (quant ? CP_FLAG_QUANT : 0) | (m->delta_linked ? CP_FLAG_LINKED : 0));
     put64(h + 112, m->n_labelled);
     put32(h + 120, m->graph_degree);
     uint32_t n = 0;
@@ -232,13 +235,17 @@ static int check_header(const unsigned char *h, uint64_t len, cp_crc32c_fn crc, 
     if (crc(0, copy, size) != get32(h + 20))
         return cp_fail(err, COPSE_ERR_CORRUPT, "header checksum mismatch");
     /* A flag is a promise of a newer writer that changes how the file reads: unknown, it
-     * cannot be skipped as an unknown section can. The one flag known, quantized vectors,
-     * came with 1.3 and 2.1: in an older minor it is as unknown as any other. */
-    m->storage = get32(h + 108); /* CP_FLAG_QUANT, until the QUANT section says which */
+     * cannot be skipped as an unknown section can. The flags known: quantized vectors, which
+     * came with 1.3 and 2.1, and linked added items, with 2.2; in an older minor each is as
+     * unknown as any other. */
+    uint32_t flags = get32(h + 108);
     int quant_minor = *minor > (*major == 1 ? CP_FORMAT1_MINOR : CP_FORMAT2_MINOR);
-    if (m->storage & ~(quant_minor ? CP_FLAG_QUANT : 0u))
+    int linked_minor = *major == 2 && *minor >= CP_FORMAT2_LINKED_MINOR;
+    if (flags & ~((quant_minor ? CP_FLAG_QUANT : 0u) | (linked_minor ? CP_FLAG_LINKED : 0u)))
         return cp_fail(err, COPSE_ERR_VERSION, "header flags 0x%08x in a format %d.%d file: a "
-                       "feature of a newer library", get32(h + 108), *major, *minor);
+                       "feature of a newer library", flags, *major, *minor);
+    m->storage = flags & CP_FLAG_QUANT; /* until the QUANT section says which */
+    m->delta_linked = (flags & CP_FLAG_LINKED) != 0;
     if (get32(h + 124) != 0)
         return cp_fail(err, COPSE_ERR_CORRUPT, "header: reserved field at offset 124 is 0x%08x, "
                        "not 0", get32(h + 124));
@@ -420,6 +427,9 @@ static int check_changes(cp_meta *m, const cp_geom *g, const cp_section *sec, cp
     int any = 0;
     for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
         any |= sec[k].length != 0;
+    if (!any && m->delta_linked)
+        return cp_fail(err, COPSE_ERR_CORRUPT, "header flags linked added items, but there are "
+                       "no changes");
     if (!any)
         return COPSE_OK;
     if (dm->length != CP_DELTA_META_SIZE)
@@ -434,8 +444,15 @@ static int check_changes(cp_meta *m, const cp_geom *g, const cp_section *sec, cp
     m->n_dead = get64(p + 24);
     m->n_delta_dead = get64(p + 32);
     uint64_t n = m->n_delta, want[CP_SEC_KIND_MAX + 1] = {0};
+    /* Linked: the added items are in the base's graph, of its degree, entered at any slot of
+     * either part; else in their own, entered at one of theirs. */
+    uint64_t entries = m->delta_linked ? m->n_items + n : n;
+    if (m->delta_linked && (!n || !m->graph_degree || m->delta_degree != m->graph_degree))
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta_meta: %llu items linked at degree %u into a "
+                       "graph of degree %u", (unsigned long long)n, m->delta_degree,
+                       m->graph_degree);
     if (n > COPSE_MAX_ITEMS || m->delta_degree > CP_MAX_GRAPH_DEGREE || m->n_dead > m->n_items ||
-        m->n_delta_dead > n || (n && m->delta_entry >= n) || !all_zero(p + 20, 4) ||
+        m->n_delta_dead > n || (n && m->delta_entry >= entries) || !all_zero(p + 20, 4) ||
         !all_zero(p + 40, CP_DELTA_META_SIZE - 40) || !(m->delta_radius >= 0))
         return cp_fail(err, COPSE_ERR_CORRUPT, "delta_meta: %llu items, degree %u, entry %u",
                        (unsigned long long)n, m->delta_degree, m->delta_entry);

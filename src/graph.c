@@ -53,6 +53,14 @@
  * rows (use_codes below) where the data allow it; the queries' walk always uses the stored
  * rows.
  * The living index's delta graph, which grows with no data known in advance, keeps floats.
+ *
+ * A living index (live.c) grows one graph over its base and its added items (cp_graph_live):
+ * the base's lists are copied in, and each added item is inserted as any item is, searching
+ * base and added items alike, its reverse edges going into base items' lists too, so that a
+ * query's one walk from the forest's seeds reaches both. Its distances read the base's rows
+ * as stored (decoded when quantized) and the added items' float rows, no unit copies or codes:
+ * the base's rows are not in one array with the added ones, and copying them would double
+ * the base's memory.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -76,15 +84,63 @@ struct cp_graph_worker {
     unsigned char *expanded;
     cand *merge;     /* a list and what is offered to it */
     cand *kept;
+    float *dec;      /* living graph: two rows decoded from a quantized base */
 };
 
 static int squared_metric(copse_metric m) { return m != COPSE_MANHATTAN && m != COPSE_HAMMING; }
 
-float cp_graph_dist(const cp_graph *gr, uint32_t a, uint32_t b)
+/* Item a's norm entry: in a living graph, a base item's extra component is lifted onto the
+ * added items' sphere. */
+static inline float extra(const cp_graph *gr, uint32_t a)
+{
+    if (!gr->live)
+        return gr->norms[a];
+    if (a >= gr->split)
+        return gr->norms ? gr->norms[a - gr->split] : 0;
+    float e = gr->base_norms ? gr->base_norms[a] : 0;
+    return gr->lift > 0 ? sqrtf(e * e + gr->lift) : e;
+}
+
+/* A living graph's item a: its stored row (decoded into buf for a quantized base) and its
+ * norm entry in *norm. */
+static inline const void *live_row(const cp_graph *gr, float *buf, uint32_t a, float *norm)
+{
+    *norm = extra(gr, a);
+    if (a >= gr->split)
+        return gr->rows + (size_t)(a - gr->split) * gr->g->row_bytes;
+    const unsigned char *row = gr->base_rows + (size_t)a * gr->base_quant.stride;
+    if (gr->base_quant.storage == COPSE_STORAGE_F32)
+        return row;
+    cp_quant_decode(gr->g, &gr->base_quant, row, buf);
+    return buf;
+}
+
+static float live_dist(const cp_graph *gr, cp_graph_worker *w, uint32_t a, uint32_t b)
+{
+    const cp_kernels *k = gr->kern;
+    size_t dim = (size_t)gr->g->dim;
+    float na, nb;
+    const void *ra = live_row(gr, w->dec, a, &na);
+    const void *rb = live_row(gr, w->dec ? w->dec + dim : NULL, b, &nb);
+    switch (gr->g->metric) {
+    case COPSE_ANGULAR: { /* 2 - 2 cos, as between unit rows; a zero row is 2 from all */
+        float d = na > 0 && nb > 0 ? 2 - 2 * k->dot(ra, rb, dim) / sqrtf(na * nb) : 2;
+        return d > 0 ? d : 0;
+    }
+    case COPSE_EUCLIDEAN: return k->l2sq(ra, rb, dim);
+    case COPSE_MANHATTAN: return k->l1(ra, rb, dim);
+    case COPSE_DOT: return k->l2sq(ra, rb, dim) + na * na + nb * nb;
+    default: return (float)k->hamming(ra, rb, gr->g->words);
+    }
+}
+
+static float dist(const cp_graph *gr, cp_graph_worker *w, uint32_t a, uint32_t b)
 {
     const cp_geom *g = gr->g;
     const cp_kernels *k = gr->kern;
     size_t dim = (size_t)g->dim;
+    if (gr->live)
+        return live_dist(gr, w, a, b);
     if (gr->codes) {
         float d = (float)k->l2u8(gr->codes + a * dim, gr->codes + b * dim, dim);
         d *= gr->code_step * gr->code_step;
@@ -106,6 +162,11 @@ float cp_graph_dist(const cp_graph *gr, uint32_t a, uint32_t b)
     }
 }
 
+float cp_graph_dist(const cp_graph *gr, int worker, uint32_t a, uint32_t b)
+{
+    return dist(gr, &gr->workers[worker], a, b);
+}
+
 static void worker_free(cp_graph_worker *w)
 {
     cp_free(w->stamp);
@@ -113,10 +174,11 @@ static void worker_free(cp_graph_worker *w)
     cp_free(w->expanded);
     cp_free(w->merge);
     cp_free(w->kept);
+    cp_free(w->dec);
 }
 
 /* Per-worker scratch for n_threads workers over the graph's capacity; 0 when out of memory. */
-static int workers_ready(cp_graph *gr, int n_threads)
+int cp_graph_workers(cp_graph *gr, int n_threads)
 {
     if (n_threads <= gr->n_workers && gr->stamp_cap == gr->cap)
         return 1;
@@ -137,7 +199,9 @@ static int workers_ready(cp_graph *gr, int n_threads)
         w->expanded = cp_malloc(gr->width + 1);
         w->merge = cp_mallocarray(merge, sizeof *w->merge);
         w->kept = cp_mallocarray(gr->degree, sizeof *w->kept);
-        if (!w->stamp || !w->pool || !w->expanded || !w->merge || !w->kept)
+        int decode = gr->live && gr->base_quant.storage != COPSE_STORAGE_F32;
+        w->dec = decode ? cp_mallocarray(2 * (size_t)gr->g->dim, sizeof *w->dec) : NULL;
+        if (!w->stamp || !w->pool || !w->expanded || !w->merge || !w->kept || (decode && !w->dec))
             return 0;
     }
     return 1;
@@ -198,7 +262,7 @@ int cp_graph_reserve(cp_graph *gr, uint64_t cap)
         if (!codes)
             return 0;
         gr->codes = codes;
-    } else if (gr->g->metric == COPSE_ANGULAR) {
+    } else if (gr->g->metric == COPSE_ANGULAR && !gr->live) {
         float *unit = cp_reallocarray(gr->unit, cap * (size_t)gr->g->dim, sizeof *unit);
         if (!unit)
             return 0;
@@ -220,6 +284,9 @@ static inline float unit_scale(const cp_geom *g, const float *norms, uint64_t i)
 /* Where the distance of item a starts reading: its codes, unit row or row. */
 static inline const void *item_data(const cp_graph *gr, uint32_t a)
 {
+    if (gr->live)
+        return a >= gr->split ? gr->rows + (size_t)(a - gr->split) * gr->g->row_bytes
+                              : gr->base_rows + (size_t)a * gr->base_quant.stride;
     if (gr->codes)
         return gr->codes + (size_t)a * gr->g->dim;
     if (gr->unit)
@@ -266,7 +333,7 @@ static uint32_t search(const cp_graph *gr, cp_graph_worker *w, uint32_t u)
     uint32_t epoch = w->epoch;
     w->stamp[u] = epoch;
     w->stamp[gr->entry] = epoch;
-    pool_insert(w->pool, w->expanded, &len, width, (cand){cp_graph_dist(gr, u, gr->entry), gr->entry});
+    pool_insert(w->pool, w->expanded, &len, width, (cand){dist(gr, w, u, gr->entry), gr->entry});
     uint32_t next = 0; /* every pool place before next is expanded */
     while (next < len) {
         if (w->expanded[next]) {
@@ -289,7 +356,7 @@ static uint32_t search(const cp_graph *gr, cp_graph_worker *w, uint32_t u)
                 continue;
             w->stamp[v] = epoch;
             uint32_t at = pool_insert(w->pool, w->expanded, &len, width,
-                                      (cand){cp_graph_dist(gr, u, v), v});
+                                      (cand){dist(gr, w, u, v), v});
             lowest = at < lowest ? at : lowest;
         }
         if (lowest < next)
@@ -302,15 +369,16 @@ static uint32_t search(const cp_graph *gr, cp_graph_worker *w, uint32_t u)
  * only when both rules agree (see the top of this file): the inner product's, and the sphere's
  * on the augmented vectors, whose distance |xa - xb|^2 + (ea - eb)^2 is the graph's minus
  * 2 ea eb, so it costs no second distance. */
-static int occludes(const cp_graph *gr, uint32_t u, uint32_t p, uint32_t c, float d_uc)
+static int occludes(const cp_graph *gr, cp_graph_worker *w, uint32_t u, uint32_t p, uint32_t c,
+                    float d_uc)
 {
-    float d_pc = cp_graph_dist(gr, p, c);
+    float d_pc = dist(gr, w, p, c);
     if (gr->alpha * d_pc > d_uc)
         return 0;
     if (gr->g->metric != COPSE_DOT)
         return 1;
-    const float *e = gr->norms;
-    return gr->alpha * (d_pc - 2 * e[p] * e[c]) <= d_uc - 2 * e[u] * e[c];
+    float ec = extra(gr, c);
+    return gr->alpha * (d_pc - 2 * extra(gr, p) * ec) <= d_uc - 2 * extra(gr, u) * ec;
 }
 
 /* The alpha-RNG rule over candidates c[0..n) sorted nearest first to u: writes the kept
@@ -324,7 +392,7 @@ static uint32_t prune(const cp_graph *gr, cp_graph_worker *w, uint32_t u, const 
             continue;
         int occluded = 0;
         for (uint32_t j = 0; j < m && !occluded; j++)
-            occluded = occludes(gr, u, w->kept[j].slot, c[i].slot, c[i].d);
+            occluded = occludes(gr, w, u, w->kept[j].slot, c[i].slot, c[i].d);
         if (!occluded)
             w->kept[m++] = c[i];
     }
@@ -410,8 +478,8 @@ static void add_reverse(void *ctx, uint64_t g, int worker)
         return;
     }
     uint64_t m = 0;
-    for (uint32_t j = 0; j < len; j++) /* NaN: a list adopted from a file (cp_graph_adopt) */
-        w->merge[m++] = (cand){isnan(ds[j]) ? cp_graph_dist(gr, v, ids[j]) : ds[j], ids[j]};
+    for (uint32_t j = 0; j < len; j++) /* NaN: a list taken as it was (cp_graph_take) */
+        w->merge[m++] = (cand){isnan(ds[j]) ? dist(gr, w, v, ids[j]) : ds[j], ids[j]};
     /* More new items than a list holds is rare; the first degree of them are offered. */
     for (uint64_t j = 0; j < n_in && j < gr->degree; j++)
         w->merge[m++] = (cand){r[j].d, b->items[r[j].from]};
@@ -440,30 +508,27 @@ static void encode(cp_graph *gr, const unsigned char *rows, const float *norms, 
     }
 }
 
-int cp_graph_adopt(cp_graph *gr, const unsigned char *rows, const float *norms,
-                   const uint32_t *lists, uint64_t n, uint32_t entry)
+void cp_graph_take(cp_graph *gr, uint64_t first, const uint32_t *lists, uint64_t n)
 {
-    if (gr->n_inserted || n > gr->cap || (n && entry >= n))
-        return COPSE_ERR_ARG;
-    gr->rows = rows;
-    gr->norms = norms;
-    for (uint64_t u = 0; u < n; u++) {
-        const uint32_t *in = lists + u * gr->degree;
+    for (uint64_t i = 0; i < n; i++) {
+        const uint32_t *in = lists + i * gr->degree;
+        uint64_t u = first + i;
         uint32_t len = 0;
         while (len < gr->degree && in[len] != UINT32_MAX)
             len++;
         memcpy(gr->adj + u * gr->degree, in, gr->degree * sizeof *in);
         /* Distances are computed when a list is next pruned, not here: most lists never are,
-         * and n x degree distances would cost a load what the saved lists spare it. */
+         * and n x degree distances would cost what taking the lists spares. */
         for (uint32_t j = 0; j < gr->degree; j++)
             gr->adj_d[u * gr->degree + j] = NAN;
         gr->len[u] = len;
-        if (gr->unit || gr->codes)
-            encode(gr, rows, norms, (uint32_t)u);
     }
-    gr->entry = n ? entry : UINT32_MAX;
-    gr->n_inserted = n;
-    return COPSE_OK;
+}
+
+void cp_graph_forget_distances(cp_graph *gr)
+{
+    for (uint64_t i = 0; i < gr->cap * gr->degree; i++)
+        gr->adj_d[i] = NAN;
 }
 
 int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
@@ -488,7 +553,7 @@ int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
     if (i0 == count) /* only the entry */
         return COPSE_OK;
     int nt = cp_thread_count(n_threads, count - i0);
-    if (!workers_ready(gr, nt))
+    if (!cp_graph_workers(gr, nt))
         return COPSE_ERR_NOMEM;
     uint64_t max_batch = gr->n_inserted + count;
     max_batch = max_batch / GRAPH_MAX_BATCH_SHARE > 1 ? max_batch / GRAPH_MAX_BATCH_SHARE : 1;
@@ -539,24 +604,34 @@ static uint64_t splitmix64(uint64_t *state)
 
 /* The item nearest the centroid (of the directions, for angular): the entry point, which
  * every build search starts from, so it should sit in the middle of the data. */
+/* Item i of the rows being built, or of a living graph's base, as floats in buf. */
+static void float_row(const cp_graph *gr, uint64_t i, float *buf)
+{
+    if (gr->live)
+        cp_quant_decode(gr->g, &gr->base_quant, gr->base_rows + i * gr->base_quant.stride, buf);
+    else
+        cp_decode(gr->g, gr->rows + i * gr->g->row_bytes, buf);
+}
+
 static uint32_t central_item(const cp_graph *gr, uint64_t n, float *mean)
 {
     const cp_geom *g = gr->g;
     int dim = g->dim;
     float *row = mean + dim;
+    const float *norms = gr->live ? gr->base_norms : gr->norms;
     memset(mean, 0, (size_t)dim * sizeof *mean);
     for (uint64_t i = 0; i < n; i++) {
-        cp_decode(g, gr->rows + i * g->row_bytes, row);
+        float_row(gr, i, row);
         float scale = 1.0f / (float)n;
         if (g->metric == COPSE_ANGULAR)
-            scale = gr->norms[i] > 0 ? scale / sqrtf(gr->norms[i]) : 0;
+            scale = norms[i] > 0 ? scale / sqrtf(norms[i]) : 0;
         for (int j = 0; j < dim; j++)
             mean[j] += row[j] * scale;
     }
     double best = INFINITY;
     uint32_t at = 0;
     for (uint64_t i = 0; i < n; i++) {
-        cp_decode(g, gr->rows + i * g->row_bytes, row);
+        float_row(gr, i, row);
         double d = 0, dot = 0, nn = 0;
         for (int j = 0; j < dim; j++) {
             double t = (double)row[j] - mean[j];
@@ -572,6 +647,37 @@ static uint32_t central_item(const cp_graph *gr, uint64_t n, float *mean)
         }
     }
     return at;
+}
+
+int cp_graph_live(cp_graph *gr, uint32_t split, const unsigned char *rows, const cp_quant *z,
+                  const float *norms, const uint32_t *lists, uint32_t entry, uint64_t cap)
+{
+    gr->live = 1;
+    gr->split = split;
+    gr->base_rows = rows;
+    gr->base_quant = *z;
+    gr->base_norms = norms;
+    if (!cp_graph_reserve(gr, cap > split ? cap : split))
+        return COPSE_ERR_NOMEM;
+    cp_graph_take(gr, 0, lists, split);
+    gr->n_inserted = split;
+    if (!split) { /* added items only: the first inserted is the entry, unless given */
+        gr->entry = entry;
+        return COPSE_OK;
+    }
+    size_t dim = (size_t)gr->g->dim;
+    float *mean = cp_mallocarray(2 * dim, sizeof *mean);
+    if (!mean)
+        return COPSE_ERR_NOMEM;
+    /* Dot: the base's sphere, which its norms' extra components complete each item to. */
+    for (uint64_t i = 0; gr->g->metric == COPSE_DOT && i < split; i++) {
+        float_row(gr, i, mean);
+        float r2 = gr->kern->dot(mean, mean, dim) + norms[i] * norms[i];
+        gr->base_r2 = r2 > gr->base_r2 ? r2 : gr->base_r2;
+    }
+    gr->entry = entry != UINT32_MAX ? entry : central_item(gr, split, mean);
+    cp_free(mean);
+    return COPSE_OK;
 }
 
 /* The build's distances on byte codes (a quarter of the float rows' memory traffic, which

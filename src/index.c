@@ -288,7 +288,7 @@ void copse_file_version(const copse_index *ix, int *major, int *minor)
             mi = ix->v.file_minor;
         } else if (cp_live_changed(ix->live)) {
             ma = 2;
-            mi = CP_FORMAT2_MINOR + quant;
+            mi = cp_live_linked(ix->live) ? CP_FORMAT2_LINKED_MINOR : CP_FORMAT2_MINOR + quant;
         } else {
             mi = CP_FORMAT1_MINOR + quant;
         }

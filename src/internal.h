@@ -85,10 +85,16 @@ enum cp_section_kind {
 #define CP_FIRST_CHANGE_KIND CP_SEC_TOMBSTONES
 #define CP_FORMAT1_MINOR 2 /* what a file without changes is written as: 1.2 */
 #define CP_FORMAT2_MINOR 0 /* and one with changes: 2.0 */
+#define CP_FORMAT2_LINKED_MINOR 2 /* changes whose added items are linked into the base's
+                                   * graph (CP_FLAG_LINKED): 2.2 */
 /* A file whose vectors are quantized (a QUANT section) is one minor later (1.3, 2.1) and sets
  * a header flag, so that older readers refuse it as a newer feature instead of misreading
  * VECTORS. */
 #define CP_FLAG_QUANT 1u
+/* The added items are linked into the base's graph: GRAPH lists may name added items (slot
+ * n_items + i) and DELTA_GRAPH lists name base slots and added ones alike (format 2.2). A
+ * reader that took these lists as a 2.0 file's would walk past the ends of its arrays. */
+#define CP_FLAG_LINKED 2u
 #define CP_QUANT_HEADER 64
 #define CP_MAX_SECTIONS 16      /* format 1: a 512-byte header */
 #define CP_MAX_SECTIONS_2 37    /* format 2: a 1024-byte header */
@@ -127,6 +133,7 @@ typedef struct cp_meta {
     uint64_t n_delta, n_dead, n_delta_dead;
     uint32_t delta_degree, delta_entry;
     float delta_radius;
+    int delta_linked; /* CP_FLAG_LINKED */
 } cp_meta;
 
 /* What producers emit: sections by kind, the memory blocks behind them (owned here until a
@@ -192,6 +199,14 @@ typedef struct cp_view {
      * or this one rebuilt or reloaded) but keeps working after a compaction. */
     uint64_t generation, lineage;
     uint32_t graph_entry;    /* a slot the walk also starts from; UINT32_MAX: none */
+    /* A living index's view of its base and added items as one index (live.c): slots from
+     * added_from on are the added items, rows of added_quant (float32) in added_vectors, with
+     * their norms and ids. UINT64_MAX in every other view. */
+    uint64_t added_from;
+    const unsigned char *added_vectors;
+    cp_quant added_quant;
+    const float *added_norms;
+    const int64_t *added_ids;
     /* A file's changes after build (format 2), bound but not read by queries: cp_live_open
      * checks them and takes them. */
     const uint64_t *tombstones, *delta_dead;
@@ -303,10 +318,6 @@ float cp_angular(float pq, float pp, float qq);
 float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_quant *z,
                        const unsigned char *rows, const float *norms, const cp_query *q,
                        uint64_t slot);
-/* Internal distance between two items (slots), in the graph's order: for dot the negated
- * inner product, as the graph links items by it (graph.c). */
-float cp_dist_items(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
-                    const float *norms, uint32_t a, uint32_t b);
 /* Reported distance from the internal one. */
 float cp_dist_report(const cp_geom *g, float internal);
 /* Signed distance of q from a split node: > 0 means child[1]'s side. */
@@ -384,14 +395,14 @@ int cp_format_emit(const cp_meta *m, const cp_section *sec, const cp_sink *out,
  * IDS (the slot's id among the ids asked for) or TAGS (the slot's current tags). */
 enum cp_filter_kind {
     CP_FILTER_SLOTS, CP_FILTER_BITMAP, CP_FILTER_CALLBACK, CP_FILTER_LIVE, CP_FILTER_IDS,
-    CP_FILTER_TAGS
+    CP_FILTER_TAGS, CP_FILTER_PARTS
 };
 struct copse_filter {
     enum cp_filter_kind kind;
     /* SLOTS, BITMAP: the view binding the set describes (cp_view.generation), and for a tag
      * set the base's tags_changes then; lineage: the index it was made for (cp_view.lineage). */
     uint64_t generation, tags_changes, lineage;
-    uint64_t count;      /* SLOTS, BITMAP: the items allowed */
+    uint64_t count;      /* SLOTS, BITMAP: the items allowed (LIVE: see below) */
     const uint32_t *slots; /* SLOTS: count distinct slots, ascending */
     const uint64_t *bits;  /* BITMAP: bit s % 64 of word s / 64 for slot s */
     int (*allow)(void *ctx, int64_t id); /* CALLBACK */
@@ -403,9 +414,15 @@ struct copse_filter {
     int is_tags;
     uint64_t any_mask, all_mask;
     /* LIVE: made for one query by live.c, never by a caller: the bound filter (NULL: every
-     * item) over the slots dead does not mark. */
+     * item) over the slots dead does not mark; count is then the slots dead does not mark. */
     const copse_filter *inner;
     const uint64_t *dead;
+    /* PARTS: made for one query by live.c over a view of base and added items as one (the
+     * view's added_from is split): slots below split go to part[0] over part_view[0], the
+     * others, less split, to part[1] over part_view[1]; a NULL part allows all its items. */
+    const copse_filter *part[2];
+    const cp_view *part_view[2];
+    uint64_t split;
 };
 int cp_filter_new_ids(const cp_view *v, const int64_t *ids, int64_t n, copse_filter **out);
 int cp_filter_new_tags(const cp_view *v, uint64_t any_mask, uint64_t all_mask, copse_filter **out);
@@ -462,18 +479,28 @@ static inline int cp_filter_allows_slot(const copse_filter *f, const cp_view *v,
     case CP_FILTER_IDS:
         return cp_filter_has_id(f, cp_view_id(v, slot));
     case CP_FILTER_LIVE:
+    case CP_FILTER_PARTS:
         break;
     }
     return 0;
 }
 
-static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint32_t slot)
+static inline int cp_filter_allows_one(const copse_filter *f, const cp_view *v, uint32_t slot)
 {
     if (f->kind != CP_FILTER_LIVE)
         return cp_filter_allows_slot(f, v, slot);
     if (f->dead && ((f->dead[slot >> 6] >> (slot & 63)) & 1))
         return 0;
     return !f->inner || cp_filter_allows_slot(f->inner, v, slot);
+}
+
+static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint32_t slot)
+{
+    if (f->kind != CP_FILTER_PARTS)
+        return cp_filter_allows_one(f, v, slot);
+    int p = slot >= f->split;
+    const copse_filter *t = f->part[p];
+    return !t || cp_filter_allows_one(t, f->part_view[p], p ? (uint32_t)(slot - f->split) : slot);
 }
 
 /* ---- readers of the view: queries (search.c) and the full check (verify.c) ---- */
@@ -500,6 +527,8 @@ int cp_search_batch(const cp_reader *rd, cp_query_fn fn, const void *fn_ctx,
 int cp_verify(const cp_reader *rd, cp_err *err);
 /* Where a scratch keeps its message (NULL for a NULL scratch: cp_fail then only returns). */
 cp_err *cp_scratch_err(copse_scratch *s);
+/* Distances computed by the graph walks of every query made with s so far. */
+uint64_t cp_scratch_walked(const copse_scratch *s);
 
 /* ---- a living index: changes after build (live.c) ---- */
 typedef struct cp_live cp_live;
@@ -549,6 +578,8 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
 /* The change sections, pointing into the live memory (valid until the next change), and the
  * DELTA_META block they need (owned by the caller, 64 bytes). */
 void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned char *meta);
+/* Whether a save writes the added items linked into the base's graph (format 2.2). */
+int cp_live_linked(const cp_live *l);
 /* Forgets every change: a base of n_base items, a delta graph of this degree. */
 void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree);
 /* Takes the changes a file's view carries (copies: the file stays read-only), its delta's
@@ -634,6 +665,16 @@ typedef struct cp_graph {
      * dimension; codes holds cap x dim of them. */
     float code_lo, code_step;
     unsigned char *codes;
+    /* A living index's graph (cp_graph_live): slots below split are the base's items, read
+     * from base_rows as the base stores them (base_quant) with base_norms; slot split + i is
+     * added item i, of rows and norms. lift (dot): what takes a base item's extra component
+     * onto the added items' sphere, e^2 + lift; base_r2 is the base's own radius squared. */
+    int live;
+    uint32_t split;
+    const unsigned char *base_rows;
+    cp_quant base_quant;
+    const float *base_norms;
+    float lift, base_r2;
     cp_graph_worker *workers;
     int n_workers;
     uint64_t stamp_cap;
@@ -650,17 +691,25 @@ int cp_graph_reserve(cp_graph *gr, uint64_t cap);
  * COPSE_ERR_ARG for a slot beyond the capacity, COPSE_ERR_NOMEM. */
 int cp_graph_insert(cp_graph *gr, const unsigned char *rows, const float *norms,
                     const uint32_t *items, uint64_t count, int n_threads);
-/* Takes n saved lists (n x degree slots, each list's entries < n and then UINT32_MAX, as
- * the caller has checked) as the graph of items 0..n-1 entered at entry, ready for inserts
- * without a search: an empty graph with room for n (cp_graph_reserve). COPSE_ERR_ARG
- * otherwise. */
-int cp_graph_adopt(cp_graph *gr, const unsigned char *rows, const float *norms,
-                   const uint32_t *lists, uint64_t n, uint32_t entry);
+/* Takes n lists (n x degree slots, each list's entries below the capacity and then
+ * UINT32_MAX, as the caller has checked) as those of slots first..first+n-1 (reserved), with
+ * their distances left to be computed when a list is next pruned. */
+void cp_graph_take(cp_graph *gr, uint64_t first, const uint32_t *lists, uint64_t n);
+/* Makes an empty graph (just made by cp_graph_init) a living index's: split base items of
+ * rows stored as z with norms, their lists (checked as for cp_graph_take) taken, entered at
+ * entry, or at the base item nearest the base's centroid for UINT32_MAX. Added items are
+ * inserted as slots split + i. COPSE_ERR_NOMEM. */
+int cp_graph_live(cp_graph *gr, uint32_t split, const unsigned char *rows, const cp_quant *z,
+                  const float *norms, const uint32_t *lists, uint32_t entry, uint64_t cap);
+/* Every list's distances are computed again when next pruned (the distance changed). */
+void cp_graph_forget_distances(cp_graph *gr);
+/* Scratch for n_threads workers (cp_graph_dist's worker): 0 when out of memory. */
+int cp_graph_workers(cp_graph *gr, int n_threads);
 void cp_graph_free(cp_graph *gr);
-/* The graph's distance between two items: never negative, squared for angular and euclidean;
- * for dot 2 (R^2 - a.b), R the radius of the items' norm entries; in the order of
- * cp_dist_items. */
-float cp_graph_dist(const cp_graph *gr, uint32_t a, uint32_t b);
+/* The graph's distance between two items, computed in worker's scratch: never negative,
+ * squared for angular and euclidean; for dot 2 (R^2 - a.b), R the radius of the items' norm
+ * entries. */
+float cp_graph_dist(const cp_graph *gr, int worker, uint32_t a, uint32_t b);
 /* A graph of n items inserted in a seeded random order from the item nearest the centroid:
  * *adj_out gets n x degree slots (UINT32_MAX after each list's end), the caller's to free. */
 int cp_graph_construct(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,

@@ -3,39 +3,50 @@
  *
  * The base (a built forest and graph, or a mapped file) never changes: files stay mapped
  * read-only and shared. Changes live beside it, as FreshDiskANN keeps them: a tombstone bit
- * per base slot, and a delta of the items added since the base was built, with its own
- * navigable graph grown by the same insert path that builds the base's graph (graph.c), so a
- * delta of millions is walked, not scanned. Adding an id that exists tombstones its old slot
- * (in the base or the delta) and appends the new vector: slots are never rewritten, so no
- * graph list ever describes a vector it was not built for. Deleted items stay in the graphs
- * as waypoints (queries walk through them, never return them) until copse_compact rebuilds;
- * in the base's graph, which they would slow most, the lists that name them are repaired
- * around them in an in-memory copy once enough are deleted (repair_base), and a save writes
- * that copy as the base's GRAPH section. The delta's own deleted items stay waypoints.
+ * per base slot, and a delta of the items added since the base was built. Adding an id that
+ * exists tombstones its old slot (in the base or the delta) and appends the new vector: slots
+ * are never rewritten, so no graph list ever describes a vector it was not built for.
  *
- * A saved delta comes back as it was saved: its norms and lists are checked and adopted
- * (cp_graph_adopt), not recomputed, so a loaded file answers and takes inserts at once.
+ * One graph (graph.c, cp_graph_live) holds the base's lists and the added items: at the first
+ * change the base's lists are copied into it (link_base), and each added item is inserted by
+ * the same insert path that builds a base's graph, searching base and added items alike; its
+ * reverse edges go into base items' lists too. So a query walks base and added items in one
+ * walk from the forest's seeds, the work a fresh build of them does at the same search_k
+ * (two walks, one per part, each needing k results, cost 0.36-0.68x a fresh build's QPS after
+ * 50% churn in bench/churn.cc). Slot n_base + i of the graph is added item i; a query sees it
+ * through a view of both parts (whole_view, cp_view.added_from) and a filter per part (PARTS).
+ * Deleted items stay in the lists as waypoints (queries walk through them, never return
+ * them) until the lists naming them are repaired around them, once enough are deleted
+ * (repair_base), or copse_compact rebuilds. A save writes the base's part as GRAPH and the
+ * added items' as DELTA_GRAPH (format 2.2: both name items of either part).
+ *
+ * A base without a graph (built without one, an Annoy file, one item) cannot be walked into:
+ * its added items get a graph of their own (slots 0.. of the same cp_graph), walked beside the
+ * base's forest, and the two answers merged; for a small delta an exact scan is both exact and
+ * cheaper than a walk.
+ *
+ * A saved delta comes back as it was saved: its norms and lists are checked and taken
+ * (cp_graph_take), not recomputed, so a loaded file answers and takes inserts at once. A 2.0
+ * or 2.1 file's delta, which had a graph of its own, is linked into the base's at load by
+ * the insert path.
  *
  * Tags change in place: a delta item's in the delta's own tag array, a base item's in a copy
  * of the base's tags made at the first change (a mapped file is never written), which the
  * base's view then points at, so a tag filter reads one array per part either way. Replacing
  * an item keeps its tags, as re-adding one does before build.
  *
- * A query searches the base past its tombstones and the delta past its own, each with its
- * share of the effort, and merges the two top-k lists; for a small delta an exact scan is both
- * exact and cheaper than a walk.
- *
  * Threads: one writer, any number of readers. Every reader holds the read lock for one query;
  * the writer takes the write lock per delete call, and per chunk of LIVE_CHUNK inserted items,
- * so a query waits at most for one chunk (or, for dot, once in a while for the delta's graph
- * to be rebuilt: see below). Everything a reader reads is written under the write
- * lock, so a query sees each change entirely or not at all.
+ * so a query waits at most for one chunk (and for the copy of the base's lists into the
+ * graph, once, at the first add). Everything a reader reads is written under the write lock,
+ * so a query sees each change entirely or not at all.
  *
  * Dot product: the graph's distance 2 (R^2 - a.b) takes the items' extra components e of
  * vectors augmented onto a sphere of radius R at least the largest norm (metric.c, graph.c).
- * The delta picks twice the largest norm it has seen; an item beyond it doubles the radius
- * again and the delta's graph is rebuilt (its lists keep distances, which the new radius
- * shifts), which happens a logarithmic number of times.
+ * The added items take the base's sphere, or twice the largest norm added when one exceeds it
+ * (doubling again when an item exceeds that, a logarithmic number of times); the base's extra
+ * components are lifted onto the same sphere (graph.c) and the lists' distances, which the
+ * radius shifts, recomputed when next pruned.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -45,7 +56,7 @@
 
 #define LIVE_CHUNK 64      /* items inserted per hold of the write lock */
 #define LIVE_SCAN_BELOW 512 /* a delta this small is scanned exactly */
-#define LIVE_REPAIR_SHARE 32 /* base lists are repaired once 1/32 of the live base is newly dead */
+#define LIVE_REPAIR_SHARE 32 /* lists are repaired once 1/32 of the live items are newly dead */
 #define LIVE_REPAIR_MIN 64   /* ... and at least this many */
 #define LIVE_REPAIR_TAKE 12  /* a deleted neighbour's nearest live neighbours offered in its
                               * place (4 lost recall; 12 kept it as 32 did: docs/DESIGN.md) */
@@ -65,16 +76,30 @@ struct cp_live {
     uint64_t delta_dead_words;
     uint64_t n_delta_dead;
     float radius;         /* dot: the delta's sphere */
-    uint32_t degree;      /* of the delta's graph; 0: none (the base has none either) */
+    uint32_t degree;      /* of the graph; 0: none */
+    /* The graph of the added items (slots from graph.split on), and once active (link_base)
+     * the base's lists too (slots below graph.split), repaired and linked to the added items:
+     * queries then walk it in place of the base's. */
     cp_graph graph;
-    uint32_t *base_lists; /* the base's lists repaired around its tombstones; NULL: as built */
-    uint64_t repaired_at; /* n_dead when they were last repaired */
+    int active;
+    uint64_t repaired_at; /* dead items (base and added) when the lists were last repaired */
     double compact_at;    /* copse_set_compact_threshold */
 };
 
 static int bit(const uint64_t *bits, uint64_t i) { return bits && ((bits[i >> 6] >> (i & 63)) & 1); }
 static void set_bit(uint64_t *bits, uint64_t i) { bits[i >> 6] |= 1ull << (i & 63); }
 static uint64_t words_for(uint64_t n) { return (n + 63) / 64; }
+
+/* The graph of added items only, until link_base gives it the base's lists. */
+static void graph_init(cp_live *l)
+{
+    static const cp_quant f32 = {COPSE_STORAGE_F32, 0, NULL, NULL, NULL};
+    l->active = 0;
+    if (!l->degree)
+        return;
+    cp_graph_init(&l->graph, l->g, l->k, l->degree, CP_GRAPH_WIDTH, CP_GRAPH_ALPHA);
+    cp_graph_live(&l->graph, 0, NULL, &f32, NULL, NULL, UINT32_MAX, 0); /* cannot fail: no room */
+}
 
 int cp_live_new(cp_live **out, const cp_geom *g, const cp_kernels *k, uint64_t n_base,
                 uint32_t degree, cp_err *err)
@@ -90,8 +115,7 @@ int cp_live_new(cp_live **out, const cp_geom *g, const cp_kernels *k, uint64_t n
     l->n_base = n_base;
     l->degree = degree;
     cp_builder_init(&l->delta);
-    if (degree)
-        cp_graph_init(&l->graph, g, k, degree, CP_GRAPH_WIDTH, CP_GRAPH_ALPHA);
+    graph_init(l);
     *out = l;
     return COPSE_OK;
 }
@@ -214,26 +238,74 @@ static float norm_entry(const cp_live *l, const float *x)
     return sq;
 }
 
-/* A new radius for the delta (dot), its norm entries again, and its graph anew. */
-static int respread(cp_live *l, float radius, int n_threads, cp_err *err)
+/* Dot: what lifts the base's extra components onto the added items' sphere (graph.c). */
+static void set_lift(cp_live *l)
+{
+    float lift = l->radius * l->radius - l->graph.base_r2;
+    l->graph.lift = l->graph.split && lift > 0 ? lift : 0;
+}
+
+/* A new radius for the added items (dot): their norm entries again, the base's extra
+ * components lifted onto the same sphere (graph.c), and the lists' distances forgotten, so a
+ * prune computes them on the new sphere. The lists themselves stay: built on a smaller
+ * sphere, they are still a navigable graph, and a rebuild would stall the writer. */
+static void respread(cp_live *l, float radius)
 {
     l->radius = radius;
     for (uint64_t s = 0; cp_metric_has_norms(l->g->metric) && s < l->delta.n; s++)
         l->norms[s] = norm_entry(l, (const float *)(l->delta.rows + s * l->g->row_bytes));
     if (!l->degree)
-        return COPSE_OK;
-    cp_graph_free(&l->graph);
-    cp_graph_init(&l->graph, l->g, l->k, l->degree, CP_GRAPH_WIDTH, CP_GRAPH_ALPHA);
-    uint32_t *all = cp_mallocarray(l->delta.n ? l->delta.n : 1, sizeof *all);
-    if (!all || !cp_graph_reserve(&l->graph, l->delta.cap)) {
-        cp_free(all);
-        return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for the delta's graph");
+        return;
+    set_lift(l);
+    cp_graph_forget_distances(&l->graph);
+}
+
+/* Slots of the graph's lists are below bound, then UINT32_MAX to the end of each: the insert
+ * path follows them without bounds checks. */
+static int check_lists(const uint32_t *lists, uint64_t n, uint32_t deg, uint64_t bound,
+                       const char *what, cp_err *err)
+{
+    for (uint64_t s = 0; s < n; s++) {
+        const uint32_t *nb = lists + s * deg;
+        uint64_t j = 0;
+        while (j < deg && nb[j] < bound)
+            j++;
+        while (j < deg && nb[j] == UINT32_MAX)
+            j++;
+        if (j < deg)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "%s: place %llu of item %llu's list holds %u "
+                           "(%llu items)", what, (unsigned long long)j, (unsigned long long)s,
+                           nb[j], (unsigned long long)bound);
     }
-    for (uint64_t s = 0; s < l->delta.n; s++)
-        all[s] = (uint32_t)s;
-    int rc = cp_graph_insert(&l->graph, l->delta.rows, l->norms, all, l->delta.n, n_threads);
-    cp_free(all);
-    return rc == COPSE_OK ? rc : cp_fail(err, rc, "add: no memory for the delta's graph");
+    return COPSE_OK;
+}
+
+/* Whether the added items are linked into the base's graph: one walk answers a query. A base
+ * without a graph (built without one, an Annoy file, a single item) is searched beside the
+ * added items' own graph instead. */
+static int linked(const cp_live *l, const cp_view *base)
+{
+    return l->degree && base->graph && base->graph_degree == l->degree;
+}
+
+/* The base's lists (of slots below bound) into the graph, which queries do not read yet: the
+ * caller makes it active under the write lock. entry: where inserts start (UINT32_MAX: the
+ * base item nearest its centroid). */
+static int link_base(cp_live *l, const cp_view *base, uint64_t bound, uint32_t entry, cp_err *err)
+{
+    int rc = check_lists(base->graph, l->n_base, l->degree, bound, "graph", err);
+    if (rc != COPSE_OK)
+        return rc;
+    if (cp_graph_live(&l->graph, (uint32_t)l->n_base, base->vectors, &base->quant, base->norms,
+                      base->graph, entry, l->n_base + l->delta.cap) != COPSE_OK)
+        return cp_fail(err, COPSE_ERR_NOMEM, "no memory for a copy of the base's graph");
+    /* Dot: the added items go on a sphere at least the base's (but for a float sum's
+     * rounding: a saved radius computed with another kernel set stays, with its norms). */
+    float r = sqrtf(l->graph.base_r2);
+    if (l->g->metric == COPSE_DOT && l->radius < r * 0.999f)
+        respread(l, r);
+    set_lift(l);
+    return COPSE_OK;
 }
 
 /* Room for tags in the delta: its builder grows them with its rows from then on. */
@@ -253,6 +325,12 @@ static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *
     uint64_t first = l->delta.n;
     if (base->n_items && !l->dead && !(l->dead = cp_calloc(words_for(l->n_base), sizeof *l->dead)))
         return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for tombstones");
+    if (linked(l, base) && !l->active) {
+        int rc = link_base(l, base, l->n_base, UINT32_MAX, err);
+        if (rc != COPSE_OK)
+            return rc;
+        l->active = 1;
+    }
     if (!grow_words(&l->delta_dead, &l->delta_dead_words, words_for(l->delta.n + (uint64_t)n)) ||
         !cp_grow((void **)&l->norms, &l->norms_cap, l->delta.n + (uint64_t)n, sizeof *l->norms))
         return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for %lld items", (long long)n);
@@ -277,31 +355,30 @@ static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *
             widest = nx > widest ? nx : widest;
         }
     }
-    int rc = COPSE_OK;
     if (g->metric == COPSE_DOT && widest > l->radius)
-        rc = respread(l, 2 * widest, n_threads, err);
+        respread(l, 2 * widest);
     for (uint64_t s = first; s < l->delta.n; s++)
         l->norms[s] = cp_metric_has_norms(g->metric)
                           ? norm_entry(l, (const float *)(l->delta.rows + s * g->row_bytes)) : 0;
-    if (rc != COPSE_OK || !l->degree || l->graph.n_inserted == l->delta.n)
-        return rc;
+    uint64_t split = l->graph.split;
+    if (!l->degree || l->graph.n_inserted == split + l->delta.n)
+        return COPSE_OK;
     uint32_t fresh[LIVE_CHUNK];
     uint64_t m = 0;
-    for (uint64_t s = l->graph.n_inserted; s < l->delta.n; s++)
+    for (uint64_t s = l->graph.n_inserted; s < split + l->delta.n; s++)
         fresh[m++] = (uint32_t)s;
-    if (!cp_graph_reserve(&l->graph, l->delta.cap))
-        return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for the delta's graph");
-    rc = cp_graph_insert(&l->graph, l->delta.rows, l->norms, fresh, m, n_threads);
-    return rc == COPSE_OK ? rc : cp_fail(err, rc, "add: no memory for the delta's graph");
+    if (!cp_graph_reserve(&l->graph, split + l->delta.cap))
+        return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for the graph");
+    int rc = cp_graph_insert(&l->graph, l->delta.rows, l->norms, fresh, m, n_threads);
+    return rc == COPSE_OK ? rc : cp_fail(err, rc, "add: no memory for the graph");
 }
 
-/* ---- repairing the base's lists around deleted items ---- */
+/* ---- repairing the lists around deleted items ---- */
 
 typedef struct repair_ctx {
     const cp_live *l;
-    const cp_view *base;
-    const uint32_t *in; /* the lists queries read now */
-    uint32_t *out;      /* a copy of in, repaired here */
+    uint32_t *out;          /* a copy of the graph's lists, repaired here */
+    unsigned char *changed; /* per slot: its list in out differs */
 } repair_ctx;
 
 typedef struct offer {
@@ -317,35 +394,41 @@ static int cmp_offer(const void *a, const void *b)
     return (x->slot > y->slot) - (x->slot < y->slot);
 }
 
+/* Whether a slot of the graph (base, then added items) is deleted. */
+static int gone(const cp_live *l, uint32_t slot)
+{
+    uint32_t split = l->graph.split;
+    return slot < split ? bit(l->dead, slot) : bit(l->delta_dead, slot - split);
+}
+
 /* Slot p's list without its deleted entries, refilled with the nearest to p of the first
  * LIVE_REPAIR_TAKE live entries of each deleted one's own list (nearest to it first, as the
  * insert path writes a list). Dead slots are repaired too: the forest still offers them as
  * seeds, and a seed should lead to live items. */
 static void repair_one(void *ctx, uint64_t i, int worker)
 {
-    (void)worker;
     const repair_ctx *r = ctx;
     const cp_live *l = r->l;
-    const cp_view *v = r->base;
-    uint32_t deg = v->graph_degree, p = (uint32_t)i, len = 0, kept = 0, n_dead = 0;
-    const uint32_t *nb = r->in + i * deg;
+    const cp_graph *gr = &l->graph;
+    uint32_t deg = l->degree, p = (uint32_t)i, len = 0, kept = 0, n_dead = 0;
+    const uint32_t *nb = gr->adj + i * deg;
     uint32_t *o = r->out + i * deg;
     while (len < deg && nb[len] != UINT32_MAX)
-        n_dead += (uint32_t)bit(l->dead, nb[len++]);
+        n_dead += (uint32_t)gone(l, nb[len++]);
     if (!n_dead)
         return; /* out already holds the list */
     offer room[CP_MAX_GRAPH_DEGREE * LIVE_REPAIR_TAKE];
     uint64_t n = 0;
     for (uint32_t j = 0; j < len; j++)
-        if (!bit(l->dead, nb[j]))
+        if (!gone(l, nb[j]))
             o[kept++] = nb[j];
     for (uint32_t j = 0; j < len; j++) {
-        if (!bit(l->dead, nb[j]))
+        if (!gone(l, nb[j]))
             continue;
-        const uint32_t *dn = r->in + (uint64_t)nb[j] * deg;
+        const uint32_t *dn = gr->adj + (uint64_t)nb[j] * deg;
         for (uint32_t t = 0, took = 0; t < deg && dn[t] != UINT32_MAX && took < LIVE_REPAIR_TAKE; t++) {
             uint32_t c = dn[t];
-            if (c == p || bit(l->dead, c))
+            if (c == p || gone(l, c))
                 continue;
             took++;
             int seen = 0;
@@ -354,7 +437,7 @@ static void repair_one(void *ctx, uint64_t i, int worker)
             for (uint64_t q = 0; q < n && !seen; q++)
                 seen = room[q].slot == c;
             if (!seen)
-                room[n++] = (offer){cp_dist_items(l->g, l->k, v->vectors, v->norms, p, c), c};
+                room[n++] = (offer){cp_graph_dist(gr, worker, p, c), c};
         }
     }
     qsort(room, n, sizeof *room, cmp_offer);
@@ -365,37 +448,52 @@ static void repair_one(void *ctx, uint64_t i, int worker)
         o[kept++] = room[q].slot;
     for (uint32_t j = kept; j < deg; j++)
         o[j] = UINT32_MAX;
+    r->changed[i] = 1;
 }
 
-/* Deleted base items stay in the lists of the base's graph as waypoints, which a query walks
- * through and never returns: with half the base deleted, a walk computed as many distances
- * as an unchanged graph's at twice the width (bench/churn.cc). So once enough are newly dead,
- * every list naming one is repaired in a copy (FreshDiskANN's delete consolidation, with the
- * dead item's nearest live neighbours offered in its place instead of a full prune, so a
- * pass costs a few distances per dead entry), built outside the lock while queries read the
- * lists as they are, then published under the write lock. The base itself is never written:
- * a mapped file stays shared and read-only. Out of memory, nothing changes: the lists stay
- * as they were, still right, only slower to walk (and the next delete tries again). */
+/* Deleted items stay in the lists as waypoints, which a query walks through and never
+ * returns: with half the base deleted, a walk computed as many distances as an unchanged
+ * graph's at twice the width (bench/churn.cc). So once enough are newly dead, every list
+ * naming one is repaired (FreshDiskANN's delete consolidation, with the dead item's nearest
+ * live neighbours offered in its place instead of a full prune, so a pass costs a few
+ * distances per dead entry), in a copy built outside the lock while queries read the lists
+ * as they are, then published under the write lock. The base itself is never written: a
+ * mapped file stays shared and read-only, and the graph holds a copy of its lists
+ * (link_base). Out of memory, nothing changes: the lists stay as they were, still right, only
+ * slower to walk (and the next delete tries again). */
 static void repair_base(cp_live *l, const cp_view *base, int n_threads)
 {
-    uint64_t live = l->n_base - l->n_dead, want = live / LIVE_REPAIR_SHARE;
-    if (!base->graph || !l->n_dead ||
-        l->n_dead - l->repaired_at < (want > LIVE_REPAIR_MIN ? want : LIVE_REPAIR_MIN))
+    uint64_t dead = l->n_dead + l->n_delta_dead, want = cp_live_count(l) / LIVE_REPAIR_SHARE;
+    if (!linked(l, base) || !dead ||
+        dead - l->repaired_at < (want > LIVE_REPAIR_MIN ? want : LIVE_REPAIR_MIN))
         return;
-    uint64_t cells = l->n_base * base->graph_degree;
-    const uint32_t *in = l->base_lists ? l->base_lists : base->graph;
+    if (!l->active) {
+        if (link_base(l, base, l->n_base, UINT32_MAX, NULL) != COPSE_OK)
+            return;
+        cp_write_lock(l->lock);
+        l->active = 1;
+        cp_unlock(l->lock);
+    }
+    cp_graph *gr = &l->graph;
+    uint64_t n = gr->split + l->delta.n, cells = n * l->degree;
+    int nt = cp_thread_count(n_threads, n);
     uint32_t *out = cp_mallocarray(cells, sizeof *out);
-    if (!out)
-        return;
-    memcpy(out, in, cells * sizeof *out);
-    repair_ctx r = {l, base, in, out};
-    cp_parallel_for(cp_thread_count(n_threads, l->n_base), l->n_base, repair_one, &r);
-    cp_write_lock(l->lock);
-    uint32_t *old = l->base_lists;
-    l->base_lists = out;
-    l->repaired_at = l->n_dead;
-    cp_unlock(l->lock);
-    cp_free(old);
+    unsigned char *changed = cp_calloc(n, 1);
+    gr->rows = l->delta.rows;
+    gr->norms = l->norms;
+    if (out && changed && cp_graph_workers(gr, nt)) {
+        memcpy(out, gr->adj, cells * sizeof *out);
+        repair_ctx r = {l, out, changed};
+        cp_parallel_for(nt, n, repair_one, &r);
+        cp_write_lock(l->lock);
+        for (uint64_t i = 0; i < n; i++)
+            if (changed[i])
+                cp_graph_take(gr, i, out + i * l->degree, 1);
+        l->repaired_at = dead;
+        cp_unlock(l->lock);
+    }
+    cp_free(out);
+    cp_free(changed);
 }
 
 int cp_live_add(cp_live *l, const cp_view *base, int64_t n, const int64_t *ids, int64_t first_id,
@@ -515,10 +613,25 @@ static void delta_view(const cp_live *l, cp_view *v)
     }
 }
 
+/* The base and the added items as one view, once they are linked: the base's forest and the
+ * graph's lists, slots from n_base on naming added items. */
+static void whole_view(const cp_live *l, const cp_view *base, cp_view *v)
+{
+    *v = *base;
+    v->n_items = l->n_base + l->delta.n;
+    if (l->active)
+        v->graph = l->graph.adj;
+    v->added_from = l->n_base;
+    v->added_vectors = l->delta.rows;
+    v->added_quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL, NULL};
+    v->added_norms = l->norms;
+    v->added_ids = l->delta.ids;
+}
+
 /* The filter a part of the query takes: the caller's, bound to the part's view (f, may be
  * NULL), past the part's tombstones. NULL when neither would refuse anything. */
 static const copse_filter *part_filter(copse_filter *room, const copse_filter *f,
-                                       const uint64_t *dead)
+                                       const uint64_t *dead, uint64_t live)
 {
     if (!dead)
         return f;
@@ -526,6 +639,7 @@ static const copse_filter *part_filter(copse_filter *room, const copse_filter *f
     room->kind = CP_FILTER_LIVE;
     room->inner = f;
     room->dead = dead;
+    room->count = live;
     return room;
 }
 
@@ -538,6 +652,34 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
     *n_out = 0;
     if (k <= 0 || !ids)
         return cp_search(base, s, q, 0, k, search_k, exact, f, ids, dists, n_out);
+    int rc = COPSE_OK;
+    cp_view dv;
+    delta_view(l, &dv);
+    dv.lineage = base->v->lineage; /* the caller's filter fits the delta as it fits the base */
+    copse_filter bound[2], room[2];
+    const copse_filter *pf[2] = {NULL, NULL};
+    const uint64_t *dead[2] = {l->n_dead ? l->dead : NULL, l->n_delta_dead ? l->delta_dead : NULL};
+    uint64_t live[2] = {l->n_base - l->n_dead, l->delta.n - l->n_delta_dead};
+    for (int part = 0; part < 2 && rc == COPSE_OK; part++) {
+        const copse_filter *inner = NULL;
+        if (f)
+            rc = cp_filter_bind(f, part ? &dv : base->v, &bound[part], &inner, cp_scratch_err(s),
+                                exact ? "exact" : "search");
+        pf[part] = part_filter(&room[part], inner, dead[part], live[part]);
+    }
+    if (rc != COPSE_OK)
+        return rc;
+    if (linked(l, base->v)) {
+        /* One walk over base and added items, as a fresh build of them would walk: the
+         * parts' filters (tombstones, the caller's filter bound to each part) as one. */
+        cp_view wv;
+        whole_view(l, base->v, &wv);
+        cp_reader rw = {base->g, base->k, &wv};
+        copse_filter parts = {.kind = CP_FILTER_PARTS, .part = {pf[0], pf[1]},
+                              .part_view = {base->v, &dv}, .split = l->n_base};
+        return cp_search(&rw, s, q, 0, k, search_k, exact, pf[0] || pf[1] ? &parts : NULL, ids,
+                         dists, n_out);
+    }
     /* Both parts get the effort the base would: Annoy's k * n_trees for -1. */
     if (search_k < 0)
         search_k = k * (int64_t)(base->v->n_trees ? base->v->n_trees : 1);
@@ -547,26 +689,9 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
     int big = k > ON_STACK;
     int64_t *rid = big ? cp_mallocarray(2 * (size_t)k, sizeof *rid) : stack_id;
     float *rdist = big ? cp_mallocarray(2 * (size_t)k, sizeof *rdist) : stack_d;
-    int rc = rid && rdist ? COPSE_OK : cp_fail(cp_scratch_err(s), COPSE_ERR_NOMEM, "search: no memory");
-    cp_view dv, bv;
-    delta_view(l, &dv);
-    dv.lineage = base->v->lineage; /* the caller's filter fits the delta as it fits the base */
-    cp_reader rd = {base->g, base->k, &dv}, rb = *base;
-    if (l->base_lists) { /* the base as it is, walked through its repaired lists */
-        bv = *base->v;
-        bv.graph = l->base_lists;
-        rb.v = &bv;
-    }
-    copse_filter bound[2], room[2];
-    const copse_filter *pf[2] = {NULL, NULL};
-    const uint64_t *dead[2] = {l->n_dead ? l->dead : NULL, l->n_delta_dead ? l->delta_dead : NULL};
-    for (int part = 0; part < 2 && rc == COPSE_OK; part++) {
-        const copse_filter *inner = NULL;
-        if (f)
-            rc = cp_filter_bind(f, part ? &dv : base->v, &bound[part], &inner, cp_scratch_err(s),
-                                exact ? "exact" : "search");
-        pf[part] = part_filter(&room[part], inner, dead[part]);
-    }
+    if (!rid || !rdist)
+        rc = cp_fail(cp_scratch_err(s), COPSE_ERR_NOMEM, "search: no memory");
+    cp_reader rd = {base->g, base->k, &dv};
     int64_t got[2] = {0, 0};
     /* Tombstones and filters are the filtered search's business (search.c): it walks through
      * refused items, and answers exactly when the walk cannot fill k. */
@@ -575,14 +700,13 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
      * (or search_k when smaller): a floor of k lost half a point of recall@10 in
      * bench/churn.cc at search_k 20, before the base's lists were repaired and after (0.65 pp:
      * 0.9750 against a fresh build's 0.9815). */
-    uint64_t live[2] = {l->n_base - l->n_dead, l->delta.n - l->n_delta_dead};
     uint64_t total = live[0] + live[1] ? live[0] + live[1] : 1;
     for (int part = 0; part < 2 && rc == COPSE_OK; part++) {
         if (part && l->delta.n == 0)
             break;
         int64_t share = (int64_t)(((unsigned __int128)search_k * live[part] + total - 1) / total);
         int64_t floor = search_k < 2 * k ? search_k : 2 * k;
-        rc = cp_search(part ? &rd : &rb, s, q, 0, k, share > floor ? share : floor,
+        rc = cp_search(part ? &rd : base, s, q, 0, k, share > floor ? share : floor,
                        exact || (part && !dv.graph), pf[part], rid + part * k, rdist + part * k,
                        &got[part]);
     }
@@ -617,18 +741,23 @@ void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned ch
     m->delta_degree = n && l->degree ? l->degree : 0;
     m->delta_entry = n && l->degree ? l->graph.entry : 0;
     m->delta_radius = l->radius;
+    m->delta_linked = cp_live_linked(l);
     cp_format_delta_meta(m, meta);
     sec[CP_SEC_DELTA_META] = (cp_section){meta, CP_DELTA_META_SIZE};
     sec[CP_SEC_TOMBSTONES] = (cp_section){l->dead, l->n_dead ? words_for(l->n_base) * 8 : 0};
     sec[CP_SEC_DELTA_VECTORS] = (cp_section){l->delta.rows, n * l->g->row_bytes};
     sec[CP_SEC_DELTA_IDS] = (cp_section){l->delta.ids, n * 8};
     sec[CP_SEC_DELTA_NORMS] = (cp_section){l->norms, cp_metric_has_norms(l->g->metric) ? n * 4 : 0};
-    sec[CP_SEC_DELTA_GRAPH] = (cp_section){l->graph.adj, n * (uint64_t)m->delta_degree * 4};
+    uint64_t split = l->graph.split;
+    sec[CP_SEC_DELTA_GRAPH] = (cp_section){l->degree ? l->graph.adj + split * l->degree : NULL,
+                                           n * (uint64_t)m->delta_degree * 4};
     sec[CP_SEC_DELTA_DEAD] = (cp_section){l->delta_dead, n ? words_for(n) * 8 : 0};
     sec[CP_SEC_DELTA_TAGS] = (cp_section){l->delta.tags, l->delta.tags ? n * 8 : 0};
-    if (l->base_lists) /* same length: lists of base slots, only fewer of them deleted */
-        sec[CP_SEC_GRAPH].data = l->base_lists;
+    if (l->active) /* same length: the base's lists, repaired and linked to added items */
+        sec[CP_SEC_GRAPH].data = l->graph.adj;
 }
+
+int cp_live_linked(const cp_live *l) { return l->active && l->graph.split && l->delta.n; }
 
 void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
 {
@@ -639,8 +768,6 @@ void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
     cp_free(l->delta_dead);
     if (l->degree)
         cp_graph_free(&l->graph);
-    cp_free(l->base_lists);
-    l->base_lists = NULL;
     l->repaired_at = 0;
     l->dead = NULL;
     l->base_tags = NULL;
@@ -653,8 +780,7 @@ void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
     l->radius = 0;
     l->n_base = n_base;
     l->degree = degree;
-    if (degree)
-        cp_graph_init(&l->graph, l->g, l->k, degree, CP_GRAPH_WIDTH, CP_GRAPH_ALPHA);
+    graph_init(l);
 }
 
 static uint64_t popcount_words(const uint64_t *w, uint64_t n)
@@ -706,35 +832,14 @@ static int check_norms(cp_live *l, const cp_view *v, cp_err *err)
     return COPSE_OK;
 }
 
-/* The delta's saved lists: each of delta slots, then padding to the end. The insert path
- * trusts a list as it stands (no bounds checks on its hot path), so this is what lets a
- * loaded delta take inserts. */
-static int check_lists(const cp_view *v, cp_err *err)
-{
-    uint64_t n = v->meta.n_delta, deg = v->meta.delta_degree;
-    if (n && !deg)
-        return cp_fail(err, COPSE_ERR_CORRUPT, "delta: %llu items without neighbour lists",
-                       (unsigned long long)n);
-    for (uint64_t s = 0; s < n; s++) {
-        const uint32_t *nb = v->delta_graph + s * deg;
-        uint64_t j = 0;
-        while (j < deg && nb[j] < n)
-            j++;
-        while (j < deg && nb[j] == UINT32_MAX)
-            j++;
-        if (j < deg)
-            return cp_fail(err, COPSE_ERR_CORRUPT, "delta_graph: place %llu of item %llu's list "
-                           "holds %u (%llu added items)", (unsigned long long)j,
-                           (unsigned long long)s, nb[j], (unsigned long long)n);
-    }
-    return COPSE_OK;
-}
-
 int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
 {
     const cp_meta *m = &v->meta;
     uint64_t n = m->n_delta;
-    cp_live_reset(l, v->n_items, m->n_delta && m->delta_degree ? m->delta_degree : l->degree);
+    /* A base with a graph has its added items linked into it (the file's, or linked here);
+     * else they have their own graph, of the degree saved. */
+    uint32_t deg = v->graph ? v->graph_degree : n && m->delta_degree ? m->delta_degree : l->degree;
+    cp_live_reset(l, v->n_items, deg);
     if (!v->sec[CP_SEC_DELTA_META].length)
         return COPSE_OK;
     /* Counts are checked against the bits, so a damaged file cannot make them disagree. */
@@ -748,11 +853,11 @@ int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
         l->n_dead = m->n_dead;
     }
     if (n == 0)
-        return COPSE_OK;
+        return COPSE_OK; /* deletes only: GRAPH holds the lists as repaired, of base slots */
     for (uint64_t s = 0; s < n; s++)
         if (v->delta_ids[s] < 0)
-            return cp_fail(err, COPSE_ERR_CORRUPT, "delta: item %llu has id %lld",
-                           (unsigned long long)s, (long long)v->delta_ids[s]);
+            return cp_fail(err, COPSE_ERR_CORRUPT, "delta: item %lld has id %lld",
+                           (long long)s, (long long)v->delta_ids[s]);
     if (!grow_words(&l->delta_dead, &l->delta_dead_words, words_for(n)) ||
         !cp_grow((void **)&l->norms, &l->norms_cap, n, sizeof *l->norms))
         return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for %llu added items", (unsigned long long)n);
@@ -771,12 +876,51 @@ int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
     cp_free(x);
     if (rc == COPSE_OK && v->delta_tags && !delta_tags_ready(l))
         rc = cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the added items' tags");
-    if (rc != COPSE_OK || (rc = check_norms(l, v, err)) != COPSE_OK ||
-        (rc = check_lists(v, err)) != COPSE_OK)
+    if (rc != COPSE_OK || (rc = check_norms(l, v, err)) != COPSE_OK)
         return rc;
     if (v->delta_tags)
         memcpy(l->delta.tags, v->delta_tags, n * sizeof *l->delta.tags);
-    if (!cp_graph_reserve(&l->graph, l->delta.cap))
-        return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the delta's graph");
-    return cp_graph_adopt(&l->graph, l->delta.rows, l->norms, v->delta_graph, n, m->delta_entry);
+    if (!l->degree)
+        return COPSE_OK;
+    if (!n || !m->delta_degree)
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta: %llu items without neighbour lists",
+                       (unsigned long long)n);
+    cp_graph *gr = &l->graph;
+    if (!linked(l, v)) { /* the added items' own graph, as saved */
+        if ((rc = check_lists(v->delta_graph, n, l->degree, n, "delta_graph", err)) != COPSE_OK)
+            return rc;
+        if (!cp_graph_reserve(gr, l->delta.cap))
+            return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the added items' graph");
+        cp_graph_take(gr, 0, v->delta_graph, n);
+        gr->entry = m->delta_entry;
+        gr->n_inserted = n;
+        return COPSE_OK;
+    }
+    uint64_t bound = m->delta_linked ? l->n_base + n : l->n_base;
+    rc = link_base(l, v, bound, m->delta_linked ? m->delta_entry : UINT32_MAX, err);
+    if (rc != COPSE_OK)
+        return rc;
+    l->active = 1;
+    gr->rows = l->delta.rows;
+    gr->norms = l->norms;
+    if (m->delta_linked) { /* the lists as saved: no search */
+        if ((rc = check_lists(v->delta_graph, n, l->degree, bound, "delta_graph", err)) != COPSE_OK)
+            return rc;
+        cp_graph_take(gr, gr->split, v->delta_graph, n);
+        gr->n_inserted = gr->split + n;
+        return COPSE_OK;
+    }
+    /* A 2.0 or 2.1 file: its added items had their own graph, checked as any section is
+     * though it is not taken: they are linked into the base's now, by the insert path (what
+     * adding them does since). */
+    if ((rc = check_lists(v->delta_graph, n, m->delta_degree, n, "delta_graph", err)) != COPSE_OK)
+        return rc;
+    uint32_t *all = cp_mallocarray(n, sizeof *all);
+    if (!all)
+        return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory");
+    for (uint64_t s = 0; s < n; s++)
+        all[s] = (uint32_t)(gr->split + s);
+    rc = cp_graph_insert(gr, l->delta.rows, l->norms, all, n, 0);
+    cp_free(all);
+    return rc == COPSE_OK ? rc : cp_fail(err, rc, "load: no memory for the graph");
 }

@@ -405,20 +405,6 @@ float cp_dist_internal(const cp_geom *g, const cp_kernels *k, const cp_quant *z,
     return 0;
 }
 
-float cp_dist_items(const cp_geom *g, const cp_kernels *k, const unsigned char *rows,
-                    const float *norms, uint32_t a, uint32_t b)
-{
-    const void *ra = rows + (size_t)a * g->row_bytes, *rb = rows + (size_t)b * g->row_bytes;
-    switch (g->metric) {
-    case COPSE_ANGULAR: return cp_angular(k->dot(ra, rb, (size_t)g->dim), norms[a], norms[b]);
-    case COPSE_EUCLIDEAN: return k->l2sq(ra, rb, (size_t)g->dim);
-    case COPSE_MANHATTAN: return k->l1(ra, rb, (size_t)g->dim);
-    case COPSE_DOT: return -k->dot(ra, rb, (size_t)g->dim);
-    case COPSE_HAMMING: return (float)k->hamming(ra, rb, g->words);
-    }
-    return 0;
-}
-
 float cp_dist_report(const cp_geom *g, float internal)
 {
     switch (g->metric) {

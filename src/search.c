@@ -63,6 +63,9 @@ struct copse_scratch {
      * fresh stamps for every item each time. */
     copse_scratch **workers;
     int n_workers;
+    /* Distances the graph walks of queries with this scratch have computed, in all: what
+     * tests compare a living index's walk with a fresh build's by (cp_scratch_walked). */
+    uint64_t walked;
     cp_err err;
 };
 
@@ -101,6 +104,8 @@ void copse_scratch_free(copse_scratch *s)
 const char *copse_scratch_errmsg(const copse_scratch *s) { return s ? s->err.msg : ""; }
 
 cp_err *cp_scratch_err(copse_scratch *s) { return s ? &s->err : NULL; }
+
+uint64_t cp_scratch_walked(const copse_scratch *s) { return s->walked; }
 
 /* Starts a query over n items: a fresh epoch, stamps for every slot. */
 static int scratch_begin(copse_scratch *s, uint64_t n)
@@ -221,6 +226,31 @@ typedef struct query_args {
     const copse_filter *f; /* NULL: every item may be returned */
 } query_args;
 
+/* Where a slot's row is: the view's rows as stored, or in a living index's view of base and
+ * added items (live.c) an added item's float32 row. One test per distance, never taken
+ * outside a living index. */
+typedef struct row_at {
+    const cp_quant *z;
+    const unsigned char *rows;
+    const float *norms;
+    uint64_t slot;
+} row_at;
+
+static inline row_at row_of(const cp_view *v, uint64_t slot)
+{
+    if (slot >= v->added_from)
+        return (row_at){&v->added_quant, v->added_vectors, v->added_norms, slot - v->added_from};
+    return (row_at){&v->quant, v->vectors, v->norms, slot};
+}
+
+static inline const unsigned char *row_ptr(row_at r) { return r.rows + r.slot * r.z->stride; }
+
+static inline float dist_at(const query_args *a, uint64_t slot)
+{
+    row_at r = row_of(a->rd->v, slot);
+    return cp_dist_internal(a->rd->g, a->rd->k, r.z, r.rows, r.norms, &a->q, r.slot);
+}
+
 static int corrupt(copse_scratch *s, const char *what, uint64_t ref)
 {
     return cp_fail(&s->err, COPSE_ERR_CORRUPT, "search: %s 0x%llx out of bounds (damaged index)",
@@ -331,9 +361,8 @@ static int rank(const query_args *a, const uint32_t *cand, uint64_t n, int64_t *
     for (uint64_t i = 0; i < n && k > 0; i++) {
         uint32_t slot = cand ? cand[i] : (uint32_t)i;
         if (cand && i + 4 < n)
-            __builtin_prefetch(rd->v->vectors + (uint64_t)cand[i + 4] * rd->v->quant.stride);
-        hit h = {cp_dist_internal(rd->g, rd->k, &rd->v->quant, rd->v->vectors, rd->v->norms,
-                                  &a->q, slot), slot};
+            __builtin_prefetch(row_ptr(row_of(rd->v, cand[i + 4])));
+        hit h = {dist_at(a, slot), slot};
         best_offer(s->best, &len, k, h);
     }
     emit(a, len, ids, dists, n_out);
@@ -380,12 +409,11 @@ static hit front_pop(copse_scratch *s)
 static inline float walk_dist(const query_args *a, float inv_qn, uint32_t slot)
 {
     const cp_reader *rd = a->rd;
-    const cp_view *v = rd->v;
     if (rd->g->metric != COPSE_ANGULAR)
-        return cp_dist_internal(rd->g, rd->k, &v->quant, v->vectors, v->norms, &a->q, slot);
-    float pp = v->norms[slot];
-    const unsigned char *row = v->vectors + (uint64_t)slot * v->quant.stride;
-    float pq = cp_query_dot(rd->g, rd->k, &v->quant, &a->q, row);
+        return dist_at(a, slot);
+    row_at r = row_of(rd->v, slot);
+    float pp = r.norms[r.slot];
+    float pq = cp_query_dot(rd->g, rd->k, r.z, &a->q, row_ptr(r));
     return pp > 0 && inv_qn > 0 ? 2 - 2 * pq * inv_qn / sqrtf(pp) : 2.0f;
 }
 
@@ -394,13 +422,11 @@ static void rerank(const query_args *a, uint64_t *len)
 {
     if (a->rd->g->metric != COPSE_ANGULAR)
         return;
-    const cp_view *v = a->rd->v;
     copse_scratch *s = a->s;
     qsort(s->best, *len, sizeof *s->best, cmp_hit);
     *len = a->k < *len ? a->k : *len;
     for (uint64_t i = 0; i < *len; i++)
-        s->best[i].dist = cp_dist_internal(a->rd->g, a->rd->k, &v->quant, v->vectors, v->norms,
-                                           &a->q, s->best[i].slot);
+        s->best[i].dist = dist_at(a, s->best[i].slot);
 }
 
 /* Best-first walk of the graph from the forest's candidates, keeping the ef nearest seen
@@ -435,6 +461,7 @@ walk(const query_args *a, uint64_t n_seed, uint64_t ef, const copse_filter *f, u
     }
     if (f)
         *spent = n_seed;
+    s->walked += n_seed;
     while (s->front_len > 0) {
         if (f && *spent > budget)
             break;
@@ -458,12 +485,14 @@ walk(const query_args *a, uint64_t n_seed, uint64_t ef, const copse_filter *f, u
                 continue;
             s->stamp[nb[j]] = epoch;
             s->fresh[n_fresh++] = nb[j];
-            const unsigned char *row = v->vectors + (uint64_t)nb[j] * v->quant.stride;
-            for (size_t off = 0; off < v->quant.stride && off < 1024; off += 64)
+            row_at r = row_of(v, nb[j]);
+            const unsigned char *row = row_ptr(r);
+            for (size_t off = 0; off < r.z->stride && off < 1024; off += 64)
                 __builtin_prefetch(row + off);
         }
         if (f)
             *spent += n_fresh;
+        s->walked += n_fresh;
         for (uint64_t j = 0; j < n_fresh; j++) {
             hit h = {walk_dist(a, inv_qn, s->fresh[j]), s->fresh[j]};
             if (len == ef && !hit_worse(s->best[0], h))

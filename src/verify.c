@@ -243,11 +243,13 @@ static int check_codes(const cp_reader *rd, cp_err *err)
 static int check_graph(const cp_reader *rd, cp_err *err)
 {
     const cp_view *v = rd->v;
+    /* A file's base lists may name its added items too (linked, format 2.2). */
+    uint64_t bound = v->n_items + (v->meta.delta_linked ? v->meta.n_delta : 0);
     for (uint64_t i = 0; v->graph && i < v->n_items * v->graph_degree; i++)
-        if (v->graph[i] >= v->n_items && v->graph[i] != UINT32_MAX)
+        if (v->graph[i] >= bound && v->graph[i] != UINT32_MAX)
             return cp_fail(err, COPSE_ERR_CORRUPT, "graph: item slot %llu lists %u, beyond %llu "
                            "items", (unsigned long long)(i / v->graph_degree), v->graph[i],
-                           (unsigned long long)v->n_items);
+                           (unsigned long long)bound);
     return COPSE_OK;
 }
 

@@ -56,6 +56,7 @@ void cp_view_init(cp_view *v)
     v->max_id = -1;
     v->meta.max_id = -1;
     v->graph_entry = UINT32_MAX;
+    v->added_from = UINT64_MAX;
 }
 
 void cp_view_release(cp_view *v)
@@ -154,6 +155,8 @@ int cp_view_open_image(cp_view *v, const unsigned char *img, uint64_t len, void 
 
 int64_t cp_view_id(const cp_view *v, uint64_t slot)
 {
+    if (slot >= v->added_from)
+        return v->added_ids[slot - v->added_from];
     return v->slot_ids ? v->slot_ids[slot] : (int64_t)slot;
 }
 

@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include "tests.h"
+#include "../src/internal.h" /* cp_scratch_walked: what a query's graph walk costs */
 
 enum { K = 10 };
 
@@ -555,12 +556,90 @@ static void test_repair(t_ctx *t)
     copse_free(ix);
 }
 
+/* After 50% churn (half the base deleted in rounds, as many new items added), a query's graph
+ * walk over base and added items costs about what a fresh build of the same live set spends
+ * at the same search_k, counted in distances (cp_scratch_walked), at the same recall. A walk
+ * of the base past its tombstones beside a walk of the added items' own graph, each needing
+ * k results (as before the added items were linked into the base's graph), cost 2.1x here. */
+static void test_one_walk(t_ctx *t)
+{
+    enum { N = 4000, D = 16, ROUNDS = 10, NQ = 200, SK = 20 };
+    model m = {D, 0, 0, NULL, NULL};
+    float *x = t_clustered(t, N + N / 2, D, 40, 0.5);
+    copse_index *ix, *fresh;
+    CHECK_OK(t, copse_new(D, COPSE_EUCLIDEAN, &ix));
+    for (int64_t i = 0; i < N; i++) {
+        CHECK_OK(t, copse_add_item(ix, i, x + i * D));
+        model_put(&m, i, x + i * D);
+    }
+    CHECK_OK(t, copse_build(ix, -1, 2));
+    int64_t next = N, del[N / 2 / ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        int n_del = 0;
+        while (n_del < N / 2 / ROUNDS) { /* base items only: the churn of bench/churn.cc */
+            int64_t at = (int64_t)(t_next(t) % (uint64_t)m.n);
+            if (m.ids[at] >= N)
+                continue;
+            del[n_del++] = m.ids[at];
+            model_drop(&m, at);
+        }
+        CHECK_OK(t, copse_delete_items(ix, n_del, del));
+        CHECK_OK(t, copse_add_items(ix, n_del, NULL, next, x + next * D));
+        for (int i = 0; i < n_del; i++, next++)
+            model_put(&m, next, x + next * D);
+    }
+    CHECK_OK(t, copse_new(D, COPSE_EUCLIDEAN, &fresh));
+    CHECK_OK(t, copse_add_items(fresh, m.n, m.ids, 0, m.x));
+    CHECK_OK(t, copse_build(fresh, -1, 2));
+    REQUIRE(t, copse_n_items(ix) == N && copse_n_items(fresh) == N);
+    copse_scratch *s[2];
+    CHECK_OK(t, copse_scratch_new(&s[0]));
+    CHECK_OK(t, copse_scratch_new(&s[1]));
+    float q[D], truth[K], *exact = malloc(NQ * K * sizeof *exact), *approx[2];
+    approx[0] = malloc(NQ * K * sizeof *approx[0]);
+    approx[1] = malloc(NQ * K * sizeof *approx[1]);
+    for (int i = 0; i < NQ; i++) {
+        /* near the data: a query among the items, not in the empty space between clusters */
+        const float *near = m.x + (int64_t)(t_next(t) % (uint64_t)m.n) * D;
+        for (int d = 0; d < D; d++)
+            q[d] = near[d] + 0.2f * (float)t_gauss(t);
+        CHECK(t, brute(ix, &m, q, truth) == K);
+        memcpy(exact + i * K, truth, sizeof truth);
+        for (int which = 0; which < 2; which++) {
+            int64_t ids[K], n = 0;
+            CHECK_OK(t, copse_search_vector(which ? fresh : ix, s[which], q, K, SK, ids,
+                                            approx[which] + i * K, &n));
+            CHECK(t, n == K);
+            for (int j = 0; j < n; j++)
+                CHECK(t, model_has(&m, ids[j]));
+        }
+    }
+    double r[2] = {t_recall(approx[0], exact, NQ, K, 0), t_recall(approx[1], exact, NQ, K, 0)};
+    double walked[2] = {(double)cp_scratch_walked(s[0]) / NQ, (double)cp_scratch_walked(s[1]) / NQ};
+    printf("  %d base items, %d deleted and %d added: at search_k %d a query's walk computes %.0f "
+           "distances (fresh build of the live set: %.0f, %.2fx), recall@10 %.3f (fresh %.3f)\n",
+           N, N / 2, N / 2, SK, walked[0], walked[1], walked[0] / walked[1], r[0], r[1]);
+    CHECK(t, walked[0] <= 1.25 * walked[1]);
+    CHECK(t, r[0] >= r[1] - 0.01);
+    free(exact);
+    free(approx[0]);
+    free(approx[1]);
+    copse_scratch_free(s[0]);
+    copse_scratch_free(s[1]);
+    free(x);
+    free(m.ids);
+    free(m.x);
+    copse_free(ix);
+    copse_free(fresh);
+}
+
 const t_case live_cases[] = {
     {"live/interleavings", test_interleavings},
     {"live/edges", test_edges},
     {"live/filters", test_filters},
     {"live/auto_compact", test_auto_compact},
     {"live/repair", test_repair},
+    {"live/one_walk", test_one_walk},
     {"threads/live_writer", test_live_writer},
     {NULL, NULL},
 };

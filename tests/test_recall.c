@@ -195,7 +195,7 @@ static int walk_finds(const cp_graph *g, uint32_t u, uint32_t *stamp, uint32_t e
     enum { W = 32 };
     cand_t pool[W + 1];
     int len = 0, done[W + 1] = {0};
-    pool[len++] = (cand_t){cp_graph_dist(g, u, g->entry), g->entry};
+    pool[len++] = (cand_t){cp_graph_dist(g, 0, u, g->entry), g->entry};
     stamp[g->entry] = epoch;
     for (;;) {
         int i = 0;
@@ -210,7 +210,7 @@ static int walk_finds(const cp_graph *g, uint32_t u, uint32_t *stamp, uint32_t e
             if (stamp[v] == epoch)
                 continue;
             stamp[v] = epoch;
-            cand_t c = {cp_graph_dist(g, u, v), v};
+            cand_t c = {cp_graph_dist(g, 0, u, v), v};
             if (len == W && c.d >= pool[W - 1].d)
                 continue;
             int at = len < W ? len++ : W - 1;

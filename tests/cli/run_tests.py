@@ -961,7 +961,7 @@ def group_changes(c):
            c.path("del.txt")], rc=EXIT_DATA, err_has=["lists 3 ids for 400 vectors"])
     info = json.loads(c.run(["info", index, "--json"])[0])
     c.expect(info["items"] == 457 and info["added"] == 120 and info["deleted"] == 63 and
-             info["format_version"] == "2.0", "info after changes: %r" % info)
+             info["format_version"] == "2.2", "info after changes: %r" % info)
     live = {i: [f32(x) for x in r] for i, r in enumerate(data)}
     for j, r in enumerate(more):
         live[400 + j] = [f32(x) for x in r]

@@ -703,11 +703,12 @@ static uint32_t float_bits(float f)
     return u;
 }
 
-/* Changed indexes (format 2): valid ones, and their change sections damaged. */
+/* Changed indexes (format 2.2: the added items linked into the base's graph): valid ones,
+ * and their change sections damaged. */
 static void changes(void)
 {
     size_t len = 0;
-    unsigned char *img = changed_file("valid-changes", COPSE_EUCLIDEAN, &len);
+    unsigned char *img = changed_file("valid-linked-changes", COPSE_EUCLIDEAN, &len);
     if (!img)
         return;
     uint64_t meta = 0, ml = 0, tomb = 0, tl = 0, ids = 0, il = 0, dead = 0, dl = 0, gr = 0, gl = 0;
@@ -716,7 +717,10 @@ static void changes(void)
     fmt_find(img, len, SEC_DELTA_IDS, &ids, &il);
     fmt_find(img, len, SEC_DELTA_DEAD, &dead, &dl);
     fmt_find(img, len, SEC_DELTA_GRAPH, &gr, &gl);
+    uint64_t bg = 0, bgl = 0;
+    fmt_find(img, len, SEC_GRAPH, &bg, &bgl);
     uint64_t n_delta = fmt_rd64(img + meta), deg = fmt_rd32(img + meta + 8);
+    uint64_t n_items = fmt_rd64(img + 40), flags = fmt_rd32(img + 108);
     const edit_at edits[] = {
         {"changes-meta-count", meta, 8, n_delta + 1},
         {"changes-meta-degree", meta + 8, 4, 300},
@@ -727,12 +731,25 @@ static void changes(void)
         {"changes-dead-extra-bit", dead, 8, fmt_rd64(img + dead) ^ (1ull << 0)},
         {"changes-id-negative", ids, 8, (uint64_t)-5},
         {"changes-major-1", 12, 2, 1},
-        /* The delta's lists are taken as saved: a neighbour past the added items, and one
-         * after a list's padding (12 added items: the last of 32 places is padding). */
-        {"changes-graph-out-of-range", gr, 4, n_delta},
+        /* The lists are taken as saved: an added item's neighbour past the added items, one
+         * after a list's padding (12 added items: the last of 32 places is padding), and a
+         * base item's past them. */
+        {"changes-graph-out-of-range", gr, 4, n_items + n_delta},
         {"changes-graph-after-padding", gr + 4 * (deg - 1), 4, 1},
+        {"changes-base-graph-out-of-range", bg, 4, n_items + n_delta},
+        /* Without the linked flag, the lists name slots a 2.0 file's cannot. */
+        {"changes-linked-flag-cleared", 108, 4, flags & ~2ull},
     };
     put_edits(img, len, edits, sizeof edits / sizeof *edits);
+    /* The linked flag in a 2.1 file: a feature 2.1 does not have. */
+    unsigned char *v = malloc(len);
+    if (v) {
+        memcpy(v, img, len);
+        put_field(v + 14, 2, 1);
+        fmt_reseal(v, len);
+        put_file("changes-linked-minor-1", v, len, COPSE_ERR_VERSION, -1);
+    }
+    free(v);
     /* A flipped byte in a change section: the checksum sees it (verify), loading does not. */
     unsigned char *c = malloc(len);
     if (c) {
@@ -745,9 +762,9 @@ static void changes(void)
     /* Saved norms are taken too, once finite and what the vectors give. */
     static const copse_metric norm_metrics[] = {COPSE_ANGULAR, COPSE_DOT};
     static const char *const names[][4] = {
-        {"valid-changes-angular", "changes-angular-norm-nan", "changes-angular-norm-wrong",
+        {"valid-linked-changes-angular", "changes-angular-norm-nan", "changes-angular-norm-wrong",
          "changes-angular-norm-negative"},
-        {"valid-changes-dot", "changes-dot-norm-nan", "changes-dot-norm-wrong",
+        {"valid-linked-changes-dot", "changes-dot-norm-nan", "changes-dot-norm-wrong",
          "changes-dot-radius-small"},
     };
     for (int m = 0; m < 2; m++) {
@@ -868,7 +885,7 @@ static void quantized(void)
     }
 }
 
-/* Tags changed after build (format 2): base items' in TAGS, added items' in DELTA_TAGS. A
+/* Tags changed after build (format 2.2): base items' in TAGS, added items' in DELTA_TAGS. A
  * valid file, DELTA_TAGS of the wrong length behind valid checksums, a flipped byte in it
  * (only verify's checksum sees it), and a change kind in a 1.x file. */
 static void changed_tags(void)
@@ -891,10 +908,10 @@ static void changed_tags(void)
         rc = copse_set_tags(ix, i, tag + 1, 1); /* base items retagged after build */
     rc = rc ? rc : copse_delete_item(ix, 102);
     size_t len = 0;
-    unsigned char *img = save_valid(ix, rc, "valid-changed-tags", &len);
+    unsigned char *img = save_valid(ix, rc, "valid-linked-changed-tags", &len);
     uint64_t at = 0, tl = 0;
     if (img && !fmt_find(img, len, SEC_DELTA_TAGS, &at, &tl)) {
-        fprintf(stderr, "golden_gen: valid-changed-tags has no delta_tags section\n");
+        fprintf(stderr, "golden_gen: valid-linked-changed-tags has no delta_tags section\n");
         failures++;
     }
     if (!img || !tl) {

@@ -815,10 +815,10 @@ PyDoc_STRVAR(build_doc,
 "Builds a forest of ``n_trees`` trees; returns True.\n\n"
 "More trees give higher precision when querying. ``n_trees=-1`` lets copse pick the count:\n"
 "one tree beside the graph, which only seeds its walk; when set_graph_degree(0) leaves out\n"
-"the graph, trees are added until the forest takes half the space of the vectors. ``n_jobs``\n"
-"threads build the\n"
-"trees; -1 uses every CPU. The result does not depend on ``n_jobs`` for a given seed.\n"
-"After build no more items can be added (see unbuild). The GIL is released meanwhile.");
+"the graph, trees are added until the forest takes half the space of the vectors.\n"
+"``n_jobs`` threads build the trees; -1 uses every CPU. The result does not depend on\n"
+"``n_jobs`` for a given seed. After build no more items can be added (see unbuild). The GIL\n"
+"is released meanwhile.");
 
 static PyObject *Index_build(IndexObject *self, PyObject *args, PyObject *kwargs)
 {

@@ -183,7 +183,7 @@ COPSE_API void copse_free(copse_index *ix);
  * the saved file is byte-identical whatever the thread count. ADDING only. */
 COPSE_API int copse_set_seed(copse_index *ix, uint64_t seed);
 /* Largest number of items in one leaf, 2..65535; 0 (the default) picks one from the
- * dimension at build: clamp(dim + 2, 16, 32) with a graph, clamp(dim + 2, 16, 1024) without
+ * dimension at build: clamp(dim + 2, 16, 64) with a graph, clamp(dim + 2, 16, 1024) without
  * (copse_set_graph_degree; Annoy's leaves hold dim + 2 items too), 32 for hamming.
  * Larger leaves make smaller files and faster builds; smaller leaves make each probe of the
  * forest more selective. ADDING only. */
@@ -199,10 +199,13 @@ COPSE_API int copse_set_progress(copse_index *ix, copse_progress_fn fn, void *ct
 /* Degree of the neighbour graph built beside the forest: each item lists up to this many items
  * near it, and queries walk those lists from the forest's candidates, which reaches high
  * recall with far fewer distance computations than the forest alone. 0 builds no graph (the
- * forest alone, as Annoy); default 32; at most 255. Costs 4 bytes per item per degree in the
- * file. ADDING only. */
+ * forest alone, as Annoy); at most 255. Costs 4 bytes per item per degree in the file.
+ * Unset, the build picks it: 32, or for 200,000 items or more 0.44 of the dimension clamped to
+ * 32..44 (a large set navigates better with longer lists; ids of at most 0.44 of a float row
+ * keep the file within 1.5x the raw vectors). ADDING only. */
 COPSE_API int copse_set_graph_degree(copse_index *ix, int degree);
-/* Degree of the built or loaded graph (0: none), or the setting while ADDING. */
+/* Degree of the built or loaded graph (0: none), or while ADDING the one a build would use
+ * now (the setting, or the automatic degree for the items added so far). */
 COPSE_API int copse_graph_degree(const copse_index *ix);
 
 /* How build stores the vectors, for a smaller file and less memory to read per distance:
@@ -288,10 +291,11 @@ COPSE_API int copse_get_tags(const copse_index *ix, int64_t id, uint64_t *mask);
 
 /* Builds n_trees trees with n_threads worker threads (n_threads <= 0: one per online CPU;
  * if the system refuses a thread, the others do its share).
- * n_trees = -1 picks the count: trees are added until the forest (split nodes, leaves and
- * their items) takes half the space of the vectors, or an eighth with a graph (estimated from
- * the first tree), at least 1, at most 1000, so the file stays near 1.5x the raw vectors
- * without a graph and near 1.2x with one. ADDING -> BUILT. An index with no items builds to an
+ * n_trees = -1 picks the count: without a graph, trees are added until the forest (split
+ * nodes, leaves and their items) takes half the space of the vectors (estimated from the first
+ * tree), at least 1, at most 1000, so the file stays near 1.5x the raw vectors; with a graph it
+ * is one tree, which only seeds the graph's walk (the file stays within 1.5x the raw float32
+ * vectors with the automatic degree). ADDING -> BUILT. An index with no items builds to an
  * empty forest (no trees), saves and loads, and answers every query with no results, as
  * Annoy's does.
  * A failed build leaves the index ADDING with every item it had, so it can be built again

@@ -136,21 +136,39 @@ static int code_norms(const cp_build_args *a, const cp_quant *z, cp_sections *ou
 }
 
 /* With a graph the forest only finds seeds, and every item of an opened leaf gets its
- * distance computed, so leaves stay small. Without one, leaves grow with the dimension as
- * Annoy's do (dim + 2 items, the space of one split node), which keeps the forest small and
- * its build fast. */
+ * distance computed, so leaves stay small (64: on GloVe one tree of leaf 64 seeded the walk
+ * as well as one of leaf 32, at search_k 200-1200, in 0.6x the forest's bytes). Without one,
+ * leaves grow with the dimension as Annoy's do (dim + 2 items, the space of one split node),
+ * which keeps the forest small and its build fast. */
 int cp_auto_leaf_size(const cp_geom *g, int graph)
 {
     if (g->metric == COPSE_HAMMING)
         return 32;
-    int l = g->dim + 2, max = graph ? 32 : 1024;
+    int l = g->dim + 2, max = graph ? 64 : 1024;
     return l < 16 ? 16 : (l > max ? max : l);
 }
 
+/* The graph's degree when none is set. 32 (HNSW's M = 16 on its bottom layer) serves small
+ * sets: on Fashion-MNIST (60,000 x 784) degree 48 needed fewer candidates for each recall but
+ * lost QPS. A large set is where 32 neighbours do not navigate well (GloVe, 331,479 x 100:
+ * recall 0.99 needed search_k 800, where hnswlib M = 32, degree 64, needs 300), so it gets up
+ * to 44, as many as 0.44 of a float row holds in ids: with one tree of leaf 64 seeding the
+ * walk, that keeps the file within 1.5x the raw vectors. Degree 44 on GloVe reached 0.99 at
+ * search_k 500. */
+int cp_auto_graph_degree(const cp_geom *g, uint64_t n)
+{
+    if (g->metric == COPSE_HAMMING || n < CP_WIDE_GRAPH_ITEMS)
+        return CP_DEFAULT_GRAPH_DEGREE;
+    int d = g->dim * 11 / 25;
+    return d < CP_DEFAULT_GRAPH_DEGREE ? CP_DEFAULT_GRAPH_DEGREE : (d > 44 ? 44 : d);
+}
+
 /* Every section but the float vectors (quantized: their codes too), over rows already in
- * place. n_trees == -1 sizes the forest until it takes half the stored vectors' space, or an
- * eighth with a graph, which finds most neighbours itself (the forest then only seeds it);
- * stored vectors, so that quantized storage gets a forest in proportion to its file. */
+ * place. n_trees == -1 sizes the forest until it takes half the stored vectors' space
+ * (stored, so that quantized storage gets a forest in proportion to its file); with a graph
+ * it is one tree, which only seeds the walk from its nearest leaf: the graph finds the
+ * neighbours, and on GloVe the bytes of two more trees buy 12 more neighbours per list
+ * (cp_auto_graph_degree). */
 static int build_sections(const cp_build_args *a, const cp_builder *b, const unsigned char *rows,
                           cp_sections *out, cp_err *err)
 {
@@ -177,7 +195,7 @@ static int build_sections(const cp_build_args *a, const cp_builder *b, const uns
     /* No items, no trees: an empty index answers every query with nothing, as Annoy's does. */
     if (rc == COPSE_OK && n > 0)
         rc = cp_forest_grow(&in, a->n_trees, a->leaf_size,
-                            (uint64_t)cp_stride(a->g, a->storage) * n / (a->graph_degree ? 8 : 2),
+                            a->graph_degree ? 0 : (uint64_t)cp_stride(a->g, a->storage) * n / 2,
                             out, err);
     if (rc == COPSE_OK && a->graph_degree > 0 && n >= 2) {
         m->graph_degree = (uint32_t)a->graph_degree;

@@ -22,7 +22,7 @@ struct copse_index {
     _Atomic(copse_state_t) state;
     uint64_t seed;          /* for the next build, or the built or loaded index's */
     int leaf_size;          /* as set for the next build (0 = auto) */
-    int graph_degree;       /* as set for the next build (0 = no graph) */
+    int graph_degree;       /* as set for the next build (0 = no graph, -1 = automatic) */
     copse_storage storage;  /* as set for the next build */
     cp_progress progress;   /* build progress callback and its counters */
     cp_builder b;           /* ADDING */
@@ -83,7 +83,7 @@ int copse_new(int dim, copse_metric metric, copse_index **out)
     cp_view_init(&ix->v);
     cp_kernels_best(&ix->kern);
     ix->seed = CP_DEFAULT_SEED;
-    ix->graph_degree = CP_DEFAULT_GRAPH_DEGREE;
+    ix->graph_degree = -1; /* automatic: cp_auto_graph_degree at build */
     ix->state = COPSE_STATE_ADDING;
     cp_geom_init(&ix->g, COPSE_EUCLIDEAN, 1);
     ix->change_threads = 1;
@@ -193,11 +193,17 @@ copse_storage copse_get_storage(const copse_index *ix)
     return ix->state == COPSE_STATE_ADDING ? ix->storage : (copse_storage)ix->v.quant.storage;
 }
 
+/* The degree a build would use now: the one set, or the automatic one for the items so far. */
+static int adding_degree(const copse_index *ix)
+{
+    return ix->graph_degree >= 0 ? ix->graph_degree : cp_auto_graph_degree(&ix->g, ix->b.n);
+}
+
 int copse_graph_degree(const copse_index *ix)
 {
     if (!ix)
         return 0;
-    return ix->state == COPSE_STATE_ADDING ? ix->graph_degree : (int)ix->v.graph_degree;
+    return ix->state == COPSE_STATE_ADDING ? adding_degree(ix) : (int)ix->v.graph_degree;
 }
 
 int copse_set_kernels(copse_index *ix, const char *name)
@@ -653,10 +659,10 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
     if (n_trees == 0 || n_trees < -1 || n_trees > COPSE_MAX_TREES)
         return cp_fail(&ix->err, COPSE_ERR_ARG, "build: n_trees = %d; want -1 (automatic) or "
                        "1..%d", n_trees, COPSE_MAX_TREES);
-    int graph = ix->graph_degree > 0 && ix->b.n >= 2;
+    int degree = adding_degree(ix), graph = degree > 0 && ix->b.n >= 2;
     cp_build_args a = {&ix->g, &ix->kern, ix->seed, n_trees,
-                       ix->leaf_size ? ix->leaf_size : cp_auto_leaf_size(&ix->g, ix->graph_degree > 0),
-                       graph ? ix->graph_degree : 0, (uint32_t)ix->storage, n_threads,
+                       ix->leaf_size ? ix->leaf_size : cp_auto_leaf_size(&ix->g, degree > 0),
+                       graph ? degree : 0, (uint32_t)ix->storage, n_threads,
                        &ix->progress};
     /* Units: each forest tree, and with a graph CP_GRAPH_STEPS shares of its inserts. */
     uint64_t units = (n_trees > 0 ? (uint64_t)n_trees : 1) + (graph ? CP_GRAPH_STEPS : 0);

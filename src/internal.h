@@ -22,6 +22,7 @@
 #define CP_LEAF_FLAG (1ull << 63) /* a node reference with this bit names a leaf */
 #define CP_MAX_LABEL 65535
 #define CP_DEFAULT_GRAPH_DEGREE 32
+#define CP_WIDE_GRAPH_ITEMS 200000 /* sets this large may get a wider graph (cp_auto_graph_degree) */
 #define CP_GRAPH_WIDTH 200  /* beam of a build search (HNSW's efConstruction) */
 #define CP_GRAPH_ALPHA 1.0f /* the alpha-RNG rule's factor on (unsquared) distances */
 #define CP_GRAPH_STEPS 16   /* progress units of a graph build */
@@ -736,6 +737,7 @@ typedef struct cp_build_args {
 } cp_build_args;
 /* The leaf size a build uses when the caller set none. */
 int cp_auto_leaf_size(const cp_geom *g, int graph);
+int cp_auto_graph_degree(const cp_geom *g, uint64_t n);
 /* Builds an in-memory builder's index into v; the builder is emptied on success. */
 int cp_build_in_memory(const cp_build_args *a, cp_builder *b, cp_view *v, cp_err *err);
 /* Finishes an on-disk build: the file is completed, mapped, then renamed into place, and v

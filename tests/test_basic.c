@@ -215,8 +215,9 @@ static void test_unbuild_rebuild(t_ctx *t)
 
 static void test_auto_trees(t_ctx *t)
 {
-    /* The forest (nodes, leaves, their items, roots) is sized to about half the vectors
-     * without a graph and an eighth with one: check each within a factor of two. */
+    /* Without a graph the forest (nodes, leaves, their items, roots) is sized to about half
+     * the vectors (checked within a factor of two); with one it is a single tree, which only
+     * seeds the walk. */
     float *x = t_uniform(t, 4000, 16);
     uint64_t raw = 4000ull * 16 * 4;
     for (int graph = 0; graph <= 24; graph += 24) {
@@ -225,8 +226,8 @@ static void test_auto_trees(t_ctx *t)
         CHECK_OK(t, copse_set_graph_degree(ix, graph));
         CHECK_OK(t, copse_add_items(ix, 4000, NULL, 0, x));
         CHECK_OK(t, copse_build(ix, -1, 2));
-        uint64_t forest = 0, target = raw / (graph ? 8 : 2);
-        CHECK(t, copse_n_trees(ix) >= 1 && copse_n_trees(ix) <= 1000);
+        uint64_t forest = 0, target = raw / 2;
+        CHECK(t, graph ? copse_n_trees(ix) == 1 : copse_n_trees(ix) >= 1 && copse_n_trees(ix) <= 1000);
         for (int i = 0; i < copse_n_sections(ix); i++) {
             const char *name;
             uint64_t len;
@@ -235,7 +236,7 @@ static void test_auto_trees(t_ctx *t)
                 !strcmp(name, "roots"))
                 forest += len;
         }
-        CHECK(t, forest > target / 2 && forest < target * 2);
+        CHECK(t, graph || (forest > target / 2 && forest < target * 2));
         CHECK_OK(t, copse_verify(ix));
         copse_free(ix);
     }
@@ -305,6 +306,33 @@ static void test_angular_self(t_ctx *t)
     }
 }
 
+static void test_auto_degree(t_ctx *t)
+{
+    /* Unset, the degree is 32 until a set of short rows reaches 200,000 items, then 0.44 of
+     * the dimension, between 32 and 44 (cp_auto_graph_degree); a set degree is kept. The
+     * items are added, not built: copse_graph_degree tells what a build would use. */
+    enum { CHUNK = 10000 };
+    float *x = calloc((size_t)CHUNK * 100, sizeof *x);
+    REQUIRE(t, x);
+    for (int i = 0; i < CHUNK * 100; i++)
+        x[i] = (float)(i % 7) - 3;
+    const struct { int dim, set, want; } c[] = {{100, -1, 44}, {80, -1, 35}, {64, -1, 32},
+                                               {100, 16, 16}};
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        copse_index *ix;
+        CHECK_OK(t, copse_new(c[i].dim, COPSE_ANGULAR, &ix));
+        if (c[i].set >= 0)
+            CHECK_OK(t, copse_set_graph_degree(ix, c[i].set));
+        CHECK_OK(t, copse_add_items(ix, CHUNK, NULL, 0, x));
+        CHECK(t, copse_graph_degree(ix) == (c[i].set >= 0 ? c[i].set : 32));
+        for (int64_t n = CHUNK; n < 200000; n += CHUNK)
+            CHECK_OK(t, copse_add_items(ix, CHUNK, NULL, n, x));
+        CHECK(t, copse_graph_degree(ix) == c[i].want);
+        copse_free(ix);
+    }
+    free(x);
+}
+
 static void test_graph_degree(t_ctx *t)
 {
     /* Degree 0 saves no graph section; a degree d lists at most d distinct others per item. */
@@ -364,6 +392,7 @@ const t_case basic_cases[] = {
     {"basic/labels", test_labels},
     {"basic/unbuild_rebuild", test_unbuild_rebuild},
     {"basic/auto_trees", test_auto_trees},
+    {"basic/auto_degree", test_auto_degree},
     {"basic/duplicates", test_duplicates},
     {"basic/empty", test_empty},
     {"basic/angular_self", test_angular_self},

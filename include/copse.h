@@ -468,7 +468,8 @@ COPSE_API void copse_scratch_free(copse_scratch *s);
 COPSE_API const char *copse_scratch_errmsg(const copse_scratch *s);
 
 /* Approximate k nearest items to vector q (copse_dim() floats). search_k sets the effort;
- * larger is slower and more accurate; -1 means k * n_trees (as Annoy). Without a graph it is
+ * larger is slower and more accurate; -1 means k * n_trees (as Annoy), and with a graph at
+ * least 3 * k (the forest then has one tree by default, which only seeds the walk). Without a graph it is
  * the number of distinct candidate items gathered from the forest before they are ranked
  * exactly. With a graph (copse_graph_degree) it is the width of the graph walk: the forest
  * gathers about search_k / 2 seeds, and the walk keeps the max(k, search_k) nearest items it

@@ -71,19 +71,14 @@
 #define GRAPH_STREAM (1ull << 40) /* far from the stored trees' streams 0, 1, ... */
 #define GRAPH_MAX_BATCH_SHARE 50  /* a batch holds at most 1/50 of the items (ParlayANN's 0.02) */
 
-typedef struct cand {
-    float d;
-    uint32_t slot;
-} cand;
-
 /* One worker's scratch for searches and prunes. */
 struct cp_graph_worker {
     uint32_t *stamp; /* visited marks, epoch-stamped, one per item of the capacity */
     uint32_t epoch;
-    cand *pool;      /* the beam: width best found, nearest first */
+    cp_cand *pool;      /* the beam: width best found, nearest first */
     unsigned char *expanded;
-    cand *merge;     /* a list and what is offered to it */
-    cand *kept;
+    cp_cand *merge;     /* a list and what is offered to it */
+    cp_cand *kept;
     float *dec;      /* living graph: two rows decoded from a quantized base */
 };
 
@@ -297,8 +292,8 @@ static inline const void *item_data(const cp_graph *gr, uint32_t a)
 /* ---- search: the beam over the graph so far ---- */
 
 /* Inserts c into the pool (nearest first, at most width); returns its place or width. */
-static uint32_t pool_insert(cand *pool, unsigned char *expanded, uint32_t *len, uint32_t width,
-                            cand c)
+static uint32_t pool_insert(cp_cand *pool, unsigned char *expanded, uint32_t *len, uint32_t width,
+                            cp_cand c)
 {
     uint32_t n = *len;
     if (n == width && (c.d > pool[n - 1].d || (c.d == pool[n - 1].d && c.slot > pool[n - 1].slot)))
@@ -333,7 +328,7 @@ static uint32_t search(const cp_graph *gr, cp_graph_worker *w, uint32_t u)
     uint32_t epoch = w->epoch;
     w->stamp[u] = epoch;
     w->stamp[gr->entry] = epoch;
-    pool_insert(w->pool, w->expanded, &len, width, (cand){dist(gr, w, u, gr->entry), gr->entry});
+    pool_insert(w->pool, w->expanded, &len, width, (cp_cand){dist(gr, w, u, gr->entry), gr->entry});
     uint32_t next = 0; /* every pool place before next is expanded */
     while (next < len) {
         if (w->expanded[next]) {
@@ -356,7 +351,7 @@ static uint32_t search(const cp_graph *gr, cp_graph_worker *w, uint32_t u)
                 continue;
             w->stamp[v] = epoch;
             uint32_t at = pool_insert(w->pool, w->expanded, &len, width,
-                                      (cand){dist(gr, w, u, v), v});
+                                      (cp_cand){dist(gr, w, u, v), v});
             lowest = at < lowest ? at : lowest;
         }
         if (lowest < next)
@@ -383,7 +378,7 @@ static int occludes(const cp_graph *gr, cp_graph_worker *w, uint32_t u, uint32_t
 
 /* The alpha-RNG rule over candidates c[0..n) sorted nearest first to u: writes the kept
  * (at most degree) to w->kept and returns their count. */
-static uint32_t prune(const cp_graph *gr, cp_graph_worker *w, uint32_t u, const cand *c, uint64_t n,
+static uint32_t prune(const cp_graph *gr, cp_graph_worker *w, uint32_t u, const cp_cand *c, uint64_t n,
                       uint32_t most)
 {
     uint32_t m = 0;
@@ -399,7 +394,7 @@ static uint32_t prune(const cp_graph *gr, cp_graph_worker *w, uint32_t u, const 
     return m;
 }
 
-static void set_list(cp_graph *gr, uint32_t u, const cand *c, uint32_t m)
+static void set_list(cp_graph *gr, uint32_t u, const cp_cand *c, uint32_t m)
 {
     uint32_t *ids = gr->adj + (size_t)u * gr->degree;
     float *ds = gr->adj_d + (size_t)u * gr->degree;
@@ -427,9 +422,9 @@ static int cmp_rev(const void *a, const void *b)
     return (x->from > y->from) - (x->from < y->from);
 }
 
-static int cmp_cand(const void *a, const void *b)
+int cp_cand_cmp(const void *a, const void *b)
 {
-    const cand *x = a, *y = b;
+    const cp_cand *x = a, *y = b;
     if (x->d != y->d)
         return x->d < y->d ? -1 : 1;
     return (x->slot > y->slot) - (x->slot < y->slot);
@@ -479,11 +474,11 @@ static void add_reverse(void *ctx, uint64_t g, int worker)
     }
     uint64_t m = 0;
     for (uint32_t j = 0; j < len; j++) /* NaN: a list taken as it was (cp_graph_take) */
-        w->merge[m++] = (cand){isnan(ds[j]) ? dist(gr, w, v, ids[j]) : ds[j], ids[j]};
+        w->merge[m++] = (cp_cand){isnan(ds[j]) ? dist(gr, w, v, ids[j]) : ds[j], ids[j]};
     /* More new items than a list holds is rare; the first degree of them are offered. */
     for (uint64_t j = 0; j < n_in && j < gr->degree; j++)
-        w->merge[m++] = (cand){r[j].d, b->items[r[j].from]};
-    qsort(w->merge, m, sizeof *w->merge, cmp_cand);
+        w->merge[m++] = (cp_cand){r[j].d, b->items[r[j].from]};
+    qsort(w->merge, m, sizeof *w->merge, cp_cand_cmp);
     set_list(gr, v, w->kept, prune(gr, w, v, w->merge, m, gr->degree));
 }
 

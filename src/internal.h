@@ -645,6 +645,14 @@ int cp_forest_grow(const cp_rows *in, int n_trees, int leaf_size, uint64_t targe
                    cp_sections *out, cp_err *err);
 /* ---- the neighbour graph (graph.c) ---- */
 typedef struct cp_graph_worker cp_graph_worker;
+/* A candidate for a list: an item's slot and its graph distance from the list's owner. */
+typedef struct cp_cand {
+    float d;
+    uint32_t slot;
+} cp_cand;
+/* qsort order of candidates: nearest first, ties by slot (so lists do not depend on the
+ * order candidates were found in). */
+int cp_cand_cmp(const void *a, const void *b);
 /* A graph that grows by inserts: lists of up to degree slots (and their distances) for cap
  * items. It reads item rows and norms through the pointers given to each insert. */
 typedef struct cp_graph {

@@ -381,19 +381,6 @@ typedef struct repair_ctx {
     unsigned char *changed; /* per slot: its list in out differs */
 } repair_ctx;
 
-typedef struct offer {
-    float d;
-    uint32_t slot;
-} offer;
-
-static int cmp_offer(const void *a, const void *b)
-{
-    const offer *x = a, *y = b;
-    if (x->d != y->d)
-        return x->d < y->d ? -1 : 1;
-    return (x->slot > y->slot) - (x->slot < y->slot);
-}
-
 /* Whether a slot of the graph (base, then added items) is deleted. */
 static int gone(const cp_live *l, uint32_t slot)
 {
@@ -417,7 +404,7 @@ static void repair_one(void *ctx, uint64_t i, int worker)
         n_dead += (uint32_t)gone(l, nb[len++]);
     if (!n_dead)
         return; /* out already holds the list */
-    offer room[CP_MAX_GRAPH_DEGREE * LIVE_REPAIR_TAKE];
+    cp_cand room[CP_MAX_GRAPH_DEGREE * LIVE_REPAIR_TAKE];
     uint64_t n = 0;
     for (uint32_t j = 0; j < len; j++)
         if (!gone(l, nb[j]))
@@ -437,10 +424,10 @@ static void repair_one(void *ctx, uint64_t i, int worker)
             for (uint64_t q = 0; q < n && !seen; q++)
                 seen = room[q].slot == c;
             if (!seen)
-                room[n++] = (offer){cp_graph_dist(gr, worker, p, c), c};
+                room[n++] = (cp_cand){cp_graph_dist(gr, worker, p, c), c};
         }
     }
-    qsort(room, n, sizeof *room, cmp_offer);
+    qsort(room, n, sizeof *room, cp_cand_cmp);
     /* Up to halfway from the old length to the degree: lists that only shed entries lost
      * recall on dot (0.993 to 0.968 in live/interleavings); filled to the degree, they cost 7%
      * more distances than this for the same recall (bench/churn.cc's churn, 300 queries). */

@@ -302,6 +302,8 @@ int cp_quant_parse(const cp_geom *g, const unsigned char *sec, uint64_t len, cp_
 /* One float row into its code: COPSE_ERR_VALUE when a component is out of the code's range
  * (float16's 65504; 8-bit codes clip to their trained range instead). */
 int cp_quant_encode(const cp_geom *g, const cp_quant *z, const float *src, void *dst);
+/* An 8-bit row's own range (z->mean set): lo and step, after its dim codes. */
+void cp_quant_row_range(const unsigned char *row, size_t dim, float *lo, float *step);
 /* A stored row back to floats (exact for float32, the code's value otherwise). */
 void cp_quant_decode(const cp_geom *g, const cp_quant *z, const void *src, float *dst);
 /* Fills the query's 8-bit fields (qa in room, dim floats); nothing for other storage. */

@@ -145,11 +145,13 @@ static uint32_t get32le(const unsigned char *p)
  * newer one's instead of misreading it. */
 #define QUANT_I8_ROWS 3u
 
+/* Angular and dot rank by q . x, the others by the differences q - x. */
+static int products(const cp_geom *g) { return g->metric == COPSE_ANGULAR || g->metric == COPSE_DOT; }
+
 /* The code a build writes: per-row ranges for the products. */
 static uint32_t quant_code(const cp_geom *g, uint32_t storage)
 {
-    int products = g->metric == COPSE_ANGULAR || g->metric == COPSE_DOT;
-    return storage == COPSE_STORAGE_I8 && products ? QUANT_I8_ROWS : storage;
+    return storage == COPSE_STORAGE_I8 && products(g) ? QUANT_I8_ROWS : storage;
 }
 
 static size_t code_stride(const cp_geom *g, uint32_t code)
@@ -192,6 +194,25 @@ void cp_quant_bind(const cp_geom *g, uint32_t storage, const unsigned char *sec,
     }
 }
 
+/* The items' mean of each dimension, into mean (zeros for no items). Double sums keep it exact
+ * for many rows; they go a block of dimensions at a time, so training needs no memory. */
+static void train_mean(const cp_geom *g, const unsigned char *rows, uint64_t n, float *mean)
+{
+    enum { BLOCK = 256 };
+    size_t dim = (size_t)g->dim;
+    for (size_t b = 0; b < dim; b += BLOCK) {
+        size_t w = dim - b < BLOCK ? dim - b : BLOCK;
+        double sum[BLOCK] = {0};
+        for (uint64_t r = 0; r < n; r++) {
+            const float *x = (const float *)(rows + r * g->row_bytes) + b;
+            for (size_t i = 0; i < w; i++)
+                sum[i] += x[i];
+        }
+        for (size_t i = 0; i < w; i++)
+            mean[b + i] = n ? (float)(sum[i] / (double)n) : 0;
+    }
+}
+
 void cp_quant_train(const cp_geom *g, uint32_t storage, const unsigned char *rows, uint64_t n,
                     unsigned char *sec, cp_quant *z)
 {
@@ -203,16 +224,8 @@ void cp_quant_train(const cp_geom *g, uint32_t storage, const unsigned char *row
     if (storage != COPSE_STORAGE_I8)
         return;
     float *min = (float *)(sec + CP_QUANT_HEADER), *scale = min + dim;
-    if (z->mean) { /* min is the mean here; double sums keep it exact for many rows */
-        double *sum = cp_calloc(dim, sizeof *sum);
-        for (uint64_t r = 0; sum && r < n; r++) {
-            const float *x = (const float *)(rows + r * g->row_bytes);
-            for (size_t i = 0; i < dim; i++)
-                sum[i] += x[i];
-        }
-        for (size_t i = 0; i < dim && n; i++)
-            min[i] = sum ? (float)(sum[i] / (double)n) : 0;
-        cp_free(sum);
+    if (z->mean) {
+        train_mean(g, rows, n, min);
         return;
     }
     for (size_t i = 0; i < dim; i++) {
@@ -280,7 +293,7 @@ static void encode_row_range(const float *mean, const float *x, size_t dim, uint
     memcpy(c + dim + sizeof lo, &step, sizeof step);
 }
 
-static void row_range(const uint8_t *row, size_t dim, float *lo, float *step)
+void cp_quant_row_range(const unsigned char *row, size_t dim, float *lo, float *step)
 {
     memcpy(lo, row + dim, sizeof *lo);
     memcpy(step, row + dim + sizeof *lo, sizeof *step);
@@ -322,7 +335,7 @@ void cp_quant_decode(const cp_geom *g, const cp_quant *z, const void *src, float
     } else if (z->mean) {
         const uint8_t *c = src;
         float lo, step;
-        row_range(c, dim, &lo, &step);
+        cp_quant_row_range(c, dim, &lo, &step);
         for (size_t i = 0; i < dim; i++)
             dst[i] = z->mean[i] + lo + step * c[i];
     } else if (z->storage == COPSE_STORAGE_I8) {
@@ -350,11 +363,11 @@ void cp_query_codes(const cp_geom *g, const cp_kernels *k, const cp_quant *z, cp
         q->qs = sum;
         return;
     }
-    int products = g->metric == COPSE_ANGULAR || g->metric == COPSE_DOT;
+    int prod = products(g);
     for (size_t i = 0; i < dim; i++)
-        room[i] = products ? x[i] * z->scale[i] : x[i] - z->min[i];
+        room[i] = prod ? x[i] * z->scale[i] : x[i] - z->min[i];
     q->qa = room;
-    q->qc = products ? k->dot(x, z->min, dim) : 0;
+    q->qc = prod ? k->dot(x, z->min, dim) : 0;
 }
 
 float cp_query_dot(const cp_geom *g, const cp_kernels *k, const cp_quant *z, const cp_query *q,
@@ -367,7 +380,7 @@ float cp_query_dot(const cp_geom *g, const cp_kernels *k, const cp_quant *z, con
         if (!z->mean)
             return k->dot_u8(q->qa, row, dim) + q->qc;
         float lo, step;
-        row_range(row, dim, &lo, &step);
+        cp_quant_row_range(row, dim, &lo, &step);
         return step * k->dot_u8(q->qa, row, dim) + lo * q->qs + q->qc;
     }
     default: return k->dot(q->row, row, dim);

@@ -212,11 +212,11 @@ static int check_row_ranges(const cp_reader *rd, cp_err *err)
     const cp_view *v = rd->v;
     size_t dim = (size_t)rd->g->dim;
     for (uint64_t s = 0; s < v->n_items; s++) {
-        float r[2];
-        memcpy(r, v->vectors + s * v->quant.stride + dim, sizeof r);
-        if (!isfinite(r[0]) || !isfinite(r[1]) || r[1] < 0)
+        float lo, step;
+        cp_quant_row_range(v->vectors + s * v->quant.stride, dim, &lo, &step);
+        if (!isfinite(lo) || !isfinite(step) || step < 0)
             return cp_fail(err, COPSE_ERR_CORRUPT, "vectors: slot %llu has the 8-bit range %g, "
-                           "step %g", (unsigned long long)s, (double)r[0], (double)r[1]);
+                           "step %g", (unsigned long long)s, (double)lo, (double)step);
     }
     return COPSE_OK;
 }

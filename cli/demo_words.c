@@ -228,17 +228,13 @@ static void print_comparison(const demo_ctx *c, const char *query, const answer 
 }
 
 /* The accuracy knob: when the comparison's answer was not exactly the exhaustive one, the
- * query again with its search effort doubled (from the comparison's, whose value for -1 is
- * k times the trees, or 3 k with a graph when there are fewer trees, as copse.h says; k
- * counting the query words too) until it is, or until the effort reaches max_search_k. */
+ * query again with its search effort doubled (from the comparison's, k counting the query
+ * words too) until it is, or until the effort reaches max_search_k. */
 static int run_knob(demo_ctx *c, const word_query *w, const answer *first, const answer *exact,
                     answer *a, cli_err *err)
 {
     const demo_words_opts *o = c->o;
-    int64_t per_k = copse_n_trees(c->ix);
-    if (copse_graph_degree(c->ix) > 0 && per_k < 3)
-        per_k = 3;
-    int64_t effort = o->search_k >= 0 ? o->search_k : (o->k + w->n) * per_k;
+    int64_t effort = copse_search_effort(c->ix, o->k + w->n, o->search_k);
     int64_t limit = o->max_search_k > 0 ? o->max_search_k : copse_n_items(c->ix);
     if (identical(first, exact)) {
         printf("  the accuracy knob is not needed: search_k %lld already gives exactly the "

@@ -413,6 +413,10 @@ COPSE_API int64_t copse_n_items(const copse_index *ix);
 COPSE_API int64_t copse_max_id(const copse_index *ix);
 /* Trees in the forest (0 while ADDING). */
 COPSE_API int copse_n_trees(const copse_index *ix);
+/* The search effort a query of k items given search_k runs with: search_k itself, or for -1
+ * the default (see copse_search_vector), either capped at what the index can deliver. 0 while
+ * ADDING, for a NULL index, or for k < 1 or search_k < -1. */
+COPSE_API int64_t copse_search_effort(const copse_index *ix, int64_t k, int64_t search_k);
 /* Split nodes and leaves in the whole forest (0 while ADDING). Either may be NULL. */
 COPSE_API void copse_n_nodes(const copse_index *ix, int64_t *n_split, int64_t *n_leaves);
 /* Leaf size used by the forest (or set for the next build). */

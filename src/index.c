@@ -224,6 +224,14 @@ int copse_dim(const copse_index *ix) { return ix ? ix->g.dim : 0; }
 copse_metric copse_get_metric(const copse_index *ix) { return ix ? ix->g.metric : COPSE_ANGULAR; }
 copse_state_t copse_state(const copse_index *ix) { return ix ? ix->state : COPSE_STATE_ADDING; }
 int copse_n_trees(const copse_index *ix) { return ix ? (int)ix->v.n_trees : 0; }
+
+int64_t copse_search_effort(const copse_index *ix, int64_t k, int64_t search_k)
+{
+    if (!ix || ix->state == COPSE_STATE_ADDING || k < 1 || search_k < -1)
+        return 0;
+    uint64_t sk = cp_search_k(&ix->v, k, search_k);
+    return sk > INT64_MAX ? INT64_MAX : (int64_t)sk;
+}
 uint64_t copse_seed(const copse_index *ix) { return ix ? ix->seed : 0; }
 
 int copse_leaf_size(const copse_index *ix)

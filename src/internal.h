@@ -514,6 +514,8 @@ typedef struct cp_reader {
 } cp_reader;
 /* One query by vector (qv) or by item (id), approximate or exact, returning only what f
  * allows (NULL: everything). rd may be NULL. */
+/* The search_k a query of k items runs with (copse_search_effort). */
+uint64_t cp_search_k(const cp_view *v, int64_t k, int64_t search_k);
 int cp_search(const cp_reader *rd, copse_scratch *s, const float *qv, int64_t id, int64_t k,
               int64_t search_k, int exact, const copse_filter *f, int64_t *ids, float *dists,
               int64_t *n_out);

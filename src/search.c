@@ -671,14 +671,13 @@ static int check_query(const cp_reader *rd, copse_scratch *s, int64_t k, int64_t
     return COPSE_OK;
 }
 
-/* search_k as given, or k * n_trees for -1 (as Annoy), no larger than the forest can
- * deliver (every leaf item; with a graph, twice the items, so that the seeds, half of it,
- * can be every item), so a huge value means "all". */
-/* search_k -1 is Annoy's k * n_trees; with a graph at least 3 k, since the forest then has
- * one tree (it only seeds the walk) and a walk k wide found 6 of the 10 nearest words for
- * "chinese river" (make demo-words), 3 k all 10. */
+/* -1 is Annoy's k * n_trees, and with a graph at least 3 k: the forest then has one tree (it
+ * only seeds the walk), and a walk k wide found 6 of the 10 nearest words for "chinese river"
+ * (make demo-words), 3 k all 10. No value is larger than the forest can deliver (every leaf
+ * item; with a graph, twice the items, so that the seeds, half of it, can be every item), so
+ * a huge value means "all". */
 #define GRAPH_DEFAULT_WIDTH 3
-static uint64_t effective_search_k(const cp_view *v, int64_t k, int64_t search_k)
+uint64_t cp_search_k(const cp_view *v, int64_t k, int64_t search_k)
 {
     uint64_t sk, most = v->graph ? 2 * v->n_items : v->n_leaf_items;
     uint64_t per_k = v->graph && v->n_trees < GRAPH_DEFAULT_WIDTH ? GRAPH_DEFAULT_WIDTH : v->n_trees;
@@ -759,7 +758,7 @@ int cp_search(const cp_reader *rd, copse_scratch *scratch, const float *qv, int6
     if (rc == COPSE_OK && f)
         rc = cp_filter_bind(f, rd->v, &bound, &a.f, &s->err, what);
     if (rc == COPSE_OK) {
-        a.search_k = effective_search_k(rd->v, k, search_k);
+        a.search_k = cp_search_k(rd->v, k, search_k);
         if (a.k > rd->v->n_items) /* no more results than items: bounds every buffer */
             a.k = rd->v->n_items;
         if (qv)

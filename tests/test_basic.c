@@ -225,9 +225,16 @@ static void test_auto_trees(t_ctx *t)
         CHECK_OK(t, copse_new(16, COPSE_ANGULAR, &ix));
         CHECK_OK(t, copse_set_graph_degree(ix, graph));
         CHECK_OK(t, copse_add_items(ix, 4000, NULL, 0, x));
+        CHECK(t, copse_search_effort(ix, 10, -1) == 0); /* ADDING */
         CHECK_OK(t, copse_build(ix, -1, 2));
         uint64_t forest = 0, target = raw / 2;
         CHECK(t, graph ? copse_n_trees(ix) == 1 : copse_n_trees(ix) >= 1 && copse_n_trees(ix) <= 1000);
+        /* The default effort: k * n_trees as Annoy, at least 3 k beside a graph's one tree;
+         * a given one as it is, up to what the index can deliver. */
+        CHECK(t, copse_search_effort(ix, 10, -1) == (graph ? 30 : 10 * copse_n_trees(ix)));
+        CHECK(t, copse_search_effort(ix, 10, 77) == 77);
+        CHECK(t, copse_search_effort(ix, 10, INT64_MAX) == (graph ? 8000 : 4000ll * copse_n_trees(ix)));
+        CHECK(t, copse_search_effort(ix, 0, -1) == 0 && copse_search_effort(ix, 10, -2) == 0);
         for (int i = 0; i < copse_n_sections(ix); i++) {
             const char *name;
             uint64_t len;

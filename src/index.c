@@ -669,7 +669,7 @@ int copse_build(copse_index *ix, int n_trees, int n_threads)
                        "1..%d", n_trees, COPSE_MAX_TREES);
     int degree = adding_degree(ix), graph = degree > 0 && ix->b.n >= 2;
     cp_build_args a = {&ix->g, &ix->kern, ix->seed, n_trees,
-                       ix->leaf_size ? ix->leaf_size : cp_auto_leaf_size(&ix->g, degree > 0),
+                       ix->leaf_size ? ix->leaf_size : cp_auto_leaf_size(&ix->g, graph ? degree : 0),
                        graph ? degree : 0, (uint32_t)ix->storage, n_threads,
                        &ix->progress};
     /* Units: each forest tree, and with a graph CP_GRAPH_STEPS shares of its inserts. */
@@ -758,7 +758,7 @@ static int compact(copse_index *ix, int n_threads)
     int rc = gather_live(ix, &b);
     int graph = ix->v.graph_degree > 0 && b.n >= 2;
     int leaf = ix->v.leaf_size && !ix->v.count_repeats ? (int)ix->v.leaf_size
-                                                        : cp_auto_leaf_size(&ix->g, graph);
+                                                        : cp_auto_leaf_size(&ix->g, graph ? (int)ix->v.graph_degree : 0);
     cp_build_args a = {&ix->g, &ix->kern, ix->seed, ix->v.n_trees ? (int)ix->v.n_trees : -1, leaf,
                        graph ? (int)ix->v.graph_degree : 0, ix->v.quant.storage, n_threads,
                        &ix->progress};

@@ -748,7 +748,7 @@ typedef struct cp_build_args {
     cp_progress *progress;
 } cp_build_args;
 /* The leaf size a build uses when the caller set none. */
-int cp_auto_leaf_size(const cp_geom *g, int graph);
+int cp_auto_leaf_size(const cp_geom *g, int degree);
 int cp_auto_graph_degree(const cp_geom *g, uint64_t n);
 /* Builds an in-memory builder's index into v; the builder is emptied on success. */
 int cp_build_in_memory(const cp_build_args *a, cp_builder *b, cp_view *v, cp_err *err);

@@ -137,12 +137,12 @@ static int code_norms(const cp_build_args *a, const cp_quant *z, cp_sections *ou
 
 /* With a graph the forest only finds seeds, and every item of an opened leaf gets its
  * distance computed, so leaves stay small: 32 beside a graph of 32 neighbours (Fashion-MNIST:
- * 1.12x leaf 64's QPS at recall 0.95 and 1.08x at 0.99, the same index otherwise), 64 beside
- * a wider one, which large sets get for a file within 1.5x the raw vectors (GloVe: one tree
- * of leaf 64 seeded the walk as well as one of leaf 32, at search_k 200-1200, in 0.6x the
- * forest's bytes). Without a graph (degree 0), leaves grow with the dimension as Annoy's do
- * (dim + 2 items, the space of one split node), which keeps the forest small and its build
- * fast. */
+ * 1.12x leaf 64's QPS at recall 0.95 and 1.08x at 0.99, the same index otherwise, for 3% more
+ * file), 64 beside a wider one, which large sets get for a file within 1.5x the raw vectors
+ * (GloVe: one tree of leaf 64 seeded the walk as well as one of leaf 32, at search_k
+ * 200-1200, in 0.6x the forest's bytes). Without a graph (degree 0), leaves grow with the
+ * dimension as Annoy's do (dim + 2 items, the space of one split node), which keeps the
+ * forest small and its build fast. */
 int cp_auto_leaf_size(const cp_geom *g, int degree)
 {
     if (g->metric == COPSE_HAMMING)

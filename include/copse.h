@@ -202,7 +202,9 @@ COPSE_API int copse_set_progress(copse_index *ix, copse_progress_fn fn, void *ct
  * forest alone, as Annoy); at most 255. Costs 4 bytes per item per degree in the file.
  * Unset, the build picks it: 32, or for 200,000 items or more 0.44 of the dimension clamped to
  * 32..44 (a large set navigates better with longer lists; ids of at most 0.44 of a float row
- * keep the file within 1.5x the raw vectors). ADDING only. */
+ * keep the file within 1.5x the raw vectors), and with quantized storage (f16, i8:
+ * copse_set_storage, as set when build runs) 0.64 of the dimension clamped to 32..64, since
+ * the smaller rows leave room for longer lists. ADDING only. */
 COPSE_API int copse_set_graph_degree(copse_index *ix, int degree);
 /* Degree of the built or loaded graph (0: none), or while ADDING the one a build would use
  * now (the setting, or the automatic degree for the items added so far). */

@@ -196,7 +196,7 @@ copse_storage copse_get_storage(const copse_index *ix)
 /* The degree a build would use now: the one set, or the automatic one for the items so far. */
 static int adding_degree(const copse_index *ix)
 {
-    return ix->graph_degree >= 0 ? ix->graph_degree : cp_auto_graph_degree(&ix->g, ix->b.n);
+    return ix->graph_degree >= 0 ? ix->graph_degree : cp_auto_graph_degree(&ix->g, ix->b.n, (uint32_t)ix->storage);
 }
 
 int copse_graph_degree(const copse_index *ix)

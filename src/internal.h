@@ -749,7 +749,8 @@ typedef struct cp_build_args {
 } cp_build_args;
 /* The leaf size a build uses when the caller set none. */
 int cp_auto_leaf_size(const cp_geom *g, int degree);
-int cp_auto_graph_degree(const cp_geom *g, uint64_t n);
+/* The graph degree a build uses when the caller set none, for n items stored as storage. */
+int cp_auto_graph_degree(const cp_geom *g, uint64_t n, uint32_t storage);
 /* Builds an in-memory builder's index into v; the builder is emptied on success. */
 int cp_build_in_memory(const cp_build_args *a, cp_builder *b, cp_view *v, cp_err *err);
 /* Finishes an on-disk build: the file is completed, mapped, then renamed into place, and v

@@ -316,25 +316,37 @@ static void test_angular_self(t_ctx *t)
 static void test_auto_degree(t_ctx *t)
 {
     /* Unset, the degree is 32 until a set of short rows reaches 200,000 items, then 0.44 of
-     * the dimension, between 32 and 44 (cp_auto_graph_degree); a set degree is kept. The
-     * items are added, not built: copse_graph_degree tells what a build would use. */
+     * the dimension, between 32 and 44, or with quantized storage 0.64 of it, between 32 and
+     * 64 (cp_auto_graph_degree); a set degree is kept. The items are added, not built:
+     * copse_graph_degree tells what a build would use, with the storage set at that time. */
     enum { CHUNK = 10000 };
     float *x = calloc((size_t)CHUNK * 100, sizeof *x);
     REQUIRE(t, x);
     for (int i = 0; i < CHUNK * 100; i++)
         x[i] = (float)(i % 7) - 3;
-    const struct { int dim, set, want; } c[] = {{100, -1, 44}, {80, -1, 35}, {64, -1, 32},
-                                               {100, 16, 16}};
+    const struct { int dim, set; copse_storage st; int want; } c[] = {
+        {100, -1, COPSE_STORAGE_F32, 44}, {80, -1, COPSE_STORAGE_F32, 35},
+        {64, -1, COPSE_STORAGE_F32, 32},  {100, 16, COPSE_STORAGE_F32, 16},
+        {100, -1, COPSE_STORAGE_F16, 64}, {100, -1, COPSE_STORAGE_I8, 64},
+        {80, -1, COPSE_STORAGE_F16, 51},  {48, -1, COPSE_STORAGE_I8, 32},
+        {100, 16, COPSE_STORAGE_I8, 16}};
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
         copse_index *ix;
         CHECK_OK(t, copse_new(c[i].dim, COPSE_ANGULAR, &ix));
         if (c[i].set >= 0)
             CHECK_OK(t, copse_set_graph_degree(ix, c[i].set));
+        CHECK_OK(t, copse_set_storage(ix, c[i].st));
         CHECK_OK(t, copse_add_items(ix, CHUNK, NULL, 0, x));
         CHECK(t, copse_graph_degree(ix) == (c[i].set >= 0 ? c[i].set : 32));
         for (int64_t n = CHUNK; n < 200000; n += CHUNK)
             CHECK_OK(t, copse_add_items(ix, CHUNK, NULL, n, x));
         CHECK(t, copse_graph_degree(ix) == c[i].want);
+        if (c[i].set < 0 && c[i].dim == 100) {
+            /* The storage counts as it stands when build runs: switching it moves the degree. */
+            int other = c[i].st == COPSE_STORAGE_F32;
+            CHECK_OK(t, copse_set_storage(ix, other ? COPSE_STORAGE_F16 : COPSE_STORAGE_F32));
+            CHECK(t, copse_graph_degree(ix) == (other ? 64 : 44));
+        }
         copse_free(ix);
     }
     free(x);

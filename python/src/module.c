@@ -1540,9 +1540,9 @@ PyDoc_STRVAR(set_graph_degree_doc,
 "Sets how many neighbours each item lists in the graph built beside the trees (0..255;\n"
 "the library's default is 32, or for 200,000 items or more 0.44 of the dimension between\n"
 "32 and 44, or with f16 or i8 storage 0.64 of it between 32 and 64); returns None. With a\n"
-"graph, queries reach high recall with\n"
-"far fewer distance computations, and ``search_k`` is the width of the graph walk; each\n"
-"unit of degree costs 4 bytes per item in the file. 0 builds the trees alone, as Annoy does.\n"
+"graph, queries reach high recall with far fewer distance computations, and ``search_k``\n"
+"is the width of the graph walk; each unit of degree costs 4 bytes per item in the file.\n"
+"0 builds the trees alone, as Annoy does.\n"
 "Call before build; kept across unload. ValueError out of range, RuntimeError once built.");
 
 static PyObject *Index_set_graph_degree(IndexObject *self, PyObject *args)

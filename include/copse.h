@@ -183,7 +183,8 @@ COPSE_API void copse_free(copse_index *ix);
  * the saved file is byte-identical whatever the thread count. ADDING only. */
 COPSE_API int copse_set_seed(copse_index *ix, uint64_t seed);
 /* Largest number of items in one leaf, 2..65535; 0 (the default) picks one from the
- * dimension at build: clamp(dim + 2, 16, 64) with a graph, clamp(dim + 2, 16, 1024) without
+ * dimension at build: clamp(dim + 2, 16, 32) beside a graph of degree 32 or less,
+ * clamp(dim + 2, 16, 64) beside a wider one, clamp(dim + 2, 16, 1024) without a graph
  * (copse_set_graph_degree; Annoy's leaves hold dim + 2 items too), 32 for hamming.
  * Larger leaves make smaller files and faster builds; smaller leaves make each probe of the
  * forest more selective. ADDING only. */

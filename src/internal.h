@@ -208,6 +208,11 @@ typedef struct cp_view {
     cp_quant added_quant;
     const float *added_norms;
     const int64_t *added_ids;
+    /* ... and the added items filed in the forest's leaves, so that a query's seeds include
+     * them as a fresh build's leaves would: added_leaf_head[leaf] is the first entry of that
+     * leaf's chain (UINT32_MAX: none), an entry e standing for added item e / n_trees in tree
+     * e % n_trees, followed by added_leaf_next[e]. NULL: none filed. */
+    const uint32_t *added_leaf_head, *added_leaf_next;
     /* A file's changes after build (format 2), bound but not read by queries: cp_live_open
      * checks them and takes them. */
     const uint64_t *tombstones, *delta_dead;
@@ -504,6 +509,18 @@ static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint
     int p = slot >= f->split;
     const copse_filter *t = f->part[p];
     return !t || cp_filter_allows_one(t, f->part_view[p], p ? (uint32_t)(slot - f->split) : slot);
+}
+
+/* Whether f refuses slot for its tombstones (a deleted item of a living index), whatever
+ * else it says: never an answer, and the graph's lists are repaired around it. */
+static inline int cp_filter_buried(const copse_filter *f, uint32_t slot)
+{
+    if (f->kind == CP_FILTER_PARTS) {
+        int p = slot >= f->split;
+        slot = p ? (uint32_t)(slot - f->split) : slot;
+        f = f->part[p];
+    }
+    return f && f->kind == CP_FILTER_LIVE && f->dead && ((f->dead[slot >> 6] >> (slot & 63)) & 1);
 }
 
 /* ---- readers of the view: queries (search.c) and the full check (verify.c) ---- */

@@ -622,11 +622,19 @@ typedef struct cp_builder {
     int disk_fd;           /* on-disk build: the temporary file, else -1 */
     char *disk_path;       /* final path */
     char *disk_tmp;        /* temporary path */
+    /* rows and ids are a loaded file's (cp_builder_borrow), read only: the first append
+     * copies them into memory of the builder's own. */
+    int borrowed;
 } cp_builder;
 
 void cp_builder_init(cp_builder *b);
 void cp_builder_free(cp_builder *b);
 int cp_builder_slot(const cp_builder *b, int64_t id, uint64_t *slot);
+/* Makes an empty in-memory builder hold n stored rows and their ids in a loaded file's
+ * memory, which must outlive it or its first append: only the id map is built (an id listed
+ * twice maps to its later slot). COPSE_ERR_NOMEM. */
+int cp_builder_borrow(cp_builder *b, const unsigned char *rows, const int64_t *ids, uint64_t n,
+                      cp_err *err);
 int cp_builder_add(cp_builder *b, const cp_geom *g, int64_t id, const float *v, cp_err *err);
 /* Checks rows for add_items: n, ids (>= 0, or first_id + n in range), finite components. */
 int cp_check_rows(const cp_geom *g, int64_t n, const int64_t *ids, int64_t first_id,

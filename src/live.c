@@ -26,7 +26,11 @@
  * cheaper than a walk.
  *
  * A saved delta comes back as it was saved: its norms and lists are checked and taken
- * (cp_graph_take), not recomputed, so a loaded file answers and takes inserts at once. A 2.0
+ * (cp_graph_take), not recomputed, so a loaded file answers and takes inserts at once. Its
+ * vectors and ids are read where the file is mapped until the first add copies them
+ * (cp_builder_borrow), and its items are filed in the forest's leaves (file_added: the
+ * forest holds only the base, and a walk seeds from the leaf a query opens) by the first
+ * query or change (file_late), not by the load. A 2.0
  * or 2.1 file's delta, which had a graph of its own, is linked into the base's at load by
  * the insert path.
  *
@@ -49,6 +53,7 @@
  * radius shifts, recomputed when next pruned.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +91,11 @@ struct cp_live {
      * n_leaves heads and n_trees entries per added item (leaf_cap of them). */
     uint32_t *leaf_head, *leaf_next;
     uint64_t leaf_cap;
+    /* Whether every added item is filed: not yet after a load, which leaves it to the first
+     * query or change (filing took 22 ms of a 60 ms load of bench/churn.cc's churned file).
+     * The first query files them under file_lock, which only that filing takes. */
+    atomic_int filed;
+    void *file_lock;
     uint64_t repaired_at; /* dead items (base and added) when the lists were last repaired */
     double compact_at;    /* copse_set_compact_threshold */
 };
@@ -110,7 +120,9 @@ int cp_live_new(cp_live **out, const cp_geom *g, const cp_kernels *k, uint64_t n
 {
     cp_live *l = cp_calloc(1, sizeof *l);
     *out = NULL;
-    if (!l || cp_rwlock_new(&l->lock) != COPSE_OK) {
+    if (!l || cp_rwlock_new(&l->lock) != COPSE_OK || cp_rwlock_new(&l->file_lock) != COPSE_OK) {
+        if (l && l->lock)
+            cp_rwlock_free(l->lock);
         cp_free(l);
         return cp_fail(err, COPSE_ERR_NOMEM, "no memory for the index's change set");
     }
@@ -119,6 +131,7 @@ int cp_live_new(cp_live **out, const cp_geom *g, const cp_kernels *k, uint64_t n
     l->n_base = n_base;
     l->degree = degree;
     cp_builder_init(&l->delta);
+    atomic_store(&l->filed, 1); /* no added item */
     graph_init(l);
     *out = l;
     return COPSE_OK;
@@ -130,6 +143,7 @@ void cp_live_free(cp_live *l)
         return;
     cp_live_reset(l, 0, 0);
     cp_rwlock_free(l->lock);
+    cp_rwlock_free(l->file_lock);
     cp_free(l);
 }
 
@@ -355,6 +369,23 @@ static int file_added(cp_live *l, const cp_view *base, uint64_t first)
     return 1;
 }
 
+/* A loaded file's added items filed by its first query, which holds the read lock (so the
+ * writer waits) and file_lock (so other first queries wait): the chains are the query's only
+ * writes, and no reader reads them before filed says they are whole. Out of memory, nothing
+ * is filed and queries seed from the base's items alone, as right and slower. */
+static void file_late(cp_live *l, const cp_view *base)
+{
+    cp_write_lock(l->file_lock);
+    if (!atomic_load_explicit(&l->filed, memory_order_relaxed)) {
+        if (!file_added(l, base, 0)) {
+            cp_free(l->leaf_head);
+            l->leaf_head = NULL;
+        }
+        atomic_store_explicit(&l->filed, 1, memory_order_release);
+    }
+    cp_unlock(l->file_lock);
+}
+
 /* Room for tags in the delta: its builder grows them with its rows from then on. */
 static int delta_tags_ready(cp_live *l)
 {
@@ -407,9 +438,12 @@ static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *
     for (uint64_t s = first; s < l->delta.n; s++)
         l->norms[s] = cp_metric_has_norms(g->metric)
                           ? norm_entry(l, (const float *)(l->delta.rows + s * g->row_bytes)) : 0;
-    if (l->active && base->n_trees && !file_added(l, base, first)) {
-        cp_free(l->leaf_head); /* queries seed from the base's items alone */
-        l->leaf_head = NULL;
+    if (l->active && base->n_trees) {
+        if (!file_added(l, base, atomic_load(&l->filed) ? first : 0)) {
+            cp_free(l->leaf_head); /* queries seed from the base's items alone */
+            l->leaf_head = NULL;
+        }
+        atomic_store(&l->filed, 1);
     }
     uint64_t split = l->graph.split;
     if (!l->degree || l->graph.n_inserted == split + l->delta.n)
@@ -712,6 +746,8 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
     if (rc != COPSE_OK)
         return rc;
     if (linked(l, base->v)) {
+        if (!atomic_load_explicit(&l->filed, memory_order_acquire))
+            file_late((cp_live *)l, base->v);
         /* One walk over base and added items, as a fresh build of them would walk: the
          * parts' filters (tombstones, the caller's filter bound to each part) as one. */
         cp_view wv;
@@ -812,6 +848,7 @@ void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
     cp_free(l->leaf_next);
     l->leaf_head = l->leaf_next = NULL;
     l->leaf_cap = 0;
+    atomic_store(&l->filed, 1); /* no added item */
     if (l->degree)
         cp_graph_free(&l->graph);
     l->repaired_at = 0;
@@ -909,17 +946,11 @@ int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
         return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for %llu added items", (unsigned long long)n);
     memcpy(l->delta_dead, v->delta_dead, words_for(n) * sizeof *l->delta_dead);
     l->n_delta_dead = m->n_delta_dead;
-    /* The file's vectors are stored rows: floats, or packed bits for hamming. */
-    float *x = cp_mallocarray((size_t)l->g->dim, sizeof *x);
-    if (!x)
-        return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory");
-    int rc = COPSE_OK;
-    for (uint64_t s = 0; s < n && rc == COPSE_OK; s++) {
-        uint64_t old;
-        cp_decode(l->g, v->delta_vectors + s * l->g->row_bytes, x);
-        rc = cp_builder_append(&l->delta, l->g, v->delta_ids[s], x, &old, err);
-    }
-    cp_free(x);
+    /* The file's vectors are stored rows (floats, or packed bits for hamming), as the
+     * builder's: they are read where they are mapped until the first add copies them (a copy
+     * here was most of a load: 35 ms of 60 for bench/churn.cc's churned file, 250 ms the
+     * first time, in page faults). */
+    int rc = cp_builder_borrow(&l->delta, v->delta_vectors, v->delta_ids, n, err);
     if (rc == COPSE_OK && v->delta_tags && !delta_tags_ready(l))
         rc = cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the added items' tags");
     if (rc != COPSE_OK || (rc = check_norms(l, v, err)) != COPSE_OK)
@@ -949,8 +980,8 @@ int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
     l->active = 1;
     gr->rows = l->delta.rows;
     gr->norms = l->norms;
-    if (v->n_trees && !file_added(l, v, 0))
-        return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the added items' leaves");
+    if (v->n_trees)
+        atomic_store(&l->filed, 0); /* at the first query or change */
     if (m->delta_linked) { /* the lists as saved: no search */
         if ((rc = check_lists(v->delta_graph, n, l->degree, bound, "delta_graph", err)) != COPSE_OK)
             return rc;

@@ -645,6 +645,28 @@ static void test_one_walk(t_ctx *t)
     }
     CHECK(t, same);
     CHECK(t, cp_scratch_walked(ls) == cp_scratch_walked(s[0]) - before);
+    /* The loaded index reads the added items' vectors and ids in buf until a change copies
+     * them: changes after that leave buf as saved, replacing an added item included. */
+    unsigned char *saved = malloc(len);
+    REQUIRE(t, saved != NULL);
+    memcpy(saved, buf, len);
+    float moved[D], got[D];
+    for (int d = 0; d < D; d++)
+        moved[d] = x[d] + 100.0f;
+    CHECK_OK(t, copse_add_item(loaded, N + 1, moved)); /* an added item, replaced */
+    CHECK_OK(t, copse_add_item(loaded, next, x + next * D));
+    CHECK_OK(t, copse_delete_item(loaded, N + 2));
+    CHECK(t, memcmp(saved, buf, len) == 0);
+    CHECK_OK(t, copse_get_item(loaded, N + 1, got));
+    CHECK(t, memcmp(got, moved, sizeof got) == 0);
+    CHECK_OK(t, copse_get_item(loaded, N + 3, got));
+    CHECK(t, memcmp(got, x + (N + 3) * D, sizeof got) == 0);
+    CHECK(t, copse_get_item(loaded, N + 2, got) == COPSE_ERR_NOTFOUND);
+    CHECK(t, copse_n_items(loaded) == N); /* one new, one replaced, one deleted */
+    int64_t top[K], n_top = 0;
+    CHECK_OK(t, copse_search_vector(loaded, ls, moved, K, SK, top, NULL, &n_top));
+    CHECK(t, n_top == K && top[0] == N + 1);
+    free(saved);
     copse_scratch_free(ls);
     copse_free(loaded);
     free(buf);

@@ -654,7 +654,7 @@ static void test_one_walk(t_ctx *t)
     for (int d = 0; d < D; d++)
         moved[d] = x[d] + 100.0f;
     CHECK_OK(t, copse_add_item(loaded, N + 1, moved)); /* an added item, replaced */
-    CHECK_OK(t, copse_add_item(loaded, next, x + next * D));
+    CHECK_OK(t, copse_add_item(loaded, next, x + 7 * D)); /* a new id */
     CHECK_OK(t, copse_delete_item(loaded, N + 2));
     CHECK(t, memcmp(saved, buf, len) == 0);
     CHECK_OK(t, copse_get_item(loaded, N + 1, got));

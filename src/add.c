@@ -36,8 +36,10 @@ void cp_builder_free(cp_builder *b)
             cp_free(b->labels[s]);
     cp_free(b->labels);
     cp_free(b->tags);
-    cp_free(b->rows);
-    cp_free(b->ids);
+    if (!b->borrowed) {
+        cp_free(b->rows);
+        cp_free(b->ids);
+    }
     cp_free(b->map_keys);
     cp_free(b->map_slots);
     if (b->disk_fd >= 0)
@@ -106,11 +108,25 @@ static int builder_reserve(cp_builder *b, const cp_geom *g, uint64_t more, cp_er
     if (map_grow(b, want) != COPSE_OK)
         return cp_fail(err, COPSE_ERR_NOMEM, "no memory for the id map of %llu items",
                        (unsigned long long)want);
-    if (want <= b->cap)
+    if (want <= b->cap && !b->borrowed)
         return COPSE_OK;
     uint64_t cap = b->cap ? b->cap : 256;
     while (cap < want)
         cap += cap / 2;
+    if (b->borrowed) { /* the file's rows and ids, copied: the arrays are ours from here on */
+        int64_t *ids = cp_mallocarray(cap, sizeof *ids);
+        unsigned char *rows = cp_mallocarray(cap, g->row_bytes);
+        if (!ids || !rows) {
+            cp_free(ids);
+            cp_free(rows);
+            return cp_fail(err, COPSE_ERR_NOMEM, "no memory for %llu items", (unsigned long long)cap);
+        }
+        memcpy(ids, b->ids, b->n * sizeof *ids);
+        memcpy(rows, b->rows, b->n * g->row_bytes);
+        b->ids = ids;
+        b->rows = rows;
+        b->borrowed = 0;
+    }
     int64_t *ids = cp_reallocarray(b->ids, cap, sizeof *ids);
     if (!ids)
         return cp_fail(err, COPSE_ERR_NOMEM, "no memory for %llu items", (unsigned long long)cap);
@@ -226,6 +242,26 @@ int cp_builder_add_many(cp_builder *b, const cp_geom *g, int64_t n, const int64_
     for (int64_t i = 0; i < n && rc == COPSE_OK; i++)
         rc = put_item(b, g, ids ? ids[i] : first_id + i, vs + (size_t)i * dim, err);
     return rc;
+}
+
+int cp_builder_borrow(cp_builder *b, const unsigned char *rows, const int64_t *ids, uint64_t n,
+                      cp_err *err)
+{
+    if (map_grow(b, n) != COPSE_OK)
+        return cp_fail(err, COPSE_ERR_NOMEM, "no memory for the id map of %llu items",
+                       (unsigned long long)n);
+    for (uint64_t s = 0; s < n; s++) {
+        uint64_t pos = map_find_pos(b, ids[s]);
+        b->map_keys[pos] = (uint64_t)ids[s] + 1;
+        b->map_slots[pos] = (uint32_t)s;
+        b->max_id = ids[s] > b->max_id ? ids[s] : b->max_id;
+    }
+    /* Never written while borrowed: builder_reserve copies them first. */
+    b->rows = (unsigned char *)rows;
+    b->ids = (int64_t *)ids;
+    b->n = b->cap = n;
+    b->borrowed = 1;
+    return COPSE_OK;
 }
 
 int cp_builder_append(cp_builder *b, const cp_geom *g, int64_t id, const float *v,

@@ -208,6 +208,11 @@ typedef struct cp_view {
     cp_quant added_quant;
     const float *added_norms;
     const int64_t *added_ids;
+    /* ... and the added items filed in the forest's leaves, so that a query's seeds include
+     * them as a fresh build's leaves would: added_leaf_head[leaf] is the first entry of that
+     * leaf's chain (UINT32_MAX: none), an entry e standing for added item e / n_trees in tree
+     * e % n_trees, followed by added_leaf_next[e]. NULL: none filed. */
+    const uint32_t *added_leaf_head, *added_leaf_next;
     /* A file's changes after build (format 2), bound but not read by queries: cp_live_open
      * checks them and takes them. */
     const uint64_t *tombstones, *delta_dead;
@@ -506,6 +511,18 @@ static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint
     return !t || cp_filter_allows_one(t, f->part_view[p], p ? (uint32_t)(slot - f->split) : slot);
 }
 
+/* Whether f refuses slot for its tombstones (a deleted item of a living index), whatever
+ * else it says: never an answer, and the graph's lists are repaired around it. */
+static inline int cp_filter_buried(const copse_filter *f, uint32_t slot)
+{
+    if (f->kind == CP_FILTER_PARTS) {
+        int p = slot >= f->split;
+        slot = p ? (uint32_t)(slot - f->split) : slot;
+        f = f->part[p];
+    }
+    return f && f->kind == CP_FILTER_LIVE && f->dead && ((f->dead[slot >> 6] >> (slot & 63)) & 1);
+}
+
 /* ---- readers of the view: queries (search.c) and the full check (verify.c) ---- */
 typedef struct cp_reader {
     const cp_geom *g;
@@ -605,11 +622,19 @@ typedef struct cp_builder {
     int disk_fd;           /* on-disk build: the temporary file, else -1 */
     char *disk_path;       /* final path */
     char *disk_tmp;        /* temporary path */
+    /* rows and ids are a loaded file's (cp_builder_borrow), read only: the first append
+     * copies them into memory of the builder's own. */
+    int borrowed;
 } cp_builder;
 
 void cp_builder_init(cp_builder *b);
 void cp_builder_free(cp_builder *b);
 int cp_builder_slot(const cp_builder *b, int64_t id, uint64_t *slot);
+/* Makes an empty in-memory builder hold n stored rows and their ids in a loaded file's
+ * memory, which must outlive it or its first append: only the id map is built (an id listed
+ * twice maps to its later slot). COPSE_ERR_NOMEM. */
+int cp_builder_borrow(cp_builder *b, const unsigned char *rows, const int64_t *ids, uint64_t n,
+                      cp_err *err);
 int cp_builder_add(cp_builder *b, const cp_geom *g, int64_t id, const float *v, cp_err *err);
 /* Checks rows for add_items: n, ids (>= 0, or first_id + n in range), finite components. */
 int cp_check_rows(const cp_geom *g, int64_t n, const int64_t *ids, int64_t first_id,

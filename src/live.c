@@ -26,7 +26,11 @@
  * cheaper than a walk.
  *
  * A saved delta comes back as it was saved: its norms and lists are checked and taken
- * (cp_graph_take), not recomputed, so a loaded file answers and takes inserts at once. A 2.0
+ * (cp_graph_take), not recomputed, so a loaded file answers and takes inserts at once. Its
+ * vectors and ids are read where the file is mapped until the first add copies them
+ * (cp_builder_borrow), and its items are filed in the forest's leaves (file_added: the
+ * forest holds only the base, and a walk seeds from the leaf a query opens) by the first
+ * query or change (file_late), not by the load. A 2.0
  * or 2.1 file's delta, which had a graph of its own, is linked into the base's at load by
  * the insert path.
  *
@@ -49,6 +53,7 @@
  * radius shifts, recomputed when next pruned.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +87,15 @@ struct cp_live {
      * queries then walk it in place of the base's. */
     cp_graph graph;
     int active;
+    /* Once linked: the added items filed in the base forest's leaves (cp_view.added_leaf_head),
+     * n_leaves heads and n_trees entries per added item (leaf_cap of them). */
+    uint32_t *leaf_head, *leaf_next;
+    uint64_t leaf_cap;
+    /* Whether every added item is filed: not yet after a load, which leaves it to the first
+     * query or change (filing took 22 ms of a 60 ms load of bench/churn.cc's churned file).
+     * The first query files them under file_lock, which only that filing takes. */
+    atomic_int filed;
+    void *file_lock;
     uint64_t repaired_at; /* dead items (base and added) when the lists were last repaired */
     double compact_at;    /* copse_set_compact_threshold */
 };
@@ -106,7 +120,9 @@ int cp_live_new(cp_live **out, const cp_geom *g, const cp_kernels *k, uint64_t n
 {
     cp_live *l = cp_calloc(1, sizeof *l);
     *out = NULL;
-    if (!l || cp_rwlock_new(&l->lock) != COPSE_OK) {
+    if (!l || cp_rwlock_new(&l->lock) != COPSE_OK || cp_rwlock_new(&l->file_lock) != COPSE_OK) {
+        if (l && l->lock)
+            cp_rwlock_free(l->lock);
         cp_free(l);
         return cp_fail(err, COPSE_ERR_NOMEM, "no memory for the index's change set");
     }
@@ -115,6 +131,7 @@ int cp_live_new(cp_live **out, const cp_geom *g, const cp_kernels *k, uint64_t n
     l->n_base = n_base;
     l->degree = degree;
     cp_builder_init(&l->delta);
+    atomic_store(&l->filed, 1); /* no added item */
     graph_init(l);
     *out = l;
     return COPSE_OK;
@@ -126,6 +143,7 @@ void cp_live_free(cp_live *l)
         return;
     cp_live_reset(l, 0, 0);
     cp_rwlock_free(l->lock);
+    cp_rwlock_free(l->file_lock);
     cp_free(l);
 }
 
@@ -308,6 +326,66 @@ static int link_base(cp_live *l, const cp_view *base, uint64_t bound, uint32_t e
     return COPSE_OK;
 }
 
+/* The leaf of tree t that a query equal to row would open first: the forest's descent. A
+ * damaged reference (a file's, met here first) files nothing: UINT64_MAX, and queries, which
+ * check every reference, report the damage. */
+static uint64_t leaf_of(const cp_live *l, const cp_view *base, uint64_t t, const void *row)
+{
+    uint64_t ref = base->roots[t];
+    for (uint64_t steps = 0; !(ref & CP_LEAF_FLAG); steps++) {
+        if (ref >= base->n_split || steps > base->n_split)
+            return UINT64_MAX;
+        const cp_node *nd = (const cp_node *)(base->nodes + ref * l->g->node_stride);
+        ref = nd->child[cp_margin(l->g, l->k, nd, row) > 0];
+    }
+    ref &= ~CP_LEAF_FLAG;
+    return ref < base->n_leaves ? ref : UINT64_MAX;
+}
+
+/* Files delta slots first.. in the base forest's leaves, so that queries take them as seeds
+ * as they take base items: the forest holds only the base, and after 50% churn half of a
+ * leaf's items were deleted and none of the added ones could seed a walk, which then needed
+ * 1.3x a fresh build's distances for its recall (bench/churn.cc, search_k 10). A replaced or
+ * deleted item stays filed (its tombstone keeps it out of answers) until compaction. Under
+ * the write lock; 0 when out of memory (nothing filed: queries are still right). */
+static int file_added(cp_live *l, const cp_view *base, uint64_t first)
+{
+    uint64_t nt = base->n_trees, n = l->delta.n;
+    if (!l->leaf_head) {
+        if (!(l->leaf_head = cp_mallocarray(base->n_leaves ? base->n_leaves : 1, sizeof *l->leaf_head)))
+            return 0;
+        memset(l->leaf_head, 0xff, base->n_leaves * sizeof *l->leaf_head);
+    }
+    if (n * nt > UINT32_MAX || !cp_grow((void **)&l->leaf_next, &l->leaf_cap, n * nt, sizeof *l->leaf_next))
+        return 0;
+    for (uint64_t s = first; s < n; s++)
+        for (uint64_t t = 0; t < nt; t++) {
+            uint64_t leaf = leaf_of(l, base, t, l->delta.rows + s * l->g->row_bytes);
+            uint32_t e = (uint32_t)(s * nt + t);
+            l->leaf_next[e] = leaf == UINT64_MAX ? UINT32_MAX : l->leaf_head[leaf];
+            if (leaf != UINT64_MAX)
+                l->leaf_head[leaf] = e;
+        }
+    return 1;
+}
+
+/* A loaded file's added items filed by its first query, which holds the read lock (so the
+ * writer waits) and file_lock (so other first queries wait): the chains are the query's only
+ * writes, and no reader reads them before filed says they are whole. Out of memory, nothing
+ * is filed and queries seed from the base's items alone, as right and slower. */
+static void file_late(cp_live *l, const cp_view *base)
+{
+    cp_write_lock(l->file_lock);
+    if (!atomic_load_explicit(&l->filed, memory_order_relaxed)) {
+        if (!file_added(l, base, 0)) {
+            cp_free(l->leaf_head);
+            l->leaf_head = NULL;
+        }
+        atomic_store_explicit(&l->filed, 1, memory_order_release);
+    }
+    cp_unlock(l->file_lock);
+}
+
 /* Room for tags in the delta: its builder grows them with its rows from then on. */
 static int delta_tags_ready(cp_live *l)
 {
@@ -360,6 +438,13 @@ static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *
     for (uint64_t s = first; s < l->delta.n; s++)
         l->norms[s] = cp_metric_has_norms(g->metric)
                           ? norm_entry(l, (const float *)(l->delta.rows + s * g->row_bytes)) : 0;
+    if (l->active && base->n_trees) {
+        if (!file_added(l, base, atomic_load(&l->filed) ? first : 0)) {
+            cp_free(l->leaf_head); /* queries seed from the base's items alone */
+            l->leaf_head = NULL;
+        }
+        atomic_store(&l->filed, 1);
+    }
     uint64_t split = l->graph.split;
     if (!l->degree || l->graph.n_inserted == split + l->delta.n)
         return COPSE_OK;
@@ -613,6 +698,10 @@ static void whole_view(const cp_live *l, const cp_view *base, cp_view *v)
     v->added_quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL, NULL};
     v->added_norms = l->norms;
     v->added_ids = l->delta.ids;
+    if (l->leaf_head) {
+        v->added_leaf_head = l->leaf_head;
+        v->added_leaf_next = l->leaf_next;
+    }
 }
 
 /* The filter a part of the query takes: the caller's, bound to the part's view (f, may be
@@ -657,6 +746,8 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
     if (rc != COPSE_OK)
         return rc;
     if (linked(l, base->v)) {
+        if (!atomic_load_explicit(&l->filed, memory_order_acquire))
+            file_late((cp_live *)l, base->v);
         /* One walk over base and added items, as a fresh build of them would walk: the
          * parts' filters (tombstones, the caller's filter bound to each part) as one. */
         cp_view wv;
@@ -753,6 +844,11 @@ void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
     cp_builder_free(&l->delta);
     cp_free(l->norms);
     cp_free(l->delta_dead);
+    cp_free(l->leaf_head);
+    cp_free(l->leaf_next);
+    l->leaf_head = l->leaf_next = NULL;
+    l->leaf_cap = 0;
+    atomic_store(&l->filed, 1); /* no added item */
     if (l->degree)
         cp_graph_free(&l->graph);
     l->repaired_at = 0;
@@ -850,17 +946,11 @@ int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
         return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for %llu added items", (unsigned long long)n);
     memcpy(l->delta_dead, v->delta_dead, words_for(n) * sizeof *l->delta_dead);
     l->n_delta_dead = m->n_delta_dead;
-    /* The file's vectors are stored rows: floats, or packed bits for hamming. */
-    float *x = cp_mallocarray((size_t)l->g->dim, sizeof *x);
-    if (!x)
-        return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory");
-    int rc = COPSE_OK;
-    for (uint64_t s = 0; s < n && rc == COPSE_OK; s++) {
-        uint64_t old;
-        cp_decode(l->g, v->delta_vectors + s * l->g->row_bytes, x);
-        rc = cp_builder_append(&l->delta, l->g, v->delta_ids[s], x, &old, err);
-    }
-    cp_free(x);
+    /* The file's vectors are stored rows (floats, or packed bits for hamming), as the
+     * builder's: they are read where they are mapped until the first add copies them (a copy
+     * here was most of a load: 35 ms of 60 for bench/churn.cc's churned file, 250 ms the
+     * first time, in page faults). */
+    int rc = cp_builder_borrow(&l->delta, v->delta_vectors, v->delta_ids, n, err);
     if (rc == COPSE_OK && v->delta_tags && !delta_tags_ready(l))
         rc = cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the added items' tags");
     if (rc != COPSE_OK || (rc = check_norms(l, v, err)) != COPSE_OK)
@@ -890,6 +980,8 @@ int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
     l->active = 1;
     gr->rows = l->delta.rows;
     gr->norms = l->norms;
+    if (v->n_trees)
+        atomic_store(&l->filed, 0); /* at the first query or change */
     if (m->delta_linked) { /* the lists as saved: no search */
         if ((rc = check_lists(v->delta_graph, n, l->degree, bound, "delta_graph", err)) != COPSE_OK)
             return rc;

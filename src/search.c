@@ -277,6 +277,23 @@ static int64_t open_leaf(const cp_view *v, copse_scratch *s, uint64_t leaf, uint
     return (int64_t)n_cand;
 }
 
+/* Adds the added items a living index filed in a leaf (cp_view.added_leaf_head); returns the
+ * count or -1 out of memory. */
+static int64_t open_added(const cp_view *v, copse_scratch *s, uint64_t leaf, uint64_t n_cand)
+{
+    uint64_t n_added = v->n_items - v->added_from;
+    for (uint32_t e = v->added_leaf_head[leaf]; e != UINT32_MAX; e = v->added_leaf_next[e]) {
+        uint64_t slot = v->added_from + e / v->n_trees;
+        if (e / v->n_trees >= n_added || s->stamp[slot] == s->epoch)
+            continue;
+        if (!cp_grow((void **)&s->cand, &s->cand_cap, n_cand + 2, sizeof *s->cand))
+            return -1;
+        s->stamp[slot] = s->epoch;
+        s->cand[n_cand++] = (uint32_t)slot;
+    }
+    return (int64_t)n_cand;
+}
+
 /* Walks the forest; leaves the distinct candidates in s->cand, their count in *n_cand. */
 static int gather(const query_args *a, uint64_t *n_cand_out)
 {
@@ -310,6 +327,8 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
             int64_t got = open_leaf(v, s, leaf, n_cand);
             if (got < 0)
                 return corrupt(s, "leaf", leaf);
+            if (v->added_leaf_head && (got = open_added(v, s, leaf, (uint64_t)got)) < 0)
+                return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
             n_cand = (uint64_t)got;
             counted = v->count_repeats ? counted + l->count : n_cand;
             continue;
@@ -559,6 +578,25 @@ static int add_entry(const query_args *a, uint64_t *n_cand)
     return COPSE_OK;
 }
 
+/* The seeds less a living index's deleted items, unless none would be left, once its added
+ * items are filed in the forest's leaves (live.c). A leaf then holds base items, half of them
+ * deleted after 50% churn, and the added items filed in it: the deleted ones cost a distance
+ * each and are never answers. bench/churn.cc at search_k 10: the churned walk's distances
+ * went from 1.38x a fresh build's to 1.17x, at recall 0.9414 against the fresh build's 0.9418
+ * (0.9498 keeping them). Without filed items the deleted seeds stay: dropping them left half
+ * a leaf of seeds, and recall fell from 0.9436 to 0.9344. */
+static uint64_t drop_buried(const query_args *a, uint64_t n_cand)
+{
+    uint32_t *cand = a->s->cand;
+    uint64_t kept = 0;
+    if (!a->rd->v->added_leaf_head)
+        return n_cand;
+    for (uint64_t i = 0; i < n_cand; i++)
+        if (!cp_filter_buried(a->f, cand[i]))
+            cand[kept++] = cand[i];
+    return kept ? kept : n_cand;
+}
+
 /* Without a graph: the forest gathers search_k * n / m candidates, so that about search_k of
  * them are allowed, and only those are ranked. */
 static int forest_filtered(const query_args *a, uint64_t m, int64_t *ids, float *dists,
@@ -603,8 +641,10 @@ static int run_filtered(const query_args *a, int exact, int64_t *ids, float *dis
     if (ef > n)
         ef = n;
     uint64_t n_cand = 0, len = 0, spent = 0, budget = m / WALK_PER_SCAN;
-    if ((rc = gather(&seeds, &n_cand)) != COPSE_OK || (rc = add_entry(a, &n_cand)) != COPSE_OK ||
-        (rc = graph_walk_filtered(a, n_cand, ef, budget, &len, &spent)) != COPSE_OK)
+    if ((rc = gather(&seeds, &n_cand)) != COPSE_OK || (rc = add_entry(a, &n_cand)) != COPSE_OK)
+        return rc;
+    n_cand = drop_buried(a, n_cand);
+    if ((rc = graph_walk_filtered(a, n_cand, ef, budget, &len, &spent)) != COPSE_OK)
         return rc;
     if (spent > budget || len < a->k)
         return scan_allowed(a, ids, dists, n_out);

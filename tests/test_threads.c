@@ -268,11 +268,89 @@ static void test_loaded_index(t_ctx *t)
     free(x);
 }
 
+/* A loaded file with changes files its added items in the forest's leaves at its first
+ * query (live.c, file_late): several threads' first queries at once, one of them filing while
+ * the others wait, answer as a copy queried from one thread, and never with a deleted item. */
+enum { LC_N = 3000, LC_DIM = 8, LC_NQ = 100, LC_K = 10 };
+
+typedef struct changed_job {
+    copse_index *ix;
+    const float *qs;
+    int64_t ids[LC_NQ][LC_K];
+    int rc;
+} changed_job;
+
+static void *query_changed(void *arg)
+{
+    changed_job *j = arg;
+    copse_scratch *s = NULL;
+    j->rc = copse_scratch_new(&s);
+    for (int q = 0; q < LC_NQ && !j->rc; q++) {
+        int64_t n = 0;
+        j->rc |= copse_search_vector(j->ix, s, j->qs + q * LC_DIM, LC_K, 20, j->ids[q], NULL, &n);
+        j->rc |= n != LC_K;
+    }
+    copse_scratch_free(s);
+    return NULL;
+}
+
+static void test_loaded_changes(t_ctx *t)
+{
+    float *x = t_clustered(t, LC_N + LC_N / 2 + LC_NQ, LC_DIM, 20, 0.5);
+    copse_index *ix;
+    CHECK_OK(t, copse_new(LC_DIM, COPSE_EUCLIDEAN, &ix));
+    CHECK_OK(t, copse_add_items(ix, LC_N, NULL, 0, x));
+    CHECK_OK(t, copse_build(ix, -1, 2));
+    int64_t del[LC_N / 2];
+    for (int i = 0; i < LC_N / 2; i++)
+        del[i] = 2 * i;
+    CHECK_OK(t, copse_delete_items(ix, LC_N / 2, del));
+    CHECK_OK(t, copse_add_items(ix, LC_N / 2, NULL, LC_N, x + LC_N * LC_DIM));
+    size_t len = (size_t)copse_file_size(ix);
+    unsigned char *buf = malloc(len);
+    REQUIRE(t, buf != NULL);
+    CHECK_OK(t, copse_save_buffer(ix, buf, len));
+    copse_free(ix);
+    static changed_job one, many[LD_THREADS];
+    const float *qs = x + (LC_N + LC_N / 2) * LC_DIM;
+    copse_index *a, *b;
+    CHECK_OK(t, copse_new(LC_DIM, COPSE_EUCLIDEAN, &a));
+    CHECK_OK(t, copse_new(LC_DIM, COPSE_EUCLIDEAN, &b));
+    CHECK_OK(t, copse_load_buffer(a, buf, len));
+    CHECK_OK(t, copse_load_buffer(b, buf, len));
+    one = (changed_job){.ix = a, .qs = qs};
+    query_changed(&one);
+    CHECK(t, one.rc == 0);
+    pthread_t th[LD_THREADS];
+    for (int i = 0; i < LD_THREADS; i++) {
+        many[i] = (changed_job){.ix = b, .qs = qs};
+        pthread_create(&th[i], NULL, query_changed, &many[i]);
+    }
+    for (int i = 0; i < LD_THREADS; i++)
+        pthread_join(th[i], NULL);
+    int same = 1, deleted = 0;
+    for (int i = 0; i < LD_THREADS; i++) {
+        same &= many[i].rc == 0 && memcmp(many[i].ids, one.ids, sizeof one.ids) == 0;
+        for (int q = 0; q < LC_NQ; q++)
+            for (int k = 0; k < LC_K; k++)
+                deleted += many[i].ids[q][k] < LC_N && many[i].ids[q][k] % 2 == 0;
+    }
+    printf("  %d threads' first queries on a loaded file with changes: %s one thread's, "
+           "%d deleted ids\n", LD_THREADS, same ? "the same as" : "NOT as", deleted);
+    CHECK(t, same);
+    CHECK(t, deleted == 0);
+    copse_free(a);
+    copse_free(b);
+    free(buf);
+    free(x);
+}
+
 const t_case thread_cases[] = {
     {"threads/many_threads", test_many_threads},
     {"threads/padding", test_padding},
     {"threads/progress", test_progress},
     {"threads/batch_first_error", test_batch_first_error},
     {"threads/loaded_index", test_loaded_index},
+    {"threads/loaded_changes", test_loaded_changes},
     {NULL, NULL},
 };

@@ -71,12 +71,7 @@ int main(int argc, char **argv)
     auto search = [&](int q) {
         const float *v = d.queries + (size_t)q * d.dim;
         if (angular) {  // the query is normalised inside the timed loop, as the Python API does
-            double s = 0;
-            for (int j = 0; j < d.dim; j++)
-                s += (double)v[j] * v[j];
-            float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.f;
-            for (int j = 0; j < d.dim; j++)
-                qn[j] = v[j] * inv;
+            bench_unit(v, d.dim, qn.data());
             v = qn.data();
         }
         return ix.searchKnn(v, a.k);

@@ -196,7 +196,8 @@ copse_storage copse_get_storage(const copse_index *ix)
 /* The degree a build would use now: the one set, or the automatic one for the items so far. */
 static int adding_degree(const copse_index *ix)
 {
-    return ix->graph_degree >= 0 ? ix->graph_degree : cp_auto_graph_degree(&ix->g, ix->b.n, (uint32_t)ix->storage);
+    return ix->graph_degree >= 0 ? ix->graph_degree
+                                 : cp_auto_graph_degree(&ix->g, ix->b.n, (uint32_t)ix->storage);
 }
 
 int copse_graph_degree(const copse_index *ix)
@@ -757,10 +758,11 @@ static int compact(copse_index *ix, int n_threads)
     cp_view_init(&fresh);
     int rc = gather_live(ix, &b);
     int graph = ix->v.graph_degree > 0 && b.n >= 2;
+    int degree = graph ? (int)ix->v.graph_degree : 0;
     int leaf = ix->v.leaf_size && !ix->v.count_repeats ? (int)ix->v.leaf_size
-                                                        : cp_auto_leaf_size(&ix->g, graph ? (int)ix->v.graph_degree : 0);
+                                                        : cp_auto_leaf_size(&ix->g, degree);
     cp_build_args a = {&ix->g, &ix->kern, ix->seed, ix->v.n_trees ? (int)ix->v.n_trees : -1, leaf,
-                       graph ? (int)ix->v.graph_degree : 0, ix->v.quant.storage, n_threads,
+                       degree, ix->v.quant.storage, n_threads,
                        &ix->progress};
     if (rc == COPSE_OK && (rc = cp_progress_begin(&ix->progress, (uint64_t)(a.n_trees > 0 ? a.n_trees : 1) +
                                                   (graph ? CP_GRAPH_STEPS : 0))) == COPSE_OK) {

@@ -187,13 +187,13 @@ fi
 # each library's curve crosses recall 0.90, 0.95 and 0.99 on Fashion-MNIST.
 AK_Q="100,300,500,700,1000,1500,2000,3000,5000,8000,15000"
 AK_F="100,200,300,400,500,700,1000,1500,2000,3000,4000,6000,8000,12000,20000"
-EF_Q="10,12,15,20,25,30,40,50,60,80,120,200"
+EF_Q="10,12,15,20,25,30,40,50,60,80,100,120,150,200"
 EF_F="10,12,15,20,25,30,40,50,60,80,100,120,160,200"
 NP_Q="1,2,3,4,6,8,12,16,32"
 # With its neighbour graph (the default), copse's search_k is the graph walk's width: its
 # curve reaches recall 0.99 near search_k = 40. "graph=0" builds the forest alone, whose
 # search_k counts candidates as Annoy's does, so it takes Annoy's knob values.
-CK_Q="10,12,15,20,25,30,40,50,60,80,120,200,300"
+CK_Q="10,12,15,20,25,30,40,50,60,80,100,120,150,200,300"
 CK_F="10,12,15,20,25,30,40,50,60,80,100,120,160,200,300"
 NP_F="1,2,3,4,5,6,8,10,12,16,20,24,32,48"
 # GloVe: knobs reaching recall 0.999 for the graphs, 0.9 for Annoy. The graphs share one grid,

@@ -347,17 +347,21 @@ static uint64_t leaf_of(const cp_live *l, const cp_view *base, uint64_t t, const
  * leaf's items were deleted and none of the added ones could seed a walk, which then needed
  * 1.3x a fresh build's distances for its recall (bench/churn.cc, search_k 10). A replaced or
  * deleted item stays filed (its tombstone keeps it out of answers) until compaction. Under
- * the write lock; 0 when out of memory (nothing filed: queries are still right). */
-static int file_added(cp_live *l, const cp_view *base, uint64_t first)
+ * the write lock. Out of memory, nothing stays filed (the chains are freed) and queries seed
+ * from the base's items alone, as right and slower. */
+static void file_added(cp_live *l, const cp_view *base, uint64_t first)
 {
     uint64_t nt = base->n_trees, n = l->delta.n;
     if (!l->leaf_head) {
         if (!(l->leaf_head = cp_mallocarray(base->n_leaves ? base->n_leaves : 1, sizeof *l->leaf_head)))
-            return 0;
+            return;
         memset(l->leaf_head, 0xff, base->n_leaves * sizeof *l->leaf_head);
     }
-    if (n * nt > UINT32_MAX || !cp_grow((void **)&l->leaf_next, &l->leaf_cap, n * nt, sizeof *l->leaf_next))
-        return 0;
+    if (n * nt > UINT32_MAX || !cp_grow((void **)&l->leaf_next, &l->leaf_cap, n * nt, sizeof *l->leaf_next)) {
+        cp_free(l->leaf_head);
+        l->leaf_head = NULL;
+        return;
+    }
     for (uint64_t s = first; s < n; s++)
         for (uint64_t t = 0; t < nt; t++) {
             uint64_t leaf = leaf_of(l, base, t, l->delta.rows + s * l->g->row_bytes);
@@ -366,21 +370,16 @@ static int file_added(cp_live *l, const cp_view *base, uint64_t first)
             if (leaf != UINT64_MAX)
                 l->leaf_head[leaf] = e;
         }
-    return 1;
 }
 
 /* A loaded file's added items filed by its first query, which holds the read lock (so the
  * writer waits) and file_lock (so other first queries wait): the chains are the query's only
- * writes, and no reader reads them before filed says they are whole. Out of memory, nothing
- * is filed and queries seed from the base's items alone, as right and slower. */
+ * writes, and no reader reads them before filed says they are whole. */
 static void file_late(cp_live *l, const cp_view *base)
 {
     cp_write_lock(l->file_lock);
     if (!atomic_load_explicit(&l->filed, memory_order_relaxed)) {
-        if (!file_added(l, base, 0)) {
-            cp_free(l->leaf_head);
-            l->leaf_head = NULL;
-        }
+        file_added(l, base, 0);
         atomic_store_explicit(&l->filed, 1, memory_order_release);
     }
     cp_unlock(l->file_lock);
@@ -439,10 +438,7 @@ static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *
         l->norms[s] = cp_metric_has_norms(g->metric)
                           ? norm_entry(l, (const float *)(l->delta.rows + s * g->row_bytes)) : 0;
     if (l->active && base->n_trees) {
-        if (!file_added(l, base, atomic_load(&l->filed) ? first : 0)) {
-            cp_free(l->leaf_head); /* queries seed from the base's items alone */
-            l->leaf_head = NULL;
-        }
+        file_added(l, base, atomic_load(&l->filed) ? first : 0);
         atomic_store(&l->filed, 1);
     }
     uint64_t split = l->graph.split;

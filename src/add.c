@@ -58,6 +58,23 @@ static uint64_t map_find_pos(const cp_builder *b, int64_t id)
     return pos;
 }
 
+/* Maps id to slot at pos (map_find_pos's answer for id). */
+static void map_put(cp_builder *b, uint64_t pos, int64_t id, uint64_t slot)
+{
+    b->map_keys[pos] = (uint64_t)id + 1;
+    b->map_slots[pos] = (uint32_t)slot;
+    if (id > b->max_id)
+        b->max_id = id;
+}
+
+/* Maps ids[s] to slot s for every s < n, into a map with room for them; an id listed twice
+ * maps to its later slot. */
+static void map_all(cp_builder *b, const int64_t *ids, uint64_t n)
+{
+    for (uint64_t s = 0; s < n; s++)
+        map_put(b, map_find_pos(b, ids[s]), ids[s], s);
+}
+
 int cp_builder_slot(const cp_builder *b, int64_t id, uint64_t *slot)
 {
     if (id < 0 || b->map_cap == 0)
@@ -183,16 +200,13 @@ static int put_item(cp_builder *b, const cp_geom *g, int64_t id, const float *v,
     if (rc != COPSE_OK)
         return rc;
     if (slot == b->n) {
-        b->map_keys[pos] = (uint64_t)id + 1;
-        b->map_slots[pos] = (uint32_t)slot;
+        map_put(b, pos, id, slot);
         b->ids[slot] = id;
         if (b->labels)
             b->labels[slot] = NULL;
         if (b->tags)
             b->tags[slot] = 0;
         b->n++;
-        if (id > b->max_id)
-            b->max_id = id;
     }
     return COPSE_OK;
 }
@@ -250,12 +264,7 @@ int cp_builder_borrow(cp_builder *b, const unsigned char *rows, const int64_t *i
     if (map_grow(b, n) != COPSE_OK)
         return cp_fail(err, COPSE_ERR_NOMEM, "no memory for the id map of %llu items",
                        (unsigned long long)n);
-    for (uint64_t s = 0; s < n; s++) {
-        uint64_t pos = map_find_pos(b, ids[s]);
-        b->map_keys[pos] = (uint64_t)ids[s] + 1;
-        b->map_slots[pos] = (uint32_t)s;
-        b->max_id = ids[s] > b->max_id ? ids[s] : b->max_id;
-    }
+    map_all(b, ids, n);
     /* Never written while borrowed: builder_reserve copies them first. */
     b->rows = (unsigned char *)rows;
     b->ids = (int64_t *)ids;
@@ -274,14 +283,11 @@ int cp_builder_append(cp_builder *b, const cp_geom *g, int64_t id, const float *
     *old_slot = b->map_keys[pos] ? b->map_slots[pos] : UINT64_MAX;
     if ((rc = write_row(b, g, slot, v, err)) != COPSE_OK)
         return rc;
-    b->map_keys[pos] = (uint64_t)id + 1;
-    b->map_slots[pos] = (uint32_t)slot;
+    map_put(b, pos, id, slot);
     b->ids[slot] = id;
     if (b->labels)
         b->labels[slot] = NULL;
     b->n++;
-    if (id > b->max_id)
-        b->max_id = id;
     return COPSE_OK;
 }
 
@@ -381,14 +387,9 @@ int cp_builder_from_view(cp_builder *b, const cp_geom *g, cp_view *v, cp_err *er
         cp_free(decoded);
         return cp_fail(err, COPSE_ERR_NOMEM, "unbuild: no memory");
     }
-    for (uint64_t s = 0; s < n; s++) {
+    for (uint64_t s = 0; s < n; s++)
         ids[s] = cp_view_id(v, s);
-        uint64_t pos = map_find_pos(b, ids[s]);
-        b->map_keys[pos] = (uint64_t)ids[s] + 1;
-        b->map_slots[pos] = (uint32_t)s;
-        if (ids[s] > b->max_id)
-            b->max_id = ids[s];
-    }
+    map_all(b, ids, n);
     b->ids = ids;
     b->labels = labels;
     if (tags)

@@ -259,6 +259,18 @@ static inline void bench_load_queries(const bench_args *a, bench_data *d)
     d->gt_dist = (float *)bench_read_bin(p, a->nq, &gq, &gk);
 }
 
+/* The first nq queries of data (a data set's directory) and their exact top-100, for the
+ * tools in bench/tools, which take no bench_args of their own. */
+static inline void bench_tool_queries(const char *data, int nq, bench_data *d)
+{
+    bench_args a;
+    memset(&a, 0, sizeof a);
+    a.data = data;
+    a.nq = nq;
+    memset(d, 0, sizeof *d);
+    bench_load_queries(&a, d);
+}
+
 /* Mean recall@k over nq queries: a returned id counts when it is one of the true nearest
  * items at distance <= the true k-th distance (ties at the k-th place all count, as in
  * ann-benchmarks; the exact top-100 holds every such tie in practice). Duplicates in one

@@ -49,15 +49,9 @@ int main(int argc, char **argv)
 {
     if (argc < 5)
         bench_die("usage: hnsw_stats DATA_DIR INDEX angular|dot|euclidean ef,... [NQ]");
-    bench_args a;
-    memset(&a, 0, sizeof a);
-    a.data = argv[1];
-    a.nq = argc > 5 ? atoi(argv[5]) : 1000;
-    a.k = 10;
     int angular = !strcmp(argv[3], "angular");
     bench_data d;
-    memset(&d, 0, sizeof d);
-    bench_load_queries(&a, &d);
+    bench_tool_queries(argv[1], argc > 5 ? atoi(argv[5]) : 1000, &d);
     long knobs[64];
     int nk = bench_knobs(argv[4], knobs, 64);
     hnswlib::SpaceInterface<float> *space;

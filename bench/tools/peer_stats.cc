@@ -75,13 +75,8 @@ int main(int argc, char **argv)
 {
     if (argc != 5)
         bench_die("usage: peer_stats annoy|hnswlib DATA_DIR INDEX knob,knob,...");
-    bench_args a;
-    memset(&a, 0, sizeof a);
-    a.data = argv[2];
-    a.nq = 1000;
     bench_data d;
-    memset(&d, 0, sizeof d);
-    bench_load_queries(&a, &d);
+    bench_tool_queries(argv[2], 1000, &d);
     long knobs[64];
     int nk = bench_knobs(argv[4], knobs, 64);
     std::vector<int64_t> ids((size_t)d.nq * 10, -1);

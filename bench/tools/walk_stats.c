@@ -62,14 +62,8 @@ int main(int argc, char **argv)
 {
     if (argc < 4)
         bench_die("usage: walk_stats DATA_DIR INDEX search_k,... [NQ]");
-    bench_args a;
-    memset(&a, 0, sizeof a);
-    a.data = argv[1];
-    a.nq = argc > 4 ? atoi(argv[4]) : 1000;
-    a.k = 10;
     bench_data d;
-    memset(&d, 0, sizeof d);
-    bench_load_queries(&a, &d);
+    bench_tool_queries(argv[1], argc > 4 ? atoi(argv[4]) : 1000, &d);
     long knobs[64];
     int nk = bench_knobs(argv[3], knobs, 64);
     bench_cache_file(argv[2]);

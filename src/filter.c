@@ -294,7 +294,7 @@ static int collect_listed(const copse_filter *f, const cp_view *v, uint32_t *out
         if (!f->inner || !collect_listed(f->inner, v, out, &listed))
             return 0;
         for (uint64_t i = 0; i < listed; i++)
-            if (!f->dead || !((f->dead[out[i] >> 6] >> (out[i] & 63)) & 1))
+            if (!cp_filter_dead(f, out[i]))
                 out[c++] = out[i];
         break;
     }

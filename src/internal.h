@@ -493,34 +493,47 @@ static inline int cp_filter_allows_slot(const copse_filter *f, const cp_view *v,
     return 0;
 }
 
+/* Whether a CP_FILTER_LIVE filter's tombstones mark slot. */
+static inline int cp_filter_dead(const copse_filter *f, uint32_t slot)
+{
+    return f->dead && ((f->dead[slot >> 6] >> (slot & 63)) & 1);
+}
+
 static inline int cp_filter_allows_one(const copse_filter *f, const cp_view *v, uint32_t slot)
 {
     if (f->kind != CP_FILTER_LIVE)
         return cp_filter_allows_slot(f, v, slot);
-    if (f->dead && ((f->dead[slot >> 6] >> (slot & 63)) & 1))
+    if (cp_filter_dead(f, slot))
         return 0;
     return !f->inner || cp_filter_allows_slot(f->inner, v, slot);
+}
+
+/* Which part of a CP_FILTER_PARTS filter holds *slot (0 the base, 1 the added items);
+ * *slot becomes the slot within it. */
+static inline int cp_filter_part_of(const copse_filter *f, uint32_t *slot)
+{
+    int p = *slot >= f->split;
+    if (p)
+        *slot = (uint32_t)(*slot - f->split);
+    return p;
 }
 
 static inline int cp_filter_allows(const copse_filter *f, const cp_view *v, uint32_t slot)
 {
     if (f->kind != CP_FILTER_PARTS)
         return cp_filter_allows_one(f, v, slot);
-    int p = slot >= f->split;
+    int p = cp_filter_part_of(f, &slot);
     const copse_filter *t = f->part[p];
-    return !t || cp_filter_allows_one(t, f->part_view[p], p ? (uint32_t)(slot - f->split) : slot);
+    return !t || cp_filter_allows_one(t, f->part_view[p], slot);
 }
 
 /* Whether f refuses slot for its tombstones (a deleted item of a living index), whatever
  * else it says: never an answer, and the graph's lists are repaired around it. */
 static inline int cp_filter_buried(const copse_filter *f, uint32_t slot)
 {
-    if (f->kind == CP_FILTER_PARTS) {
-        int p = slot >= f->split;
-        slot = p ? (uint32_t)(slot - f->split) : slot;
-        f = f->part[p];
-    }
-    return f && f->kind == CP_FILTER_LIVE && f->dead && ((f->dead[slot >> 6] >> (slot & 63)) & 1);
+    if (f->kind == CP_FILTER_PARTS)
+        f = f->part[cp_filter_part_of(f, &slot)];
+    return f && f->kind == CP_FILTER_LIVE && cp_filter_dead(f, slot);
 }
 
 /* ---- readers of the view: queries (search.c) and the full check (verify.c) ---- */

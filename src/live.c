@@ -512,11 +512,8 @@ static void repair_one(void *ctx, uint64_t i, int worker)
     /* Up to halfway from the old length to the degree: lists that only shed entries lost
      * recall on dot (0.993 to 0.968 in live/interleavings); filled to the degree, they cost 7%
      * more distances than this for the same recall (bench/churn.cc's churn, 300 queries).
-     * At equal search_k on 2,000 of its queries (recall against a fresh build at 10 / 20 /
-     * 40, pp): halfway -0.00 / -0.62 / -0.48; to the degree -1.17 / -0.88 / -0.40; to the
-     * old length -0.64 / -1.04 / -0.63; the alpha-RNG prune of kept and offered entries, as
-     * FreshDiskANN consolidates, -5.4 / -2.7 / -1.1 (far shorter lists), topped up to the
-     * degree with the nearest -0.50 / -0.67 / -0.29. */
+     * The other rules tried at equal search_k, none better at search_k 10 and 20: docs/DESIGN.md
+     * ("A living index"). */
     for (uint64_t q = 0; q < n && kept < (len + deg) / 2; q++)
         o[kept++] = room[q].slot;
     for (uint32_t j = kept; j < deg; j++)

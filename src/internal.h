@@ -204,6 +204,7 @@ typedef struct cp_view {
      * added_from on are the added items, rows of added_quant (float32) in added_vectors, with
      * their norms and ids. UINT64_MAX in every other view. */
     uint64_t added_from;
+    const uint32_t *added_graph; /* their lists (graph_degree each), as graph's are the base's */
     const unsigned char *added_vectors;
     cp_quant added_quant;
     const float *added_norms;
@@ -560,6 +561,13 @@ int cp_search_batch(const cp_reader *rd, cp_query_fn fn, const void *fn_ctx,
                     int64_t search_k, int exact, int n_threads, const copse_filter *f,
                     int64_t *ids, float *dists, int64_t *counts);
 int cp_verify(const cp_reader *rd, cp_err *err);
+/* Lists of n items, deg slots each: slots below bound, then UINT32_MAX to each list's end (the
+ * insert path follows them without bounds checks). what names the section in the message. */
+int cp_check_lists(const uint32_t *lists, uint64_t n, uint32_t deg, uint64_t bound,
+                   const char *what, cp_err *err);
+/* A file's added items' saved norms (DELTA_NORMS, angular and dot): finite, >= 0, and what
+ * their vectors give at the saved radius. */
+int cp_check_delta_norms(const cp_reader *rd, cp_err *err);
 /* Where a scratch keeps its message (NULL for a NULL scratch: cp_fail then only returns). */
 cp_err *cp_scratch_err(copse_scratch *s);
 /* Distances computed by the graph walks of every query made with s so far. */

@@ -25,14 +25,15 @@
  * base's forest, and the two answers merged; for a small delta an exact scan is both exact and
  * cheaper than a walk.
  *
- * A saved delta comes back as it was saved: its norms and lists are checked and taken
- * (cp_graph_take), not recomputed, so a loaded file answers and takes inserts at once. Its
- * vectors and ids are read where the file is mapped until the first add copies them
+ * A saved delta comes back as it was saved, read where the file is mapped: queries walk its
+ * lists and the base's GRAPH as saved and read its norms (open_linked), as they read a base's
+ * sections; the first change that writes them checks them and takes them (take_lists,
+ * cp_graph_take), not recomputed, so a loaded file answers at once and takes inserts without
+ * a search. Its vectors and ids are read where mapped until the first add copies them
  * (cp_builder_borrow), and its items are filed in the forest's leaves (file_added: the
  * forest holds only the base, and a walk seeds from the leaf a query opens) by the first
- * query or change (file_late), not by the load. A 2.0
- * or 2.1 file's delta, which had a graph of its own, is linked into the base's at load by
- * the insert path.
+ * query or change (file_late), not by the load. A 2.0 or 2.1 file's delta, which had a graph
+ * of its own, is linked into the base's at load by the insert path.
  *
  * Tags change in place: a delta item's in the delta's own tag array, a base item's in a copy
  * of the base's tags made at the first change (a mapped file is never written), which the
@@ -87,6 +88,12 @@ struct cp_live {
      * queries then walk it in place of the base's. */
     cp_graph graph;
     int active;
+    /* A loaded 2.2 file's added items' lists and norms, read where they are mapped (with the
+     * base's GRAPH, which holds the base's lists as saved) until the first change checks them
+     * and takes them into the graph (take_file); NULL otherwise. */
+    const uint32_t *file_lists;
+    const float *file_norms;
+    uint32_t file_entry;
     /* Once linked: the added items filed in the base forest's leaves (cp_view.added_leaf_head),
      * n_leaves heads and n_trees entries per added item (leaf_cap of them). */
     uint32_t *leaf_head, *leaf_next;
@@ -103,6 +110,8 @@ struct cp_live {
 static int bit(const uint64_t *bits, uint64_t i) { return bits && ((bits[i >> 6] >> (i & 63)) & 1); }
 static void set_bit(uint64_t *bits, uint64_t i) { bits[i >> 6] |= 1ull << (i & 63); }
 static uint64_t words_for(uint64_t n) { return (n + 63) / 64; }
+/* The added items' norms: the file's until the first change takes them. */
+static const float *delta_norms(const cp_live *l) { return l->file_lists ? l->file_norms : l->norms; }
 
 /* The graph of added items only, until link_base gives it the base's lists. */
 static void graph_init(cp_live *l)
@@ -278,23 +287,18 @@ static void respread(cp_live *l, float radius)
     cp_graph_forget_distances(&l->graph);
 }
 
-/* Slots of the graph's lists are below bound, then UINT32_MAX to the end of each: the insert
- * path follows them without bounds checks. */
-static int check_lists(const uint32_t *lists, uint64_t n, uint32_t deg, uint64_t bound,
-                       const char *what, cp_err *err)
+/* The delta's saved norms, checked (cp_check_delta_norms), into l->norms. */
+static int check_norms(cp_live *l, const cp_view *v, cp_err *err)
 {
-    for (uint64_t s = 0; s < n; s++) {
-        const uint32_t *nb = lists + s * deg;
-        uint64_t j = 0;
-        while (j < deg && nb[j] < bound)
-            j++;
-        while (j < deg && nb[j] == UINT32_MAX)
-            j++;
-        if (j < deg)
-            return cp_fail(err, COPSE_ERR_CORRUPT, "%s: place %llu of item %llu's list holds %u "
-                           "(%llu items)", what, (unsigned long long)j, (unsigned long long)s,
-                           nb[j], (unsigned long long)bound);
-    }
+    cp_reader rd = {l->g, l->k, v};
+    int rc = cp_check_delta_norms(&rd, err);
+    if (rc != COPSE_OK)
+        return rc;
+    if (cp_metric_has_norms(l->g->metric))
+        memcpy(l->norms, v->delta_norms, v->meta.n_delta * sizeof *l->norms);
+    else
+        memset(l->norms, 0, v->meta.n_delta * sizeof *l->norms);
+    l->radius = v->meta.delta_radius;
     return COPSE_OK;
 }
 
@@ -311,7 +315,7 @@ static int linked(const cp_live *l, const cp_view *base)
  * base item nearest its centroid). */
 static int link_base(cp_live *l, const cp_view *base, uint64_t bound, uint32_t entry, cp_err *err)
 {
-    int rc = check_lists(base->graph, l->n_base, l->degree, bound, "graph", err);
+    int rc = cp_check_lists(base->graph, l->n_base, l->degree, bound, "graph", err);
     if (rc != COPSE_OK)
         return rc;
     if (cp_graph_live(&l->graph, (uint32_t)l->n_base, base->vectors, &base->quant, base->norms,
@@ -324,6 +328,40 @@ static int link_base(cp_live *l, const cp_view *base, uint64_t bound, uint32_t e
         respread(l, r);
     set_lift(l);
     return COPSE_OK;
+}
+
+/* The graph as the first change that writes it needs it: the base's lists copied in
+ * (link_base), and a loaded file's added items' lists and norms, read where mapped until now,
+ * checked and taken (with no search). The caller makes it active (activate) under the write
+ * lock; until then queries read the lists and norms as they were. */
+static int take_lists(cp_live *l, const cp_view *base, cp_err *err)
+{
+    if (!l->file_lists)
+        return link_base(l, base, l->n_base, UINT32_MAX, err);
+    uint64_t n = l->delta.n;
+    if (!cp_grow((void **)&l->norms, &l->norms_cap, n, sizeof *l->norms))
+        return cp_fail(err, COPSE_ERR_NOMEM, "no memory for the norms of %llu added items",
+                       (unsigned long long)n);
+    int rc = check_norms(l, base, err);
+    if (rc == COPSE_OK)
+        rc = cp_check_lists(l->file_lists, n, l->degree, l->n_base + n, "delta_graph", err);
+    if (rc == COPSE_OK)
+        rc = link_base(l, base, l->n_base + n, l->file_entry, err);
+    if (rc != COPSE_OK)
+        return rc;
+    cp_graph *gr = &l->graph;
+    gr->rows = l->delta.rows;
+    gr->norms = l->norms;
+    cp_graph_take(gr, gr->split, l->file_lists, n);
+    gr->n_inserted = gr->split + n;
+    return COPSE_OK;
+}
+
+static void activate(cp_live *l)
+{
+    l->active = 1;
+    l->file_lists = NULL;
+    l->file_norms = NULL;
 }
 
 /* The leaf of tree t that a query equal to row would open first: the forest's descent. A
@@ -403,10 +441,10 @@ static int add_chunk(cp_live *l, const cp_view *base, int64_t n, const int64_t *
     if (base->n_items && !l->dead && !(l->dead = cp_calloc(words_for(l->n_base), sizeof *l->dead)))
         return cp_fail(err, COPSE_ERR_NOMEM, "add: no memory for tombstones");
     if (linked(l, base) && !l->active) {
-        int rc = link_base(l, base, l->n_base, UINT32_MAX, err);
+        int rc = take_lists(l, base, err);
         if (rc != COPSE_OK)
             return rc;
-        l->active = 1;
+        activate(l);
     }
     if (!grow_words(&l->delta_dead, &l->delta_dead_words, words_for(l->delta.n + (uint64_t)n)) ||
         !cp_grow((void **)&l->norms, &l->norms_cap, l->delta.n + (uint64_t)n, sizeof *l->norms))
@@ -538,10 +576,10 @@ static void repair_base(cp_live *l, const cp_view *base, int n_threads)
         dead - l->repaired_at < (want > LIVE_REPAIR_MIN ? want : LIVE_REPAIR_MIN))
         return;
     if (!l->active) {
-        if (link_base(l, base, l->n_base, UINT32_MAX, NULL) != COPSE_OK)
+        if (take_lists(l, base, NULL) != COPSE_OK)
             return;
         cp_write_lock(l->lock);
-        l->active = 1;
+        activate(l);
         cp_unlock(l->lock);
     }
     cp_graph *gr = &l->graph;
@@ -673,7 +711,7 @@ static void delta_view(const cp_live *l, cp_view *v)
     v->vectors = l->delta.rows;
     /* Items added after build stay float32 beside a quantized base (copse_set_storage). */
     v->quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL, NULL};
-    v->norms = l->norms;
+    v->norms = delta_norms(l);
     v->slot_ids = l->delta.ids;
     v->tags = l->delta.tags;
     if (l->degree && l->delta.n > LIVE_SCAN_BELOW) {
@@ -692,9 +730,10 @@ static void whole_view(const cp_live *l, const cp_view *base, cp_view *v)
     if (l->active)
         v->graph = l->graph.adj;
     v->added_from = l->n_base;
+    v->added_graph = l->active ? l->graph.adj + l->n_base * l->degree : l->file_lists;
     v->added_vectors = l->delta.rows;
     v->added_quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL, NULL};
-    v->added_norms = l->norms;
+    v->added_norms = delta_norms(l);
     v->added_ids = l->delta.ids;
     if (l->leaf_head) {
         v->added_leaf_head = l->leaf_head;
@@ -815,7 +854,7 @@ void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned ch
     m->n_dead = l->n_dead;
     m->n_delta_dead = l->n_delta_dead;
     m->delta_degree = n && l->degree ? l->degree : 0;
-    m->delta_entry = n && l->degree ? l->graph.entry : 0;
+    m->delta_entry = !n || !l->degree ? 0 : l->file_lists ? l->file_entry : l->graph.entry;
     m->delta_radius = l->radius;
     m->delta_linked = cp_live_linked(l);
     cp_format_delta_meta(m, meta);
@@ -823,17 +862,20 @@ void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned ch
     sec[CP_SEC_TOMBSTONES] = (cp_section){l->dead, l->n_dead ? words_for(l->n_base) * 8 : 0};
     sec[CP_SEC_DELTA_VECTORS] = (cp_section){l->delta.rows, n * l->g->row_bytes};
     sec[CP_SEC_DELTA_IDS] = (cp_section){l->delta.ids, n * 8};
-    sec[CP_SEC_DELTA_NORMS] = (cp_section){l->norms, cp_metric_has_norms(l->g->metric) ? n * 4 : 0};
-    uint64_t split = l->graph.split;
-    sec[CP_SEC_DELTA_GRAPH] = (cp_section){l->degree ? l->graph.adj + split * l->degree : NULL,
-                                           n * (uint64_t)m->delta_degree * 4};
+    sec[CP_SEC_DELTA_NORMS] = (cp_section){delta_norms(l), cp_metric_has_norms(l->g->metric) ? n * 4 : 0};
+    const uint32_t *lists = l->file_lists ? l->file_lists
+                            : l->degree   ? l->graph.adj + l->graph.split * l->degree : NULL;
+    sec[CP_SEC_DELTA_GRAPH] = (cp_section){lists, n * (uint64_t)m->delta_degree * 4};
     sec[CP_SEC_DELTA_DEAD] = (cp_section){l->delta_dead, n ? words_for(n) * 8 : 0};
     sec[CP_SEC_DELTA_TAGS] = (cp_section){l->delta.tags, l->delta.tags ? n * 8 : 0};
     if (l->active) /* same length: the base's lists, repaired and linked to added items */
         sec[CP_SEC_GRAPH].data = l->graph.adj;
 }
 
-int cp_live_linked(const cp_live *l) { return l->active && l->graph.split && l->delta.n; }
+int cp_live_linked(const cp_live *l)
+{
+    return l->delta.n && (l->file_lists || (l->active && l->graph.split));
+}
 
 void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
 {
@@ -846,6 +888,8 @@ void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
     cp_free(l->leaf_next);
     l->leaf_head = l->leaf_next = NULL;
     l->leaf_cap = 0;
+    l->file_lists = NULL;
+    l->file_norms = NULL;
     atomic_store(&l->filed, 1); /* no added item */
     if (l->degree)
         cp_graph_free(&l->graph);
@@ -878,38 +922,20 @@ static int bits_agree(const uint64_t *bits, uint64_t n, uint64_t count)
     return popcount_words(bits, words_for(n)) == count && !(n % 64 && bits[n / 64] >> (n % 64));
 }
 
-/* The delta's saved norms, into l->norms: finite and what the delta's vectors give (within
- * a float sum's rounding: another kernel set may sum in another order), so a walk's angular
- * distances and the dot reduction mean what they say. One dot product per item, as much as
- * copying the vectors. */
-static int check_norms(cp_live *l, const cp_view *v, cp_err *err)
+/* A 2.2 file's added items, linked into the base's graph: queries read both sets of lists
+ * and the norms where they are mapped, as they read a base's sections, until the first change
+ * that writes them takes them (take_lists: checked, copied; most of a load's time before, 6 ms
+ * of bench/churn.cc's churned file). */
+static int open_linked(cp_live *l, const cp_view *v, cp_err *err)
 {
-    const cp_geom *g = l->g;
-    uint64_t n = v->meta.n_delta;
-    float r2 = v->meta.delta_radius * v->meta.delta_radius;
-    if (!cp_metric_has_norms(g->metric)) {
-        memset(l->norms, 0, n * sizeof *l->norms);
-        return COPSE_OK;
-    }
-    if (g->metric == COPSE_DOT && !isfinite(r2))
+    if (l->g->metric == COPSE_DOT && !isfinite(v->meta.delta_radius))
         return cp_fail(err, COPSE_ERR_CORRUPT, "delta: radius %g", (double)v->meta.delta_radius);
-    for (uint64_t s = 0; s < n; s++) {
-        const float *x = (const float *)(l->delta.rows + s * g->row_bytes);
-        float sq = l->k->dot(x, x, (size_t)g->dim), e = v->delta_norms[s];
-        /* angular: the squared norm; dot: e with sq + e^2 = radius^2 */
-        float have = g->metric == COPSE_DOT ? sq + e * e : e, want = g->metric == COPSE_DOT ? r2 : sq;
-        if (isfinite(e) && e >= 0 && fabsf(have - want) <= 1e-3f * want) {
-            l->norms[s] = e;
-            continue;
-        }
-        if (g->metric == COPSE_DOT)
-            return cp_fail(err, COPSE_ERR_CORRUPT, "delta_norms: item %llu has %g where its "
-                           "vector gives %g at delta radius %g", (unsigned long long)s, (double)e,
-                           (double)sqrtf(r2 - sq > 0 ? r2 - sq : 0), (double)v->meta.delta_radius);
-        return cp_fail(err, COPSE_ERR_CORRUPT, "delta_norms: item %llu has %g where its vector "
-                       "gives %g", (unsigned long long)s, (double)e, (double)sq);
-    }
     l->radius = v->meta.delta_radius;
+    l->file_lists = v->delta_graph;
+    l->file_norms = v->delta_norms;
+    l->file_entry = v->meta.delta_entry;
+    if (v->n_trees)
+        atomic_store(&l->filed, 0); /* at the first query or change */
     return COPSE_OK;
 }
 
@@ -951,18 +977,20 @@ int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
     int rc = cp_builder_borrow(&l->delta, v->delta_vectors, v->delta_ids, n, err);
     if (rc == COPSE_OK && v->delta_tags && !delta_tags_ready(l))
         rc = cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the added items' tags");
-    if (rc != COPSE_OK || (rc = check_norms(l, v, err)) != COPSE_OK)
+    if (rc != COPSE_OK)
         return rc;
     if (v->delta_tags)
         memcpy(l->delta.tags, v->delta_tags, n * sizeof *l->delta.tags);
-    if (!l->degree)
-        return COPSE_OK;
-    if (!n || !m->delta_degree)
+    if (l->degree && m->delta_linked)
+        return open_linked(l, v, err);
+    if ((rc = check_norms(l, v, err)) != COPSE_OK || !l->degree)
+        return rc;
+    if (!m->delta_degree)
         return cp_fail(err, COPSE_ERR_CORRUPT, "delta: %llu items without neighbour lists",
                        (unsigned long long)n);
     cp_graph *gr = &l->graph;
     if (!linked(l, v)) { /* the added items' own graph, as saved */
-        if ((rc = check_lists(v->delta_graph, n, l->degree, n, "delta_graph", err)) != COPSE_OK)
+        if ((rc = cp_check_lists(v->delta_graph, n, l->degree, n, "delta_graph", err)) != COPSE_OK)
             return rc;
         if (!cp_graph_reserve(gr, l->delta.cap))
             return cp_fail(err, COPSE_ERR_NOMEM, "load: no memory for the added items' graph");
@@ -971,26 +999,17 @@ int cp_live_open(cp_live *l, const cp_view *v, cp_err *err)
         gr->n_inserted = n;
         return COPSE_OK;
     }
-    uint64_t bound = m->delta_linked ? l->n_base + n : l->n_base;
-    rc = link_base(l, v, bound, m->delta_linked ? m->delta_entry : UINT32_MAX, err);
-    if (rc != COPSE_OK)
+    /* A 2.0 or 2.1 file: its added items had their own graph, checked as any section is
+     * though it is not taken: they are linked into the base's now, by the insert path (what
+     * adding them does since). */
+    if ((rc = link_base(l, v, l->n_base, UINT32_MAX, err)) != COPSE_OK)
         return rc;
     l->active = 1;
     gr->rows = l->delta.rows;
     gr->norms = l->norms;
     if (v->n_trees)
         atomic_store(&l->filed, 0); /* at the first query or change */
-    if (m->delta_linked) { /* the lists as saved: no search */
-        if ((rc = check_lists(v->delta_graph, n, l->degree, bound, "delta_graph", err)) != COPSE_OK)
-            return rc;
-        cp_graph_take(gr, gr->split, v->delta_graph, n);
-        gr->n_inserted = gr->split + n;
-        return COPSE_OK;
-    }
-    /* A 2.0 or 2.1 file: its added items had their own graph, checked as any section is
-     * though it is not taken: they are linked into the base's now, by the insert path (what
-     * adding them does since). */
-    if ((rc = check_lists(v->delta_graph, n, m->delta_degree, n, "delta_graph", err)) != COPSE_OK)
+    if ((rc = cp_check_lists(v->delta_graph, n, m->delta_degree, n, "delta_graph", err)) != COPSE_OK)
         return rc;
     uint32_t *all = cp_mallocarray(n, sizeof *all);
     if (!all)

@@ -245,6 +245,15 @@ static inline row_at row_of(const cp_view *v, uint64_t slot)
 
 static inline const unsigned char *row_ptr(row_at r) { return r.rows + r.slot * r.z->stride; }
 
+/* A slot's neighbour list: a living index keeps its added items' lists apart from the base's
+ * until the first change after a load (live.c). */
+static inline const uint32_t *list_of(const cp_view *v, uint64_t slot)
+{
+    if (slot >= v->added_from)
+        return v->added_graph + (slot - v->added_from) * v->graph_degree;
+    return v->graph + slot * v->graph_degree;
+}
+
 static inline float dist_at(const query_args *a, uint64_t slot)
 {
     row_at r = row_of(a->rd->v, slot);
@@ -487,12 +496,12 @@ walk(const query_args *a, uint64_t n_seed, uint64_t ef, const copse_filter *f, u
         hit c = front_pop(s);
         if (len == ef && hit_worse(c, s->best[0]))
             break;
-        const uint32_t *nb = v->graph + (uint64_t)c.slot * deg;
+        const uint32_t *nb = list_of(v, c.slot);
         /* Memory, not arithmetic, bounds the walk (perf on GloVe: the stamp and list loads
          * stalled as long as the dot products ran), so the next list to expand, every stamp
          * of this one and every line of each fresh row are requested before any is used. */
         if (s->front_len > 0)
-            __builtin_prefetch(v->graph + (uint64_t)s->front[0].slot * deg);
+            __builtin_prefetch(list_of(v, s->front[0].slot));
         uint64_t n_nb = 0, n_fresh = 0;
         while (n_nb < deg && nb[n_nb] != UINT32_MAX) {
             if (nb[n_nb] >= v->n_items)

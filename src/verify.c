@@ -4,7 +4,9 @@
  * structure: every reference in bounds, every node and leaf referenced exactly once and
  * reached from a root (so the trees are trees: no cycles, no sharing), every item in every
  * tree exactly once, the id index a sorted permutation, the labels well formed, float16 codes
- * finite (the QUANT section's parameters are checked at load already).
+ * finite (the QUANT section's parameters are checked at load already), every neighbour list,
+ * and a changed file's added items' norms (loading maps both as they are: live.c checks them
+ * at the first change).
  */
 #include <math.h>
 #include <string.h>
@@ -240,17 +242,67 @@ static int check_codes(const cp_reader *rd, cp_err *err)
     return COPSE_OK;
 }
 
+int cp_check_lists(const uint32_t *lists, uint64_t n, uint32_t deg, uint64_t bound,
+                   const char *what, cp_err *err)
+{
+    for (uint64_t s = 0; s < n; s++) {
+        const uint32_t *nb = lists + s * deg;
+        uint64_t j = 0;
+        while (j < deg && nb[j] < bound)
+            j++;
+        while (j < deg && nb[j] == UINT32_MAX)
+            j++;
+        if (j < deg)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "%s: place %llu of item %llu's list holds %u "
+                           "(%llu items)", what, (unsigned long long)j, (unsigned long long)s,
+                           nb[j], (unsigned long long)bound);
+    }
+    return COPSE_OK;
+}
+
+/* Within a float sum's rounding (another kernel set may sum in another order), so that a
+ * walk's angular distances and the dot reduction mean what they say. One dot product per
+ * item. */
+int cp_check_delta_norms(const cp_reader *rd, cp_err *err)
+{
+    const cp_geom *g = rd->g;
+    const cp_view *v = rd->v;
+    uint64_t n = v->meta.n_delta;
+    float r2 = v->meta.delta_radius * v->meta.delta_radius;
+    if (!cp_metric_has_norms(g->metric))
+        return COPSE_OK;
+    if (g->metric == COPSE_DOT && !isfinite(r2))
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta: radius %g", (double)v->meta.delta_radius);
+    for (uint64_t s = 0; s < n; s++) {
+        const float *x = (const float *)(v->delta_vectors + s * g->row_bytes);
+        float sq = rd->k->dot(x, x, (size_t)g->dim), e = v->delta_norms[s];
+        /* angular: the squared norm; dot: e with sq + e^2 = radius^2 */
+        float have = g->metric == COPSE_DOT ? sq + e * e : e, want = g->metric == COPSE_DOT ? r2 : sq;
+        if (isfinite(e) && e >= 0 && fabsf(have - want) <= 1e-3f * want)
+            continue;
+        if (g->metric == COPSE_DOT)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "delta_norms: item %llu has %g where its "
+                           "vector gives %g at delta radius %g", (unsigned long long)s, (double)e,
+                           (double)sqrtf(r2 - sq > 0 ? r2 - sq : 0), (double)v->meta.delta_radius);
+        return cp_fail(err, COPSE_ERR_CORRUPT, "delta_norms: item %llu has %g where its vector "
+                       "gives %g", (unsigned long long)s, (double)e, (double)sq);
+    }
+    return COPSE_OK;
+}
+
+/* Both sets of lists: a file's base lists may name its added items too, and its added items'
+ * lists either part's (linked, format 2.2), or only the added items (2.0, 2.1). */
 static int check_graph(const cp_reader *rd, cp_err *err)
 {
     const cp_view *v = rd->v;
-    /* A file's base lists may name its added items too (linked, format 2.2). */
-    uint64_t bound = v->n_items + (v->meta.delta_linked ? v->meta.n_delta : 0);
-    for (uint64_t i = 0; v->graph && i < v->n_items * v->graph_degree; i++)
-        if (v->graph[i] >= bound && v->graph[i] != UINT32_MAX)
-            return cp_fail(err, COPSE_ERR_CORRUPT, "graph: item slot %llu lists %u, beyond %llu "
-                           "items", (unsigned long long)(i / v->graph_degree), v->graph[i],
-                           (unsigned long long)bound);
-    return COPSE_OK;
+    const cp_meta *m = &v->meta;
+    uint64_t bound = v->n_items + (m->delta_linked ? m->n_delta : 0);
+    int rc = v->graph ? cp_check_lists(v->graph, v->n_items, v->graph_degree, bound, "graph", err)
+                      : COPSE_OK;
+    if (rc == COPSE_OK && m->n_delta && m->delta_degree)
+        rc = cp_check_lists(v->delta_graph, m->n_delta, m->delta_degree,
+                            m->delta_linked ? bound : m->n_delta, "delta_graph", err);
+    return rc;
 }
 
 int cp_verify(const cp_reader *rd, cp_err *err)
@@ -272,5 +324,7 @@ int cp_verify(const cp_reader *rd, cp_err *err)
         rc = check_forest(rd, err);
     if (rc == COPSE_OK)
         rc = check_graph(rd, err);
+    if (rc == COPSE_OK && v->delta_norms)
+        rc = cp_check_delta_norms(rd, err);
     return rc;
 }

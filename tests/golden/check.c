@@ -1,14 +1,16 @@
 /*
  * check.c: checks index files against the status codes expected.txt lists for them.
  *
- *   golden_check DIR      reads DIR/expected.txt (NAME LOAD VERIFY per line)
+ *   golden_check DIR      reads DIR/expected.txt (NAME LOAD VERIFY [CHANGE] per line)
  *
  * Each file is opened two ways, copse_open (mapped from the path) and copse_load_buffer
  * (from an exact-size heap copy, so ASan sees any read past the end), into a handle of the
  * dimension and metric its header claims; both must return LOAD. When it loads, copse_verify
  * must return VERIFY; then queries by vector and by item, exact queries and item lookups must
- * each return OK or COPSE_ERR_CORRUPT, and only OK when the file verified. Prints one line
- * per file and "N passed, N failed".
+ * each return OK or COPSE_ERR_CORRUPT, and only OK when the file verified. With CHANGE, adding
+ * an item to the mapped file must then return CHANGE (a changed file's lists and norms are
+ * checked by the first change, not the load), and a failed one must leave the index as it was,
+ * still answering. Prints one line per file and "N passed, N failed".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,7 +127,26 @@ static void query_all(const char *name, copse_index *ix, int verified)
     free(q);
 }
 
-static void check_one(const char *dir, const char *name, int want_load, int want_verify)
+/* The first change to a loaded index: an item added under a new id, with an item's vector. */
+static void change_one(const char *name, copse_index *ix, int want)
+{
+    int64_t n = copse_n_items(ix), id = 0, ids[5], got;
+    float *x = calloc((size_t)copse_dim(ix), sizeof *x);
+    EXPECT(n > 0 && copse_item_id_at(ix, 0, &id) == COPSE_OK && copse_get_item(ix, id, x) == COPSE_OK,
+           "no item to copy");
+    int rc = copse_add_item(ix, copse_max_id(ix) + 1, x);
+    EXPECT(rc == want, "add_item returned %d (%s), expected %d (%s)", rc, copse_errmsg(ix), want,
+           copse_strerror(want));
+    if (rc != COPSE_OK) {
+        EXPECT(copse_n_items(ix) == n, "a failed add changed the item count");
+        rc = copse_search_vector(ix, NULL, x, 5, 100, ids, NULL, &got);
+        EXPECT(rc == COPSE_OK || rc == COPSE_ERR_CORRUPT, "search after a failed add returned %d", rc);
+    }
+    free(x);
+}
+
+static void check_one(const char *dir, const char *name, int want_load, int want_verify,
+                      int want_change)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.copse", dir, name);
@@ -147,6 +168,8 @@ static void check_one(const char *dir, const char *name, int want_load, int want
         EXPECT(vrc == want_verify, "copse_verify returned %d (%s: %s), expected %d (%s)", vrc,
                copse_strerror(vrc), copse_errmsg(ix), want_verify, copse_strerror(want_verify));
         query_all(name, ix, vrc == COPSE_OK);
+        if (want_change != -1)
+            change_one(name, ix, want_change);
     }
     copse_free(ix);
 
@@ -196,16 +219,18 @@ int main(int argc, char **argv)
     }
     int passed = 0, failed = 0;
     while (fgets(line, sizeof line, f)) {
-        char name[256], l[32], v[32];
-        if (line[0] == '#' || sscanf(line, "%255s %31s %31s", name, l, v) != 3)
+        char name[256], l[32], v[32], c[32] = "-";
+        if (line[0] == '#' || sscanf(line, "%255s %31s %31s %31s", name, l, v, c) < 3)
             continue;
-        int want_load = parse_code(l), want_verify = parse_code(v);
+        int want_load = parse_code(l), want_verify = parse_code(v), want_change = parse_code(c);
         bad = 0;
-        if (want_load == 1 || want_verify == 1 || want_load == -1 || (want_load == COPSE_OK) == (want_verify == -1)) {
+        if (want_load == 1 || want_verify == 1 || want_change == 1 || want_load == -1 ||
+            (want_load == COPSE_OK) == (want_verify == -1) ||
+            (want_load != COPSE_OK && want_change != -1)) {
             fprintf(stderr, "  %s: bad line in expected.txt\n", name);
             bad = 1;
         } else {
-            check_one(argv[1], name, want_load, want_verify);
+            check_one(argv[1], name, want_load, want_verify, want_change);
         }
         printf("%s %s (load %s, verify %s)\n", bad ? "FAIL" : "ok  ", name, l, v);
         if (bad)

@@ -56,8 +56,9 @@ static const char *code_name(int rc)
     }
 }
 
-static void put_file(const char *name, const unsigned char *img, size_t len, int load_rc,
-                     int verify_rc)
+/* change_rc: what the first change to the loaded file must return (-1: not tried). */
+static void put_file_changed(const char *name, const unsigned char *img, size_t len, int load_rc,
+                             int verify_rc, int change_rc)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.copse", outdir, name);
@@ -67,8 +68,15 @@ static void put_file(const char *name, const unsigned char *img, size_t len, int
         failures++;
         return;
     }
-    fprintf(manifest, "%s %s %s\n", name, code_name(load_rc),
-            load_rc == COPSE_OK ? code_name(verify_rc) : "-");
+    fprintf(manifest, "%s %s %s%s%s\n", name, code_name(load_rc),
+            load_rc == COPSE_OK ? code_name(verify_rc) : "-", change_rc == -1 ? "" : " ",
+            change_rc == -1 ? "" : code_name(change_rc));
+}
+
+static void put_file(const char *name, const unsigned char *img, size_t len, int load_rc,
+                     int verify_rc)
+{
+    put_file_changed(name, img, len, load_rc, verify_rc, -1);
 }
 
 static unsigned char *slurp(const char *path, size_t *len)
@@ -682,18 +690,25 @@ typedef struct edit_at {
     uint64_t value;
 } edit_at;
 
-/* Each edit of img alone, resealed: structure damage behind valid checksums, which load
- * must refuse. */
-static void put_edits(const unsigned char *img, size_t len, const edit_at *edits, size_t n)
+/* Each edit of img alone, resealed, expected to give these statuses (put_file_changed). */
+static void put_edits_as(const unsigned char *img, size_t len, const edit_at *edits, size_t n,
+                         int load_rc, int verify_rc, int change_rc)
 {
     unsigned char *c = malloc(len);
     for (size_t i = 0; c && i < n; i++) {
         memcpy(c, img, len);
         put_field(c + edits[i].at, edits[i].width, edits[i].value);
         fmt_reseal(c, len);
-        put_file(edits[i].name, c, len, COPSE_ERR_CORRUPT, -1);
+        put_file_changed(edits[i].name, c, len, load_rc, verify_rc, change_rc);
     }
     free(c);
+}
+
+/* Each edit of img alone, resealed: structure damage behind valid checksums, which load
+ * must refuse. */
+static void put_edits(const unsigned char *img, size_t len, const edit_at *edits, size_t n)
+{
+    put_edits_as(img, len, edits, n, COPSE_ERR_CORRUPT, -1, -1);
 }
 
 static uint32_t float_bits(float f)
@@ -731,16 +746,21 @@ static void changes(void)
         {"changes-dead-extra-bit", dead, 8, fmt_rd64(img + dead) ^ (1ull << 0)},
         {"changes-id-negative", ids, 8, (uint64_t)-5},
         {"changes-major-1", 12, 2, 1},
-        /* The lists are taken as saved: an added item's neighbour past the added items, one
-         * after a list's padding (12 added items: the last of 32 places is padding), and a
-         * base item's past them. */
-        {"changes-graph-out-of-range", gr, 4, n_items + n_delta},
-        {"changes-graph-after-padding", gr + 4 * (deg - 1), 4, 1},
-        {"changes-base-graph-out-of-range", bg, 4, n_items + n_delta},
         /* Without the linked flag, the lists name slots a 2.0 file's cannot. */
         {"changes-linked-flag-cleared", 108, 4, flags & ~2ull},
     };
     put_edits(img, len, edits, sizeof edits / sizeof *edits);
+    /* The lists are read where mapped, as a base's are, until the first change takes them:
+     * loading does not read them, queries check every entry they follow, verify and the first
+     * change check all. An added item's neighbour past the added items, one after a list's
+     * padding (12 added items: the last of 32 places is padding), and a base item's past them.
+     * (The changes-graph-* files of an earlier generator are 2.0 files, checked at load.) */
+    const edit_at lists[] = {
+        {"linked-graph-out-of-range", gr, 4, n_items + n_delta},
+        {"linked-graph-after-padding", gr + 4 * (deg - 1), 4, 1},
+        {"changes-base-graph-out-of-range", bg, 4, n_items + n_delta},
+    };
+    put_edits_as(img, len, lists, 3, COPSE_OK, COPSE_ERR_CORRUPT, COPSE_ERR_CORRUPT);
     /* The linked flag in a 2.1 file: a feature 2.1 does not have. */
     unsigned char *v = malloc(len);
     if (v) {
@@ -759,13 +779,15 @@ static void changes(void)
     }
     free(c);
     free(img);
-    /* Saved norms are taken too, once finite and what the vectors give. */
+    /* Saved norms are taken too, once finite and what the vectors give, by verify and the
+     * first change, as the lists are. (The changes-*-norm-* files of an earlier generator are
+     * 2.0 files, checked at load.) */
     static const copse_metric norm_metrics[] = {COPSE_ANGULAR, COPSE_DOT};
     static const char *const names[][4] = {
-        {"valid-linked-changes-angular", "changes-angular-norm-nan", "changes-angular-norm-wrong",
-         "changes-angular-norm-negative"},
-        {"valid-linked-changes-dot", "changes-dot-norm-nan", "changes-dot-norm-wrong",
-         "changes-dot-radius-small"},
+        {"valid-linked-changes-angular", "linked-angular-norm-nan", "linked-angular-norm-wrong",
+         "linked-angular-norm-negative"},
+        {"valid-linked-changes-dot", "linked-dot-norm-nan", "linked-dot-norm-wrong",
+         "linked-dot-radius-small"},
     };
     for (int m = 0; m < 2; m++) {
         if (!(img = changed_file(names[m][0], norm_metrics[m], &len)))
@@ -782,7 +804,7 @@ static void changes(void)
             /* angular: a negative squared norm; dot: a radius below the norms it covers */
             {names[m][3], m ? meta + 16 : nm + 4, 4, float_bits(m ? 0.01f : -first)},
         };
-        put_edits(img, len, norm_edits, 3);
+        put_edits_as(img, len, norm_edits, 3, COPSE_OK, COPSE_ERR_CORRUPT, COPSE_ERR_CORRUPT);
         free(img);
     }
 }
@@ -959,7 +981,7 @@ int main(int argc, char **argv)
         perror(path);
         return 1;
     }
-    fprintf(manifest, "# NAME LOAD VERIFY (written by tests/golden/gen.c; format %d.%d)\n",
+    fprintf(manifest, "# NAME LOAD VERIFY [CHANGE] (written by tests/golden/gen.c; format %d.%d)\n",
             COPSE_FORMAT_MAJOR, COPSE_FORMAT_MINOR);
     size_t len;
     free(make_valid("valid-angular", COPSE_ANGULAR, 6, 41, 0, 0, 8, &len));

@@ -74,9 +74,10 @@ extern "C" {
  * after build included) is saved as 1.2 (1.1: the neighbour graph section; 1.2: item tags),
  * which 1.x readers read. Quantized vectors (copse_set_storage) make either one minor later,
  * 1.3 or 2.1, which older readers refuse. Added items linked into the base's graph (a base
- * with a graph) make a changed file 2.2, which older readers refuse. */
+ * with a graph) make a changed file 2.2, which older readers refuse, and 2.3 with them filed in
+ * the forest's leaves (a 2.2 reader skips that section and files them itself). */
 #define COPSE_FORMAT_MAJOR 2
-#define COPSE_FORMAT_MINOR 2
+#define COPSE_FORMAT_MINOR 3
 
 /* Status codes. Library codes sit in a reserved negative range so they never collide with
  * errno values or with a caller's own codes. */
@@ -322,7 +323,7 @@ COPSE_API int copse_unbuild(copse_index *ix);
  * batch), and queries still return k results whenever k live items exist. copse_n_items()
  * counts the live items; copse_get_item() of a deleted id is COPSE_ERR_NOTFOUND. Items added
  * after build carry no label; their tags are set with copse_set_tags, as every item's.
- * copse_save() writes the base and its changes as one file (format 2.0, or 2.2 with added
+ * copse_save() writes the base and its changes as one file (format 2.0, or 2.2 and 2.3 with added
  * items linked into the base's graph, which 1.x readers refuse rather than return deleted
  * items); loading it brings the changes back. A loaded file is never written: changes live
  * in memory until saved.

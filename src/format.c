@@ -59,7 +59,7 @@ static const char *const section_names[CP_SEC_KIND_MAX + 1] = {
     NULL, "vectors", "norms", "slot_ids", "id_order", "nodes", "leaves", "leaf_items", "roots",
     "label_offsets", "label_data", "label_order", "graph", "quant", NULL, NULL, "tags",
     "tombstones", "delta_meta", "delta_vectors", "delta_ids", "delta_norms", "delta_graph",
-    "delta_dead", "delta_tags"};
+    "delta_dead", "delta_tags", "delta_leaves"};
 
 /* A file with changes after build is format 2: a 1024-byte header with room for more
  * sections, and a major version 1.x readers refuse (they would return deleted items). */
@@ -119,14 +119,15 @@ static void header_encode(const cp_meta *m, const cp_section *sec, const uint64_
     memset(h, 0, size);
     memcpy(h, magic, 8);
     put32(h + 8, BYTE_ORDER_MARK);
-    /* Quantized vectors make a file one minor later (1.3, 2.1), and added items linked into
-     * the base's graph make it 2.2: without them a file is byte for byte what the previous
-     * minor wrote. */
+    /* Quantized vectors make a file one minor later (1.3, 2.1), added items linked into the
+     * base's graph make it 2.2, and filed in the forest's leaves too 2.3: without them a file
+     * is byte for byte what the previous minor wrote. */
     int quant = sec[CP_SEC_QUANT].length != 0;
     put16(h + 12, size == CP_HEADER_SIZE ? 1 : 2);
-    int minor = size == CP_HEADER_SIZE ? CP_FORMAT1_MINOR + quant
-                : m->delta_linked          ? CP_FORMAT2_LINKED_MINOR
-                                           : CP_FORMAT2_MINOR + quant;
+    int minor = size == CP_HEADER_SIZE          ? CP_FORMAT1_MINOR + quant
+                : sec[CP_SEC_DELTA_LEAVES].length ? CP_FORMAT2_FILED_MINOR
+                : m->delta_linked                 ? CP_FORMAT2_LINKED_MINOR
+                                                  : CP_FORMAT2_MINOR + quant;
     put16(h + 14, (uint16_t)minor);
     put32(h + 16, size);
     put32(h + 24, m->metric);
@@ -333,11 +334,12 @@ static int check_extents(const unsigned char *img, uint64_t len, uint32_t n, cp_
     return COPSE_OK;
 }
 
-/* A kind this reader knows in a file of this major version. */
-static int known_kind(uint32_t kind, int major)
+/* A kind this reader knows in a file of this version. */
+static int known_kind(uint32_t kind, int major, int minor)
 {
     return kind > 0 && kind <= CP_SEC_KIND_MAX && section_names[kind] &&
-           (kind < CP_FIRST_CHANGE_KIND || major >= 2);
+           (kind < CP_FIRST_CHANGE_KIND || major >= 2) &&
+           (kind != CP_SEC_DELTA_LEAVES || minor >= CP_FORMAT2_FILED_MINOR);
 }
 
 static int read_table(const unsigned char *img, uint64_t len, uint32_t n, int major, int minor,
@@ -352,7 +354,7 @@ static int read_table(const unsigned char *img, uint64_t len, uint32_t n, int ma
     for (uint32_t i = 0; i < n; i++) {
         cp_table_entry e = cp_table_get(img, i);
         uint32_t kind = e.kind;
-        if (!known_kind(kind, major)) {
+        if (!known_kind(kind, major, minor)) {
             if (minor > (major == 1 ? CP_FORMAT1_MINOR + 1 : COPSE_FORMAT_MINOR))
                 continue; /* a section from a newer minor version: readable without it */
             return cp_fail(err, COPSE_ERR_CORRUPT, "section table entry %u: unknown kind %u", i, kind);
@@ -465,6 +467,17 @@ static int check_changes(cp_meta *m, const cp_geom *g, const cp_section *sec, cp
     want[CP_SEC_DELTA_DEAD] = n ? bitmap_bytes(n) : 0;
     /* Optional: written when some added item has a tag. */
     want[CP_SEC_DELTA_TAGS] = sec[CP_SEC_DELTA_TAGS].length ? n * 8 : 0;
+    /* Optional: linked added items filed in a forest's leaves, a head per leaf and a link
+     * per added item and tree (numbered in 32 bits: a longer delta is not filed). */
+    uint64_t links;
+    if (sec[CP_SEC_DELTA_LEAVES].length) {
+        if (!m->delta_linked || !m->n_trees || !cp_mul_add(n, m->n_trees, 0, &links) ||
+            links > UINT32_MAX)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "a delta_leaves section without %s",
+                           m->delta_linked && m->n_trees ? "room for its links"
+                                                         : "linked added items and a forest");
+        want[CP_SEC_DELTA_LEAVES] = (m->n_leaves + links) * 4;
+    }
     for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
         if (sec[k].length != want[k])
             return cp_fail(err, COPSE_ERR_CORRUPT, "section %s has %llu bytes, expected %llu",

@@ -303,7 +303,10 @@ void copse_file_version(const copse_index *ix, int *major, int *minor)
             mi = ix->v.file_minor;
         } else if (cp_live_changed(ix->live)) {
             ma = 2;
-            mi = cp_live_linked(ix->live) ? CP_FORMAT2_LINKED_MINOR : CP_FORMAT2_MINOR + quant;
+            /* (filed unless filing ran out of memory, when save writes 2.2) */
+            mi = !cp_live_linked(ix->live) ? CP_FORMAT2_MINOR + quant
+                 : ix->v.n_trees           ? CP_FORMAT2_FILED_MINOR
+                                           : CP_FORMAT2_LINKED_MINOR;
         } else {
             mi = CP_FORMAT1_MINOR + quant;
         }
@@ -716,7 +719,7 @@ static int gather_live(copse_index *ix, cp_builder *b)
     cp_section sec[CP_SEC_KIND_MAX + 1] = {{0}};
     cp_meta m = {0};
     unsigned char meta[CP_DELTA_META_SIZE];
-    cp_live_sections(ix->live, sec, &m, meta);
+    cp_live_sections(ix->live, &ix->v, sec, &m, meta);
     const uint64_t *dead = sec[CP_SEC_TOMBSTONES].data, *ddead = sec[CP_SEC_DELTA_DEAD].data;
     float *x = cp_mallocarray((size_t)ix->g.dim, sizeof *x);
     int rc = x ? COPSE_OK : cp_fail(&ix->err, COPSE_ERR_NOMEM, "compact: no memory");
@@ -807,7 +810,7 @@ static void file_sections(const copse_index *ix, cp_section *sec, cp_meta *m, un
     for (int k = CP_FIRST_CHANGE_KIND; k <= CP_SEC_KIND_MAX; k++)
         sec[k] = (cp_section){NULL, 0};
     if (cp_live_changed(ix->live))
-        cp_live_sections(ix->live, sec, m, meta);
+        cp_live_sections(ix->live, &ix->v, sec, m, meta);
 }
 
 /* A loaded file's image is what save writes, unless the index has changed since. */

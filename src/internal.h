@@ -81,13 +81,16 @@ enum cp_section_kind {
     CP_SEC_DELTA_GRAPH = 22,   /* n_delta x delta degree uint32 */
     CP_SEC_DELTA_DEAD = 23,    /* bit per delta slot: deleted or replaced */
     CP_SEC_DELTA_TAGS = 24,    /* n_delta uint64 tag masks (absent when no added item has one) */
-    CP_SEC_KIND_MAX = 24
+    CP_SEC_DELTA_LEAVES = 25,  /* linked added items filed in the forest's leaves: n_leaves
+                                * chain heads, then n_delta x n_trees links (format 2.3) */
+    CP_SEC_KIND_MAX = 25
 };
 #define CP_FIRST_CHANGE_KIND CP_SEC_TOMBSTONES
 #define CP_FORMAT1_MINOR 2 /* what a file without changes is written as: 1.2 */
 #define CP_FORMAT2_MINOR 0 /* and one with changes: 2.0 */
 #define CP_FORMAT2_LINKED_MINOR 2 /* changes whose added items are linked into the base's
                                    * graph (CP_FLAG_LINKED): 2.2 */
+#define CP_FORMAT2_FILED_MINOR 3  /* ... and filed in the forest's leaves (DELTA_LEAVES): 2.3 */
 /* A file whose vectors are quantized (a QUANT section) is one minor later (1.3, 2.1) and sets
  * a header flag, so that older readers refuse it as a newer feature instead of misreading
  * VECTORS. */
@@ -222,6 +225,7 @@ typedef struct cp_view {
     const uint64_t *delta_tags;
     const float *delta_norms;
     const uint32_t *delta_graph;
+    const uint32_t *delta_leaves;
     /* Annoy files only (never saved): search_k counts repeated candidates, as Annoy does, and
      * queue ties go to the larger Annoy node index, as in Annoy's std::priority_queue. */
     int count_repeats;
@@ -568,6 +572,9 @@ int cp_check_lists(const uint32_t *lists, uint64_t n, uint32_t deg, uint64_t bou
 /* A file's added items' saved norms (DELTA_NORMS, angular and dot): finite, >= 0, and what
  * their vectors give at the saved radius. */
 int cp_check_delta_norms(const cp_reader *rd, cp_err *err);
+/* Leaf chains (DELTA_LEAVES): heads chain heads, then links entries, each UINT32_MAX or an
+ * entry number (below links), a link always to an earlier entry, so every chain ends. */
+int cp_check_chains(const uint32_t *chains, uint64_t heads, uint64_t links, cp_err *err);
 /* Where a scratch keeps its message (NULL for a NULL scratch: cp_fail then only returns). */
 cp_err *cp_scratch_err(copse_scratch *s);
 /* Distances computed by the graph walks of every query made with s so far. */
@@ -620,7 +627,8 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
                    float *dists, int64_t *n_out);
 /* The change sections, pointing into the live memory (valid until the next change), and the
  * DELTA_META block they need (owned by the caller, 64 bytes). */
-void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned char *meta);
+void cp_live_sections(const cp_live *l, const cp_view *base, cp_section *sec, cp_meta *m,
+                      unsigned char *meta);
 /* Whether a save writes the added items linked into the base's graph (format 2.2). */
 int cp_live_linked(const cp_live *l);
 /* Forgets every change: a base of n_base items, a delta graph of this degree. */

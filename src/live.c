@@ -30,10 +30,11 @@
  * sections; the first change that writes them checks them and takes them (take_lists,
  * cp_graph_take), not recomputed, so a loaded file answers at once and takes inserts without
  * a search. Its vectors and ids are read where mapped until the first add copies them
- * (cp_builder_borrow), and its items are filed in the forest's leaves (file_added: the
- * forest holds only the base, and a walk seeds from the leaf a query opens) by the first
- * query or change (file_late), not by the load. A 2.0 or 2.1 file's delta, which had a graph
- * of its own, is linked into the base's at load by the insert path.
+ * (cp_builder_borrow), and so is its filing in the forest's leaves (file_added: the forest
+ * holds only the base, and a walk seeds from the leaf a query opens), saved as DELTA_LEAVES
+ * (2.3); a 2.2 file, saved without them, has its items filed by the first query or change
+ * (file_late). A 2.0 or 2.1 file's delta, which had a graph of its own, is linked into the
+ * base's at load by the insert path.
  *
  * Tags change in place: a delta item's in the delta's own tag array, a base item's in a copy
  * of the base's tags made at the first change (a mapped file is never written), which the
@@ -95,12 +96,16 @@ struct cp_live {
     const float *file_norms;
     uint32_t file_entry;
     /* Once linked: the added items filed in the base forest's leaves (cp_view.added_leaf_head),
-     * n_leaves heads and n_trees entries per added item (leaf_cap of them). */
-    uint32_t *leaf_head, *leaf_next;
-    uint64_t leaf_cap;
-    /* Whether every added item is filed: not yet after a load, which leaves it to the first
-     * query or change (filing took 22 ms of a 60 ms load of bench/churn.cc's churned file).
-     * The first query files them under file_lock, which only that filing takes. */
+     * n_leaves chain heads, then n_trees links per added item, in one block (room for
+     * chains_cap entries), as section DELTA_LEAVES holds them; or a loaded file's section,
+     * read where mapped until the first change copies it. */
+    uint32_t *chains;
+    uint64_t chains_cap;
+    const uint32_t *file_chains;
+    /* Whether every added item is filed: not yet after loading a 2.2 file, which leaves it to
+     * the first query or change (filing took 22 ms of a 60 ms load of bench/churn.cc's
+     * churned file). The first query files them under file_lock, which only that filing
+     * takes. */
     atomic_int filed;
     void *file_lock;
     uint64_t repaired_at; /* dead items (base and added) when the lists were last repaired */
@@ -330,6 +335,20 @@ static int link_base(cp_live *l, const cp_view *base, uint64_t bound, uint32_t e
     return COPSE_OK;
 }
 
+/* A loaded file's leaf chains, checked (cp_check_chains) and copied: later adds file into
+ * them. */
+static int take_chains(cp_live *l, const cp_view *base, cp_err *err)
+{
+    uint64_t cells = base->n_leaves + l->delta.n * base->n_trees;
+    int rc = cp_check_chains(l->file_chains, base->n_leaves, l->delta.n * base->n_trees, err);
+    if (rc != COPSE_OK)
+        return rc;
+    if (!cp_grow((void **)&l->chains, &l->chains_cap, cells, sizeof *l->chains))
+        return cp_fail(err, COPSE_ERR_NOMEM, "no memory for the added items' leaf chains");
+    memcpy(l->chains, l->file_chains, cells * sizeof *l->chains);
+    return COPSE_OK;
+}
+
 /* The graph as the first change that writes it needs it: the base's lists copied in
  * (link_base), and a loaded file's added items' lists and norms, read where mapped until now,
  * checked and taken (with no search). The caller makes it active (activate) under the write
@@ -345,6 +364,8 @@ static int take_lists(cp_live *l, const cp_view *base, cp_err *err)
     int rc = check_norms(l, base, err);
     if (rc == COPSE_OK)
         rc = cp_check_lists(l->file_lists, n, l->degree, l->n_base + n, "delta_graph", err);
+    if (rc == COPSE_OK && l->file_chains)
+        rc = take_chains(l, base, err);
     if (rc == COPSE_OK)
         rc = link_base(l, base, l->n_base + n, l->file_entry, err);
     if (rc != COPSE_OK)
@@ -362,6 +383,7 @@ static void activate(cp_live *l)
     l->active = 1;
     l->file_lists = NULL;
     l->file_norms = NULL;
+    l->file_chains = NULL;
 }
 
 /* The leaf of tree t that a query equal to row would open first: the forest's descent. A
@@ -389,24 +411,27 @@ static uint64_t leaf_of(const cp_live *l, const cp_view *base, uint64_t t, const
  * from the base's items alone, as right and slower. */
 static void file_added(cp_live *l, const cp_view *base, uint64_t first)
 {
-    uint64_t nt = base->n_trees, n = l->delta.n;
-    if (!l->leaf_head) {
-        if (!(l->leaf_head = cp_mallocarray(base->n_leaves ? base->n_leaves : 1, sizeof *l->leaf_head)))
-            return;
-        memset(l->leaf_head, 0xff, base->n_leaves * sizeof *l->leaf_head);
-    }
-    if (n * nt > UINT32_MAX || !cp_grow((void **)&l->leaf_next, &l->leaf_cap, n * nt, sizeof *l->leaf_next)) {
-        cp_free(l->leaf_head);
-        l->leaf_head = NULL;
+    uint64_t nt = base->n_trees, n = l->delta.n, heads = base->n_leaves;
+    int fresh = !l->chains;
+    if (n * nt > UINT32_MAX ||
+        !cp_grow((void **)&l->chains, &l->chains_cap, heads + n * nt, sizeof *l->chains)) {
+        cp_free(l->chains);
+        l->chains = NULL;
+        l->chains_cap = 0;
         return;
     }
+    if (fresh)
+        memset(l->chains, 0xff, heads * sizeof *l->chains);
+    uint32_t *head = l->chains, *next = l->chains + heads;
+    /* An entry links to an earlier one (a smaller number), so a chain ends: queries rely on
+     * it (search.c). */
     for (uint64_t s = first; s < n; s++)
         for (uint64_t t = 0; t < nt; t++) {
             uint64_t leaf = leaf_of(l, base, t, l->delta.rows + s * l->g->row_bytes);
             uint32_t e = (uint32_t)(s * nt + t);
-            l->leaf_next[e] = leaf == UINT64_MAX ? UINT32_MAX : l->leaf_head[leaf];
+            next[e] = leaf == UINT64_MAX ? UINT32_MAX : head[leaf];
             if (leaf != UINT64_MAX)
-                l->leaf_head[leaf] = e;
+                head[leaf] = e;
         }
 }
 
@@ -735,9 +760,10 @@ static void whole_view(const cp_live *l, const cp_view *base, cp_view *v)
     v->added_quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL, NULL};
     v->added_norms = delta_norms(l);
     v->added_ids = l->delta.ids;
-    if (l->leaf_head) {
-        v->added_leaf_head = l->leaf_head;
-        v->added_leaf_next = l->leaf_next;
+    const uint32_t *chains = l->chains ? l->chains : l->file_chains;
+    if (chains) {
+        v->added_leaf_head = chains;
+        v->added_leaf_next = chains + base->n_leaves;
     }
 }
 
@@ -847,7 +873,8 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
 
 /* ---- saving and opening ---- */
 
-void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned char *meta)
+void cp_live_sections(const cp_live *l, const cp_view *base, cp_section *sec, cp_meta *m,
+                      unsigned char *meta)
 {
     uint64_t n = l->delta.n;
     m->n_delta = n;
@@ -870,6 +897,13 @@ void cp_live_sections(const cp_live *l, cp_section *sec, cp_meta *m, unsigned ch
     sec[CP_SEC_DELTA_TAGS] = (cp_section){l->delta.tags, l->delta.tags ? n * 8 : 0};
     if (l->active) /* same length: the base's lists, repaired and linked to added items */
         sec[CP_SEC_GRAPH].data = l->graph.adj;
+    /* A loaded file's chains as they were, else filed now if a load left them to the first
+     * query (as a query does: file_late), so that a save writes the same file either way. */
+    if (m->delta_linked && base->n_trees && !atomic_load_explicit(&l->filed, memory_order_acquire))
+        file_late((cp_live *)l, base);
+    const uint32_t *chains = l->chains ? l->chains : l->file_chains;
+    if (m->delta_linked && chains)
+        sec[CP_SEC_DELTA_LEAVES] = (cp_section){chains, (base->n_leaves + n * base->n_trees) * 4};
 }
 
 int cp_live_linked(const cp_live *l)
@@ -884,10 +918,10 @@ void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree)
     cp_builder_free(&l->delta);
     cp_free(l->norms);
     cp_free(l->delta_dead);
-    cp_free(l->leaf_head);
-    cp_free(l->leaf_next);
-    l->leaf_head = l->leaf_next = NULL;
-    l->leaf_cap = 0;
+    cp_free(l->chains);
+    l->chains = NULL;
+    l->chains_cap = 0;
+    l->file_chains = NULL;
     l->file_lists = NULL;
     l->file_norms = NULL;
     atomic_store(&l->filed, 1); /* no added item */
@@ -934,8 +968,9 @@ static int open_linked(cp_live *l, const cp_view *v, cp_err *err)
     l->file_lists = v->delta_graph;
     l->file_norms = v->delta_norms;
     l->file_entry = v->meta.delta_entry;
-    if (v->n_trees)
-        atomic_store(&l->filed, 0); /* at the first query or change */
+    l->file_chains = v->delta_leaves;
+    if (v->n_trees && !l->file_chains)
+        atomic_store(&l->filed, 0); /* a 2.2 file: at the first query or change */
     return COPSE_OK;
 }
 

@@ -287,13 +287,17 @@ static int64_t open_leaf(const cp_view *v, copse_scratch *s, uint64_t leaf, uint
 }
 
 /* Adds the added items a living index filed in a leaf (cp_view.added_leaf_head); returns the
- * count or -1 out of memory. */
+ * count, -1 out of memory or -2 for a damaged chain (a file's: every link goes to an earlier
+ * entry, so a chain ends). */
 static int64_t open_added(const cp_view *v, copse_scratch *s, uint64_t leaf, uint64_t n_cand)
 {
     uint64_t n_added = v->n_items - v->added_from;
-    for (uint32_t e = v->added_leaf_head[leaf]; e != UINT32_MAX; e = v->added_leaf_next[e]) {
+    for (uint32_t e = v->added_leaf_head[leaf], last = UINT32_MAX; e != UINT32_MAX;
+         last = e, e = v->added_leaf_next[e]) {
         uint64_t slot = v->added_from + e / v->n_trees;
-        if (e / v->n_trees >= n_added || s->stamp[slot] == s->epoch)
+        if (e / v->n_trees >= n_added || e >= last)
+            return -2;
+        if (s->stamp[slot] == s->epoch)
             continue;
         if (!cp_grow((void **)&s->cand, &s->cand_cap, n_cand + 2, sizeof *s->cand))
             return -1;
@@ -337,7 +341,8 @@ static int gather(const query_args *a, uint64_t *n_cand_out)
             if (got < 0)
                 return corrupt(s, "leaf", leaf);
             if (v->added_leaf_head && (got = open_added(v, s, leaf, (uint64_t)got)) < 0)
-                return cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates");
+                return got == -1 ? cp_fail(&s->err, COPSE_ERR_NOMEM, "search: no memory for candidates")
+                                 : corrupt(s, "added items' leaf chain", leaf);
             n_cand = (uint64_t)got;
             counted = v->count_repeats ? counted + l->count : n_cand;
             continue;

@@ -5,8 +5,8 @@
  * reached from a root (so the trees are trees: no cycles, no sharing), every item in every
  * tree exactly once, the id index a sorted permutation, the labels well formed, float16 codes
  * finite (the QUANT section's parameters are checked at load already), every neighbour list,
- * and a changed file's added items' norms (loading maps both as they are: live.c checks them
- * at the first change).
+ * and a changed file's added items' norms and leaf chains (loading maps them as they are:
+ * live.c checks them at the first change).
  */
 #include <math.h>
 #include <string.h>
@@ -290,6 +290,19 @@ int cp_check_delta_norms(const cp_reader *rd, cp_err *err)
     return COPSE_OK;
 }
 
+int cp_check_chains(const uint32_t *chains, uint64_t heads, uint64_t links, cp_err *err)
+{
+    for (uint64_t i = 0; i < heads + links; i++) {
+        uint32_t e = chains[i];
+        uint64_t below = i < heads ? links : i - heads;
+        if (e != UINT32_MAX && e >= below)
+            return cp_fail(err, COPSE_ERR_CORRUPT, "delta_leaves: %s %llu holds %u (%s %llu)",
+                           i < heads ? "leaf" : "link", (unsigned long long)(i < heads ? i : i - heads),
+                           e, i < heads ? "links" : "must be below", (unsigned long long)below);
+    }
+    return COPSE_OK;
+}
+
 /* Both sets of lists: a file's base lists may name its added items too, and its added items'
  * lists either part's (linked, format 2.2), or only the added items (2.0, 2.1). */
 static int check_graph(const cp_reader *rd, cp_err *err)
@@ -326,5 +339,7 @@ int cp_verify(const cp_reader *rd, cp_err *err)
         rc = check_graph(rd, err);
     if (rc == COPSE_OK && v->delta_norms)
         rc = cp_check_delta_norms(rd, err);
+    if (rc == COPSE_OK && v->delta_leaves)
+        rc = cp_check_chains(v->delta_leaves, v->n_leaves, v->meta.n_delta * v->n_trees, err);
     return rc;
 }

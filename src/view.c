@@ -114,6 +114,7 @@ static void bind(cp_view *v, const cp_meta *m, const cp_section *sec)
     v->delta_tags = s[CP_SEC_DELTA_TAGS].data;
     v->delta_norms = s[CP_SEC_DELTA_NORMS].data;
     v->delta_graph = s[CP_SEC_DELTA_GRAPH].data;
+    v->delta_leaves = s[CP_SEC_DELTA_LEAVES].data;
 }
 
 void cp_view_adopt(cp_view *v, cp_sections *s)

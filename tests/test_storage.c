@@ -214,7 +214,7 @@ static void living(t_ctx *t)
     REQUIRE(t, back);
     int major, minor;
     copse_file_version(back, &major, &minor);
-    CHECK(t, major == 2 && minor == 2); /* added items linked into the base's graph */
+    CHECK(t, major == 2 && minor == 3); /* added items linked into the base's graph, filed in its leaves */
     CHECK(t, copse_get_storage(back) == COPSE_STORAGE_I8);
     CHECK(t, copse_n_items(back) == n + extra - 1);
     CHECK_OK(t, copse_search_item(back, NULL, n + 3, K, 50, ids, d, &nn));

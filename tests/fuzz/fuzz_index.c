@@ -1,7 +1,7 @@
 /*
  * fuzz_index.c: libFuzzer target for an index image from a buffer (copse_load_buffer), then
  * every read-only call on what loaded: facts, section table, item lookups, labels, queries by
- * vector and by item, exact and batch queries. With FUZZ_VERIFY defined it is the verify
+ * vector and by item, exact and batch queries; then a retag and an add. With FUZZ_VERIFY defined it is the verify
  * target: copse_verify on every image that loads, and when verify accepts an image, queries on
  * it must succeed (a verified index is never "corrupt" at query time).
  *
@@ -184,6 +184,16 @@ static void exercise_loaded(copse_index *ix, int verified)
     FUZZ_CHECK(copse_item_id_at(ix, n, &last) == COPSE_ERR_ARG);
     int64_t none;
     FUZZ_CHECK(copse_find_label(ix, "\x01no such label", &none) != COPSE_OK);
+    /* An item added to the loaded image, a copy of an item's vector under a new id: the first
+     * change checks what a load leaves to it (a changed file's lists, norms and leaf chains),
+     * and a refused one leaves the index answering. */
+    if (first >= 0 && copse_max_id(ix) < INT64_MAX) {
+        int rc = copse_add_item(ix, copse_max_id(ix) + 1, v);
+        FUZZ_CHECK(rc == COPSE_OK || rc == COPSE_ERR_NOMEM ||
+                   (!verified && (rc == COPSE_ERR_CORRUPT || rc == COPSE_ERR_VALUE)));
+        FUZZ_CHECK(rc == COPSE_OK || copse_n_items(ix) == n);
+        query_rc_ok(copse_search_vector(ix, s, v, K, 40, ids, d, &found), verified, s);
+    }
     free(q);
     free(v);
     copse_scratch_free(s);

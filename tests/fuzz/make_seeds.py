@@ -86,7 +86,8 @@ put("reader-auto", "gz-csv", gzip.compress(b"1,2\n3,4\n", mtime=0))
 golden = os.path.join(here, "..", "golden", "files")
 damaged = ("nodes-cycle.copse", "label-data-no-nul.copse", "changes-graph-out-of-range.copse",
            "changes-angular-norm-nan.copse", "quant-f16-code-infinite.copse",
-           "quant-i8-rows-step-negative.copse")
+           "quant-i8-rows-step-negative.copse", "linked-graph-out-of-range.copse",
+           "linked-angular-norm-wrong.copse", "filed-chain-link-to-itself.copse")
 if os.path.isdir(golden):
     for name in sorted(os.listdir(golden)):
         if name.startswith("valid-") or name in damaged:

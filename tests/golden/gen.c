@@ -723,7 +723,7 @@ static uint32_t float_bits(float f)
 static void changes(void)
 {
     size_t len = 0;
-    unsigned char *img = changed_file("valid-linked-changes", COPSE_EUCLIDEAN, &len);
+    unsigned char *img = changed_file("valid-filed-changes", COPSE_EUCLIDEAN, &len);
     if (!img)
         return;
     uint64_t meta = 0, ml = 0, tomb = 0, tl = 0, ids = 0, il = 0, dead = 0, dl = 0, gr = 0, gl = 0;
@@ -761,6 +761,23 @@ static void changes(void)
         {"changes-base-graph-out-of-range", bg, 4, n_items + n_delta},
     };
     put_edits_as(img, len, lists, 3, COPSE_OK, COPSE_ERR_CORRUPT, COPSE_ERR_CORRUPT);
+    /* The added items filed in the forest's leaves (2.3): read where mapped, as the lists
+     * are. A chain head past the links, a link to itself (a chain without end), and the
+     * section in a 2.2 file, where it is not known. */
+    uint64_t lv = 0, lvl = 0;
+    fmt_find(img, len, SEC_DELTA_LEAVES, &lv, &lvl);
+    uint64_t heads = fmt_rd64(img + 64), links = n_delta * fmt_rd64(img + 48);
+    if (lvl != (heads + links) * 4) {
+        fprintf(stderr, "golden_gen: valid-filed-changes has no delta_leaves\n");
+        failures++;
+    }
+    const edit_at chains[] = {
+        {"filed-chain-head-out-of-range", lv, 4, links},
+        {"filed-chain-link-to-itself", lv + 4 * (heads + links - 1), 4, links - 1},
+    };
+    put_edits_as(img, len, chains, 2, COPSE_OK, COPSE_ERR_CORRUPT, COPSE_ERR_CORRUPT);
+    const edit_at minor2[] = {{"filed-leaves-minor-2", 14, 2, 2}};
+    put_edits(img, len, minor2, 1);
     /* The linked flag in a 2.1 file: a feature 2.1 does not have. */
     unsigned char *v = malloc(len);
     if (v) {

@@ -303,7 +303,8 @@ void copse_file_version(const copse_index *ix, int *major, int *minor)
             mi = ix->v.file_minor;
         } else if (cp_live_changed(ix->live)) {
             ma = 2;
-            /* (filed unless filing ran out of memory, when save writes 2.2) */
+            /* (filed, unless the filing could not be made: out of memory, or more than 2^32
+             * links; save then writes 2.2) */
             mi = !cp_live_linked(ix->live) ? CP_FORMAT2_MINOR + quant
                  : ix->v.n_trees           ? CP_FORMAT2_FILED_MINOR
                                            : CP_FORMAT2_LINKED_MINOR;

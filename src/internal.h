@@ -629,7 +629,8 @@ int cp_live_search(const cp_live *l, const cp_reader *base, copse_scratch *s, co
  * DELTA_META block they need (owned by the caller, 64 bytes). */
 void cp_live_sections(const cp_live *l, const cp_view *base, cp_section *sec, cp_meta *m,
                       unsigned char *meta);
-/* Whether a save writes the added items linked into the base's graph (format 2.2). */
+/* Whether a save writes the added items linked into the base's graph (format 2.2, or 2.3
+ * with their filing in the forest's leaves). */
 int cp_live_linked(const cp_live *l);
 /* Forgets every change: a base of n_base items, a delta graph of this degree. */
 void cp_live_reset(cp_live *l, uint64_t n_base, uint32_t degree);

@@ -89,9 +89,9 @@ struct cp_live {
      * queries then walk it in place of the base's. */
     cp_graph graph;
     int active;
-    /* A loaded 2.2 file's added items' lists and norms, read where they are mapped (with the
-     * base's GRAPH, which holds the base's lists as saved) until the first change checks them
-     * and takes them into the graph (take_file); NULL otherwise. */
+    /* A loaded 2.2 or 2.3 file's added items' lists and norms, read where they are mapped
+     * (with the base's GRAPH, which holds the base's lists as saved) until the first change
+     * checks them and takes them into the graph (take_lists); NULL otherwise. */
     const uint32_t *file_lists;
     const float *file_norms;
     uint32_t file_entry;
@@ -956,7 +956,7 @@ static int bits_agree(const uint64_t *bits, uint64_t n, uint64_t count)
     return popcount_words(bits, words_for(n)) == count && !(n % 64 && bits[n / 64] >> (n % 64));
 }
 
-/* A 2.2 file's added items, linked into the base's graph: queries read both sets of lists
+/* A 2.2 or 2.3 file's added items, linked into the base's graph: queries read both sets of lists
  * and the norms where they are mapped, as they read a base's sections, until the first change
  * that writes them takes them (take_lists: checked, copied; most of a load's time before, 6 ms
  * of bench/churn.cc's churned file). */

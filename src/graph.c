@@ -129,7 +129,10 @@ static float live_dist(const cp_graph *gr, cp_graph_worker *w, uint32_t a, uint3
     }
 }
 
-static float dist(const cp_graph *gr, cp_graph_worker *w, uint32_t a, uint32_t b)
+/* Inlined into the search, which calls it once per distance: the call and the checks of the
+ * graph's kind it repeats cost 5% of a GloVe build's CPU time (61.7-65.1 s against 66.6-67.8). */
+static inline __attribute__((always_inline)) float dist(const cp_graph *gr, cp_graph_worker *w,
+                                                      uint32_t a, uint32_t b)
 {
     const cp_geom *g = gr->g;
     const cp_kernels *k = gr->kern;
@@ -137,7 +140,8 @@ static float dist(const cp_graph *gr, cp_graph_worker *w, uint32_t a, uint32_t b
     if (gr->live)
         return live_dist(gr, w, a, b);
     if (gr->codes) {
-        float d = (float)k->l2u8(gr->codes + a * dim, gr->codes + b * dim, dim);
+        float d = (float)k->l2u8(gr->codes + a * gr->code_stride, gr->codes + b * gr->code_stride,
+                                 dim);
         d *= gr->code_step * gr->code_step;
         if (g->metric == COPSE_DOT)
             d += gr->norms[a] * gr->norms[a] + gr->norms[b] * gr->norms[b];
@@ -229,7 +233,7 @@ void cp_graph_free(cp_graph *gr)
     cp_free(gr->adj_d);
     cp_free(gr->len);
     cp_free(gr->unit);
-    cp_free(gr->codes);
+    cp_free(gr->codes_mem);
     memset(gr, 0, sizeof *gr);
 }
 
@@ -253,10 +257,25 @@ int cp_graph_reserve(cp_graph *gr, uint64_t cap)
         return 0;
     gr->len = len;
     if (gr->code_step > 0) {
-        unsigned char *codes = cp_reallocarray(gr->codes, cap, (size_t)gr->g->dim);
-        if (!codes)
+        /* Rows that never straddle a cache line more than they must: a power of two up to
+         * 64 bytes, whole lines above, from a line boundary. GloVe's 100 codes at a stride of
+         * 100 touched 2.56 lines a row on average, at 128 exactly 2, and the build's search
+         * waits on memory more than it computes. */
+        size_t dim = (size_t)gr->g->dim, stride = 1;
+        while (stride < dim && stride < 64)
+            stride *= 2;
+        stride = stride < 64 ? stride : (dim + 63) / 64 * 64;
+        uint64_t bytes;
+        unsigned char *mem = cp_mul_add(cap, stride, 63, &bytes) ? cp_malloc(bytes) : NULL;
+        if (!mem)
             return 0;
+        unsigned char *codes = mem + (-(uintptr_t)mem & 63);
+        if (gr->codes)
+            memcpy(codes, gr->codes, gr->cap * stride);
+        cp_free(gr->codes_mem);
+        gr->codes_mem = mem;
         gr->codes = codes;
+        gr->code_stride = stride;
     } else if (gr->g->metric == COPSE_ANGULAR && !gr->live) {
         float *unit = cp_reallocarray(gr->unit, cap * (size_t)gr->g->dim, sizeof *unit);
         if (!unit)
@@ -283,10 +302,22 @@ static inline const void *item_data(const cp_graph *gr, uint32_t a)
         return a >= gr->split ? gr->rows + (size_t)(a - gr->split) * gr->g->row_bytes
                               : gr->base_rows + (size_t)a * gr->base_quant.stride;
     if (gr->codes)
-        return gr->codes + (size_t)a * gr->g->dim;
+        return gr->codes + (size_t)a * gr->code_stride;
     if (gr->unit)
         return gr->unit + (size_t)a * gr->g->dim;
     return gr->rows + (size_t)a * gr->g->row_bytes;
+}
+
+/* The bytes a distance reads of item a, from item_data. */
+static inline size_t item_bytes(const cp_graph *gr, uint32_t a)
+{
+    if (gr->live)
+        return a >= gr->split ? gr->g->row_bytes : gr->base_quant.stride;
+    if (gr->codes)
+        return (size_t)gr->g->dim;
+    if (gr->unit)
+        return (size_t)gr->g->dim * sizeof *gr->unit;
+    return gr->g->row_bytes;
 }
 
 /* ---- search: the beam over the graph so far ---- */
@@ -339,11 +370,26 @@ static uint32_t search(const cp_graph *gr, cp_graph_worker *w, uint32_t u)
         uint32_t p = w->pool[next].slot;
         const uint32_t *nb = gr->adj + (size_t)p * deg;
         uint32_t m = gr->len[p], lowest = width;
-        /* Every stamp and row this list needs is requested before the first is used: the
-         * search waits on memory more than it computes. */
-        for (uint32_t j = 0; j < m; j++) {
+        /* The search waits on memory more than it computes, so the next list to expand,
+         * every stamp of this one and every line of each unvisited row are requested before
+         * the first is used (as the query walk does): a GloVe code row of 100 bytes spans two
+         * or three lines, and prefetching only the first left the rest to stall. */
+        for (uint32_t j = next + 1; j < len; j++)
+            if (!w->expanded[j]) {
+                __builtin_prefetch(gr->len + w->pool[j].slot);
+                __builtin_prefetch(gr->adj + (size_t)w->pool[j].slot * deg);
+                break;
+            }
+        for (uint32_t j = 0; j < m; j++)
             __builtin_prefetch(w->stamp + nb[j]);
-            __builtin_prefetch(item_data(gr, nb[j]));
+        for (uint32_t j = 0; j < m; j++) {
+            if (w->stamp[nb[j]] == epoch)
+                continue;
+            const char *row = item_data(gr, nb[j]);
+            size_t bytes = item_bytes(gr, nb[j]);
+            for (size_t off = 0; off < bytes && off < 1024; off += 64)
+                __builtin_prefetch(row + off);
+            __builtin_prefetch(row + bytes - 1);
         }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t v = nb[j];
@@ -495,7 +541,7 @@ static void encode(cp_graph *gr, const unsigned char *rows, const float *norms, 
             y[j] = x[j] * s;
         return;
     }
-    unsigned char *c = gr->codes + (size_t)slot * dim;
+    unsigned char *c = gr->codes + (size_t)slot * gr->code_stride;
     float inv = 1.0f / gr->code_step;
     for (size_t j = 0; j < dim; j++) {
         float q = (x[j] * s - gr->code_lo) * inv + 0.5f;

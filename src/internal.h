@@ -730,9 +730,11 @@ typedef struct cp_graph {
     float *unit;            /* angular without codes: each inserted row scaled to length 1 */
     /* code_step > 0 (set before the first reserve): distances between byte codes of the rows
      * (of the unit rows for angular), a code c standing for code_lo + c * code_step in every
-     * dimension; codes holds cap x dim of them. */
+     * dimension; codes holds cap rows of code_stride bytes (dim of them used), aligned to
+     * a cache line in codes_mem. */
     float code_lo, code_step;
-    unsigned char *codes;
+    unsigned char *codes, *codes_mem;
+    size_t code_stride;
     /* A living index's graph (cp_graph_live): slots below split are the base's items, read
      * from base_rows as the base stores them (base_quant) with base_norms; slot split + i is
      * added item i, of rows and norms. lift (dot): what takes a base item's extra component

@@ -407,7 +407,7 @@ def churn_targets(path):
         out.append(f"| inserts >= hnswlib's addPoint, {t} thread(s) | {c:.0f}/s vs {h:.0f}/s: "
                    f"{c / h:.2f}x | {'met' if c >= h else 'not met'} |")
     out.append(f"| (orientation) `copse_load_buffer` of the churned file | "
-               f"{num('load_s', 'copse churned'):.3f} s | – |")
+               f"{num('load_s', 'copse churned') * 1e3:.3f} ms | – |")
     faults = int(num("faults", "all"))
     out.append(f"| no deleted or repeated id, k results, in every answer | {faults} faulty | "
                f"{'met' if faults == 0 else 'not met'} |")

@@ -117,6 +117,9 @@ static void set_bit(uint64_t *bits, uint64_t i) { bits[i >> 6] |= 1ull << (i & 6
 static uint64_t words_for(uint64_t n) { return (n + 63) / 64; }
 /* The added items' norms: the file's until the first change takes them. */
 static const float *delta_norms(const cp_live *l) { return l->file_lists ? l->file_norms : l->norms; }
+/* Their filing in the forest's leaves: the file's until the first change copies it; NULL when
+ * none is made. */
+static const uint32_t *leaf_chains(const cp_live *l) { return l->chains ? l->chains : l->file_chains; }
 
 /* The graph of added items only, until link_base gives it the base's lists. */
 static void graph_init(cp_live *l)
@@ -760,7 +763,7 @@ static void whole_view(const cp_live *l, const cp_view *base, cp_view *v)
     v->added_quant = (cp_quant){COPSE_STORAGE_F32, l->g->row_bytes, NULL, NULL, NULL};
     v->added_norms = delta_norms(l);
     v->added_ids = l->delta.ids;
-    const uint32_t *chains = l->chains ? l->chains : l->file_chains;
+    const uint32_t *chains = leaf_chains(l);
     if (chains) {
         v->added_leaf_head = chains;
         v->added_leaf_next = chains + base->n_leaves;
@@ -901,7 +904,7 @@ void cp_live_sections(const cp_live *l, const cp_view *base, cp_section *sec, cp
      * query (as a query does: file_late), so that a save writes the same file either way. */
     if (m->delta_linked && base->n_trees && !atomic_load_explicit(&l->filed, memory_order_acquire))
         file_late((cp_live *)l, base);
-    const uint32_t *chains = l->chains ? l->chains : l->file_chains;
+    const uint32_t *chains = leaf_chains(l);
     if (m->delta_linked && chains)
         sec[CP_SEC_DELTA_LEAVES] = (cp_section){chains, (base->n_leaves + n * base->n_trees) * 4};
 }

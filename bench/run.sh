@@ -225,6 +225,8 @@ if [ "$MODE" = quick ]; then
   add $A annoy "n_trees=100" "$AK_Q" 1
   add $A hnswlib "M=16;efc=200" "$EF_Q,300,500,800,1200,2000" 1
   add $A copse "n_trees=-1" "$CK_Q,500,800,1200,2000" 1
+  # the storage modes too, since the euclidean set's best figures are theirs
+  for st in f16 i8; do add $A copse "n_trees=-1;storage=$st" "$CK_Q,500,800,1200,2000" 1; done
   # word vectors need wider walks than pixels for the same recall; built with 2 threads only
   add $G annoy "n_trees=100" "$GK_A" 2
   add $G hnswlib "M=16;efc=200" "$GK_H" 2
@@ -259,6 +261,7 @@ else
   add $A hnswlib "M=16;efc=200" "$EF_F"
   add $A faiss "type=hnsw;M=16;efc=200" "$EF_F" 2
   add $A copse "n_trees=-1" "$CK_F"
+  for st in f16 i8; do add $A copse "n_trees=-1;storage=$st" "$CK_F"; done
   add $A copse "n_trees=50;graph=0" "$AK_F"
   G=glove-100-angular
   add $G annoy "n_trees=100" "$GK_A"
